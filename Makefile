@@ -1,0 +1,106 @@
+# memprof-bpf build. Pattern: bpf/X.bpf.c -> build/X.bpf.o -> build/X.skel.h,
+# agent objects in build/, the agent at ./memprof-bpf. Quiet unless V=1.
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+OUT := build
+CLANG ?= clang
+CC ?= gcc
+BPFTOOL ?= bpftool
+ARCH := x86
+V ?= 0
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+DEPS_STAMP := $(OUT)/.deps-ok
+CFLAGS ?= -O2 -g
+CFLAGS += -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Iuser
+LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-I$(OUT) -Ibpf -I/usr/include/x86_64-linux-gnu
+
+# Every user-space module except main; unit tests link against these.
+LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
+LIB_OBJS := $(patsubst user/%.c,$(OUT)/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRCS))
+PROG_SRCS := $(wildcard tests/progs/*.c)
+PROG_BINS := $(patsubst tests/progs/%.c,$(OUT)/progs/%,$(PROG_SRCS))
+
+.PHONY: all deps test unit integration lint format clean bench demo
+
+all: memprof-bpf
+
+# Install missing Debian packages once per build tree (scripts/install-deps.sh
+# is idempotent and cheap when everything is present).
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(call msg,DEPS,$<)
+	$(Q)mkdir -p $(OUT) && bash scripts/install-deps.sh && touch $@
+
+deps: $(DEPS_STAMP)
+
+# vmlinux.h comes from the running kernel's BTF: CO-RE relocates field
+# offsets at load time, so the header only needs to name the types.
+$(OUT)/vmlinux.h: | $(DEPS_STAMP)
+	$(call msg,BTF,$@)
+	$(Q)test -r /sys/kernel/btf/vmlinux || { echo "memprof-bpf: this kernel has no BTF (/sys/kernel/btf/vmlinux)" >&2; exit 2; }
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/memprof.h $(OUT)/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUT)/%.o: user/%.c $(wildcard user/*.h) bpf/memprof.h $(OUT)/memprof.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- tests -----------------------------------------------------------------
+
+$(OUT)/unit/%: tests/unit/%.c $(LIB_OBJS)
+	$(call msg,UNIT,$@)
+	$(Q)mkdir -p $(OUT)/unit
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcriterion -o $@
+
+# Test programs: -O0 -g and frame pointers so call sites stay where the
+# source puts them; -fno-builtin keeps malloc calls real calls.
+$(OUT)/progs/%: tests/progs/%.c
+	$(call msg,PROG,$@)
+	$(Q)mkdir -p $(OUT)/progs
+	$(Q)$(CC) -O0 -g -fno-builtin -fno-omit-frame-pointer -pthread $< -o $@
+
+unit: $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
+
+integration: memprof-bpf $(PROG_BINS)
+	$(Q)python3 -m pytest -q -x tests/integration
+
+test: deps lint unit integration
+
+lint: | $(DEPS_STAMP)
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c
+	@echo "  LINT     ok"
+
+format:
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c
+
+bench: memprof-bpf $(PROG_BINS)
+	$(Q)bash scripts/bench
+
+clean:
+	$(call msg,CLEAN)
+	$(Q)rm -rf $(OUT) memprof-bpf
+
+.SECONDARY:

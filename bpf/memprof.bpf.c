@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * memprof-bpf probes: allocator entry/return uprobes (attached per traced
+ * pid by the agent) and process lifecycle tracepoints. Each event becomes one
+ * typed record in the ring buffer; the agent (user/events.c) does the
+ * bookkeeping. Nothing here walks or aggregates: a probe hit must stay cheap.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "memprof.h"
+
+#define MAP_ANONYMOUS 0x20
+#define PAGE_SIZE 4096ULL
+/* mmap/mremap return -errno in [-4095, -1] on failure (MAP_FAILED). */
+#define IS_ERR_ADDR(a) ((__u64)(a) >= (__u64)-4095)
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Knobs set by the agent before load. */
+const volatile bool bare = false; /* benchmark floor: probes do nothing */
+const volatile bool watch_exec = false; /* report every exec (--comm) */
+
+struct memprof_stats stats = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 32 << 20); /* resized by the agent */
+} events SEC(".maps");
+
+/* tgid -> per-process counters; membership means "traced". */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct proc_cfg);
+} traced_pids SEC(".maps");
+
+/*
+ * Per-thread state of the outermost allocator call in flight. Task storage
+ * goes away with the thread, so a thread that dies inside malloc leaks
+ * nothing. Nesting is decided by the stack pointer, not a depth counter:
+ * a lost return probe can then never wedge a thread in "nested" state.
+ */
+struct call_state {
+	__u64 sp; /* stack pointer at entry of the outermost call; 0 = none */
+	__u64 site;
+	__u64 arg0, arg1, arg2;
+	__u32 fn;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct call_state);
+} calls SEC(".maps");
+
+/* n * size, or false when it overflows (the call then fails). */
+static __always_inline bool mul_ok(__u64 n, __u64 size, __u64 *total)
+{
+	__u64 limit = ~0ULL;
+
+	/* Hide the pattern from LLVM, which would emit an unsupported __multi3. */
+	asm volatile("" : "+r"(limit));
+	if (size && n > limit / size)
+		return false;
+	*total = n * size;
+	return true;
+}
+
+/* Count a record lost to a full ring buffer, globally and per process. */
+static __always_inline void count_drop(struct proc_cfg *cfg)
+{
+	__sync_fetch_and_add(&stats.dropped, 1);
+	if (cfg)
+		__sync_fetch_and_add(&cfg->dropped, 1);
+}
+
+static __always_inline struct proc_cfg *traced(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&traced_pids, &tgid);
+}
+
+static __always_inline struct call_state *thread_calls(void)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return bpf_task_storage_get(&calls, t, 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+/*
+ * True when this call runs inside another traced allocator call on the same
+ * thread (calloc -> malloc, malloc -> mmap, realloc -> mremap): the outer
+ * call accounts for the bytes, so the inner one must not. Equal sp is a
+ * tail call (reallocarray jumps to realloc): nested too.
+ */
+static __always_inline bool nested(struct call_state *cs, __u64 sp)
+{
+	return cs->sp && sp <= cs->sp;
+}
+
+/* Remember an outermost call's arguments until its return probe fires. */
+static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 a0,
+				  __u64 a1, __u64 a2)
+{
+	struct call_state *cs;
+	__u64 sp = PT_REGS_SP(ctx), site = 0;
+
+	if (bare)
+		return;
+	cs = thread_calls();
+	if (!cs)
+		return;
+	if (nested(cs, sp)) {
+		__sync_fetch_and_add(&stats.nested, 1);
+		return;
+	}
+	bpf_probe_read_user(&site, sizeof(site), (void *)sp);
+	cs->sp = sp;
+	cs->site = site;
+	cs->fn = fn;
+	cs->arg0 = a0;
+	cs->arg1 = a1;
+	cs->arg2 = a2;
+}
+
+/*
+ * At a return probe: the outermost call's state if this return belongs to
+ * it (sp is one slot above the entry sp after `ret`), else NULL.
+ */
+static __always_inline struct call_state *leave(struct pt_regs *ctx)
+{
+	struct call_state *cs;
+
+	if (bare)
+		return NULL;
+	cs = thread_calls();
+	if (!cs || !cs->sp || PT_REGS_SP(ctx) != cs->sp + 8)
+		return NULL;
+	cs->sp = 0;
+	return cs;
+}
+
+static __always_inline void *reserve(__u32 tgid, __u64 size,
+				     struct proc_cfg **cfgp)
+{
+	struct proc_cfg *cfg = traced(tgid);
+	void *rec;
+
+	*cfgp = cfg;
+	if (!cfg)
+		return NULL;
+	rec = bpf_ringbuf_reserve(&events, size, 0);
+	if (!rec) {
+		count_drop(cfg);
+		return NULL;
+	}
+	__sync_fetch_and_add(&cfg->events, 1);
+	return rec;
+}
+
+static __always_inline void emit_alloc(struct call_state *cs, __u64 addr,
+				       __u64 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct proc_cfg *cfg;
+	struct rec_alloc *r;
+
+	if (!addr)
+		return; /* failed allocation: nothing changed */
+	r = reserve(id >> 32, sizeof(*r), &cfg);
+	if (!r)
+		return;
+	r->hdr.type = REC_ALLOC;
+	r->hdr.pid = id >> 32;
+	r->tid = (__u32)id;
+	r->fn = cs->fn;
+	r->addr = addr;
+	r->size = size;
+	r->site = cs->site;
+	bpf_ringbuf_submit(r, 0);
+}
+
+/* ---- malloc family: entry records arguments, return emits -------------- */
+
+SEC("uprobe")
+int BPF_KPROBE(malloc_enter, __u64 size)
+{
+	enter(ctx, FN_MALLOC, size, 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(calloc_enter, __u64 n, __u64 size)
+{
+	__u64 total;
+
+	if (!mul_ok(n, size, &total))
+		total = 0; /* calloc fails and returns NULL */
+	enter(ctx, FN_CALLOC, total, 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(memalign_enter, __u64 align, __u64 size)
+{
+	enter(ctx, FN_MEMALIGN, size, 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(valloc_enter, __u64 size)
+{
+	enter(ctx, FN_VALLOC, size, 0, 0);
+	return 0;
+}
+
+/* pvalloc hands out whole pages: the caller owns the rounded size. */
+SEC("uprobe")
+int BPF_KPROBE(pvalloc_enter, __u64 size)
+{
+	enter(ctx, FN_PVALLOC, (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), 0, 0);
+	return 0;
+}
+
+/* Shared by every function returning the new block's address. */
+SEC("uretprobe")
+int BPF_KRETPROBE(alloc_return, __u64 addr)
+{
+	struct call_state *cs = leave(ctx);
+
+	if (cs)
+		emit_alloc(cs, addr, cs->arg0);
+	return 0;
+}
+
+/* posix_memalign returns 0 and stores the block through its first arg. */
+SEC("uprobe")
+int BPF_KPROBE(posix_memalign_enter, void **memptr, __u64 align, __u64 size)
+{
+	enter(ctx, FN_POSIX_MEMALIGN, size, (__u64)memptr, 0);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(posix_memalign_return, int ret)
+{
+	struct call_state *cs = leave(ctx);
+	__u64 addr = 0;
+
+	if (!cs || ret != 0)
+		return 0;
+	bpf_probe_read_user(&addr, sizeof(addr), (void *)cs->arg1);
+	emit_alloc(cs, addr, cs->arg0);
+	return 0;
+}
+
+/* ---- realloc: one record carries the free and the alloc ---------------- */
+
+SEC("uprobe")
+int BPF_KPROBE(realloc_enter, __u64 ptr, __u64 size)
+{
+	enter(ctx, FN_REALLOC, size, ptr, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(reallocarray_enter, __u64 ptr, __u64 n, __u64 size)
+{
+	__u64 total;
+
+	if (!mul_ok(n, size, &total))
+		total = ~0ULL; /* fails with ENOMEM, block untouched */
+	enter(ctx, FN_REALLOCARRAY, total, ptr, 0);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(realloc_return, __u64 addr)
+{
+	struct call_state *cs = leave(ctx);
+	__u64 id = bpf_get_current_pid_tgid();
+	struct proc_cfg *cfg;
+	struct rec_realloc *r;
+
+	if (!cs)
+		return 0;
+	/* Failure with size > 0 leaves the old block alone: no change. */
+	if (!addr && cs->arg0)
+		return 0;
+	r = reserve(id >> 32, sizeof(*r), &cfg);
+	if (!r)
+		return 0;
+	r->hdr.type = REC_REALLOC;
+	r->hdr.pid = id >> 32;
+	r->tid = (__u32)id;
+	r->fn = cs->fn;
+	r->old_addr = cs->arg1;
+	r->new_addr = addr;
+	r->size = cs->arg0;
+	r->site = cs->site;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/*
+ * ---- free: entry only ----------------------------------------------------
+ * The agent may attach this past a leading NULL check (see user/prologue.c),
+ * so the stack pointer is not the entry one; it is only compared for
+ * nesting, which stays correct because pushes only move sp further down.
+ */
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 addr)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_state *cs;
+	struct proc_cfg *cfg;
+	struct rec_free *r;
+
+	if (bare || !addr)
+		return 0;
+	cs = thread_calls();
+	if (cs && nested(cs, PT_REGS_SP(ctx))) {
+		__sync_fetch_and_add(&stats.nested, 1);
+		return 0;
+	}
+	r = reserve(id >> 32, sizeof(*r), &cfg);
+	if (!r)
+		return 0;
+	r->hdr.type = REC_FREE;
+	r->hdr.pid = id >> 32;
+	r->addr = addr;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* ---- anonymous mappings ------------------------------------------------- */
+
+SEC("uprobe")
+int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
+{
+	/* File mappings are not heap: only track anonymous ones. */
+	enter(ctx, FN_MMAP, (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
+	      flags & MAP_ANONYMOUS, 0);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(mmap_return, __u64 addr)
+{
+	struct call_state *cs = leave(ctx);
+	__u64 id = bpf_get_current_pid_tgid();
+	struct proc_cfg *cfg;
+	struct rec_mmap *r;
+
+	if (!cs || !cs->arg1 || IS_ERR_ADDR(addr))
+		return 0;
+	r = reserve(id >> 32, sizeof(*r), &cfg);
+	if (!r)
+		return 0;
+	r->hdr.type = REC_MMAP;
+	r->hdr.pid = id >> 32;
+	r->addr = addr;
+	r->len = cs->arg0;
+	r->site = cs->site;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* munmap's result is not needed: a failed munmap unmaps nothing we track. */
+SEC("uprobe")
+int BPF_KPROBE(munmap_enter, __u64 addr, __u64 len)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call_state *cs;
+	struct proc_cfg *cfg;
+	struct rec_munmap *r;
+
+	if (bare)
+		return 0;
+	cs = thread_calls();
+	if (cs && nested(cs, PT_REGS_SP(ctx)))
+		return 0;
+	r = reserve(id >> 32, sizeof(*r), &cfg);
+	if (!r)
+		return 0;
+	r->hdr.type = REC_MUNMAP;
+	r->hdr.pid = id >> 32;
+	r->addr = addr;
+	r->len = (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(mremap_enter, __u64 old_addr, __u64 old_len, __u64 new_len)
+{
+	enter(ctx, FN_MREMAP, old_addr, (old_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
+	      (new_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(mremap_return, __u64 addr)
+{
+	struct call_state *cs = leave(ctx);
+	__u64 id = bpf_get_current_pid_tgid();
+	struct proc_cfg *cfg;
+	struct rec_mremap *r;
+
+	if (!cs || IS_ERR_ADDR(addr))
+		return 0;
+	r = reserve(id >> 32, sizeof(*r), &cfg);
+	if (!r)
+		return 0;
+	r->hdr.type = REC_MREMAP;
+	r->hdr.pid = id >> 32;
+	r->old_addr = cs->arg0;
+	r->old_len = cs->arg1;
+	r->new_addr = addr;
+	r->new_len = cs->arg2;
+	r->site = cs->site;
+	bpf_ringbuf_submit(r, 0);
+	return 0;
+}
+
+/* ---- process lifecycle -------------------------------------------------- */
+
+static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,
+				      int code, struct task_struct *t)
+{
+	struct proc_cfg *cfg = traced(pid);
+	struct rec_proc *r;
+
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		if (type == REC_EXEC && !cfg)
+			__sync_fetch_and_add(&stats.exec_dropped, 1);
+		else
+			count_drop(cfg);
+		return;
+	}
+	r->hdr.type = type;
+	r->hdr.pid = pid;
+	r->child = child;
+	r->exit_code = code;
+	r->ts_ns = bpf_ktime_get_ns();
+	BPF_CORE_READ_STR_INTO(&r->comm, t, comm);
+	bpf_ringbuf_submit(r, 0);
+}
+
+/*
+ * A traced process's new child process is traced from its first
+ * instruction on: entering it into traced_pids here closes the race with
+ * the agent, which attaches the child's uprobes when it sees REC_FORK.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	struct proc_cfg zero = {};
+
+	if (child->pid != ctgid || !traced(ptgid))
+		return 0; /* a new thread, or not ours */
+	bpf_map_update_elem(&traced_pids, &ctgid, &zero, BPF_NOEXIST);
+	emit_proc(REC_FORK, ptgid, ctgid, 0, child);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+
+	if (watch_exec || traced(tgid))
+		emit_proc(REC_EXEC, tgid, 0, 0, p);
+	return 0;
+}
+
+/* Only the last thread's exit ends the process (signal->live hits 0). */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+
+	if (!traced(tgid) || BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	emit_proc(REC_EXIT, tgid, 0, p->exit_code, p);
+	return 0;
+}

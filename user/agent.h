@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The agent's state, shared by its stages (attach, events, views, main). */
+#ifndef MEMPROF_AGENT_H
+#define MEMPROF_AGENT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "options.h"
+#include "tracee.h"
+
+struct memprof_bpf;
+struct ring_buffer;
+
+#define MAX_SELF 32
+
+struct agent {
+	struct env env;
+	struct memprof_bpf *skel;
+	struct ring_buffer *rb;
+	struct tracees procs;
+	pid_t self[MAX_SELF]; /* the agent and its ancestors: never traced */
+	int nself;
+	pid_t primary; /* the "--" command, 0 when none */
+	int primary_status; /* its wait status once reaped */
+	bool primary_done;
+	uint64_t now_ns; /* CLOCK_MONOTONIC at the current poll */
+	uint64_t records; /* ring-buffer records consumed */
+	uint64_t unknown_records;
+	int write_errors; /* snapshots that could not be written */
+	int exit_code;
+};
+
+extern volatile sig_atomic_t stop_requested;
+extern volatile sig_atomic_t snapshot_requested;
+
+uint64_t now_monotonic_ns(void);
+
+#endif

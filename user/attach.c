@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "attach.h"
+#include "elfsym.h"
+#include "log.h"
+#include "memprof.h"
+#include "memprof.skel.h"
+#include "prologue.h"
+#include "symbolize.h"
+
+struct fn_spec {
+	const char *name;
+	enum alloc_fn fn;
+	bool null_noop; /* f(NULL) is a no-op: a NULL check may be skipped */
+	bool syscall; /* mmap family: always from libc */
+};
+
+static const struct fn_spec fns[] = {
+	{ "malloc", FN_MALLOC, false, false },
+	{ "calloc", FN_CALLOC, false, false },
+	{ "realloc", FN_REALLOC, false, false },
+	{ "reallocarray", FN_REALLOCARRAY, false, false },
+	{ "free", FN_FREE, true, false },
+	{ "posix_memalign", FN_POSIX_MEMALIGN, false, false },
+	{ "aligned_alloc", FN_ALIGNED_ALLOC, false, false },
+	{ "memalign", FN_MEMALIGN, false, false },
+	{ "valloc", FN_VALLOC, false, false },
+	{ "pvalloc", FN_PVALLOC, false, false },
+	{ "mmap", FN_MMAP, false, true },
+	{ "munmap", FN_MUNMAP, false, true },
+	{ "mremap", FN_MREMAP, false, true },
+};
+
+#define NFNS (sizeof(fns) / sizeof(fns[0]))
+
+/* Entry and return programs of each function (return may be NULL). */
+static void progs_for(struct memprof_bpf *s, enum alloc_fn fn,
+		      struct bpf_program **enter, struct bpf_program **ret)
+{
+	struct bpf_program *alloc_ret = s->progs.alloc_return;
+
+	*ret = NULL;
+	switch (fn) {
+	case FN_MALLOC:
+		*enter = s->progs.malloc_enter, *ret = alloc_ret;
+		break;
+	case FN_CALLOC:
+		*enter = s->progs.calloc_enter, *ret = alloc_ret;
+		break;
+	case FN_REALLOC:
+		*enter = s->progs.realloc_enter, *ret = s->progs.realloc_return;
+		break;
+	case FN_REALLOCARRAY:
+		*enter = s->progs.reallocarray_enter;
+		*ret = s->progs.realloc_return;
+		break;
+	case FN_FREE:
+		*enter = s->progs.free_enter;
+		break;
+	case FN_POSIX_MEMALIGN:
+		*enter = s->progs.posix_memalign_enter;
+		*ret = s->progs.posix_memalign_return;
+		break;
+	case FN_ALIGNED_ALLOC:
+	case FN_MEMALIGN:
+		*enter = s->progs.memalign_enter, *ret = alloc_ret;
+		break;
+	case FN_VALLOC:
+		*enter = s->progs.valloc_enter, *ret = alloc_ret;
+		break;
+	case FN_PVALLOC:
+		*enter = s->progs.pvalloc_enter, *ret = alloc_ret;
+		break;
+	case FN_MMAP:
+		*enter = s->progs.mmap_enter, *ret = s->progs.mmap_return;
+		break;
+	case FN_MUNMAP:
+		*enter = s->progs.munmap_enter;
+		break;
+	case FN_MREMAP:
+		*enter = s->progs.mremap_enter, *ret = s->progs.mremap_return;
+		break;
+	default:
+		*enter = NULL;
+	}
+}
+
+/* ---- per-file probe plans, computed once per path --------------------- */
+
+struct plan {
+	char path[PATH_MAX];
+	bool have[FN_MAX];
+	uint64_t off[FN_MAX]; /* file offset of the function */
+	uint64_t skip[FN_MAX]; /* entry probe distance past it */
+	struct plan *next;
+};
+
+static struct plan *plans;
+
+static void plan_fn(struct plan *p, const struct elfsym *e,
+		    const struct fn_spec *spec)
+{
+	const struct elf_func *f = elfsym__by_name(e, spec->name);
+	uint8_t code[512];
+	struct probe_site site;
+	size_t len;
+	int64_t off;
+
+	if (!f || (off = elfsym__vaddr_to_off(e, f->vaddr)) < 0)
+		return;
+	p->have[spec->fn] = true;
+	p->off[spec->fn] = off;
+	len = f->size && f->size < sizeof(code) ? f->size : sizeof(code);
+	if (elfsym__read(e, f->vaddr, code, len))
+		return;
+	site = prologue__decide(code, len, f->vaddr, spec->null_noop);
+	p->skip[spec->fn] = site.skip;
+	log_info("%s: %s at +%llu: %s%s", p->path, spec->name,
+		 (unsigned long long)site.skip, site.why,
+		 site.emulated ? "" : " (single-stepped)");
+}
+
+static struct plan *plan_for(const char *path, bool syscalls_only)
+{
+	struct plan *p;
+	struct elfsym *e;
+	size_t i;
+
+	for (p = plans; p; p = p->next)
+		if (strcmp(p->path, path) == 0)
+			return p;
+	e = elfsym__open(path);
+	p = calloc(1, sizeof(*p));
+	if (!e || !p) {
+		elfsym__close(e);
+		free(p);
+		return NULL;
+	}
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	for (i = 0; i < NFNS; i++)
+		if (fns[i].syscall || !syscalls_only)
+			plan_fn(p, e, &fns[i]);
+	elfsym__close(e);
+	p->next = plans;
+	plans = p;
+	return p;
+}
+
+/* ---- choosing files --------------------------------------------------- */
+
+static bool is_libc(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0;
+}
+
+static bool defines_malloc(const char *path)
+{
+	struct elfsym *e = elfsym__open(path);
+	bool ok = e && elfsym__by_name(e, "malloc") && elfsym__by_name(e, "free");
+
+	elfsym__close(e);
+	return ok;
+}
+
+/*
+ * The dynamic linker binds malloc to the first definition in search order:
+ * the executable, then preloaded/needed libraries, libc last.
+ */
+const char *attach__pick_allocator(char *const *paths, int n, const char *exe)
+{
+	int i;
+
+	if (exe && defines_malloc(exe))
+		return exe;
+	for (i = 0; i < n; i++)
+		if (!is_libc(paths[i]) && strcmp(paths[i], exe ? exe : "") &&
+		    defines_malloc(paths[i]))
+			return paths[i];
+	for (i = 0; i < n; i++)
+		if (is_libc(paths[i]) && defines_malloc(paths[i]))
+			return paths[i];
+	return NULL;
+}
+
+/* Unique executable file mappings of the process, from its symbolizer. */
+static int mapped_files(struct tracee *t, char **out, int max)
+{
+	int n = 0, j;
+	size_t i;
+
+	if (symbolizer__refresh(&t->sym))
+		return -ESRCH;
+	for (i = 0; i < t->sym.nmaps && n < max; i++) {
+		for (j = 0; j < n; j++)
+			if (strcmp(out[j], t->sym.maps[i].path) == 0)
+				break;
+		if (j == n)
+			out[n++] = t->sym.maps[i].path;
+	}
+	return n;
+}
+
+/* ---- attaching -------------------------------------------------------- */
+
+static int attach_one(struct agent *a, struct tracee *t, struct plan *p,
+		      enum alloc_fn fn, bool *seen_off)
+{
+	struct bpf_program *enter, *ret;
+	struct bpf_link *l;
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+
+	progs_for(a->skel, fn, &enter, &ret);
+	if (!enter || fn >= FN_MAX || !p->have[fn] || *seen_off)
+		return 0; /* aliases (aligned_alloc = memalign) probe once */
+	*seen_off = true;
+	if (t->nlinks + 2 > TRACEE_MAX_LINKS)
+		return -E2BIG;
+	l = bpf_program__attach_uprobe_opts(enter, t->pid, p->path,
+					    p->off[fn] + p->skip[fn], &opts);
+	if (!l)
+		return -errno;
+	t->links[t->nlinks++] = l;
+	if (!ret)
+		return 0;
+	opts.retprobe = true;
+	l = bpf_program__attach_uprobe_opts(ret, t->pid, p->path, p->off[fn],
+					    &opts);
+	if (!l)
+		return -errno;
+	t->links[t->nlinks++] = l;
+	return 0;
+}
+
+static int attach_plan(struct agent *a, struct tracee *t, struct plan *p,
+		       bool syscalls)
+{
+	size_t i, j;
+	int err;
+
+	for (i = 0; i < NFNS; i++) {
+		bool dup = false;
+
+		if (fns[i].syscall != syscalls)
+			continue;
+		for (j = 0; j < i; j++)
+			if (p->have[fns[j].fn] && p->have[fns[i].fn] &&
+			    p->off[fns[j].fn] == p->off[fns[i].fn])
+				dup = true;
+		err = attach_one(a, t, p, fns[i].fn, &dup);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int attach__tracee(struct agent *a, struct tracee *t)
+{
+	char exe[PATH_MAX], *files[256] = { 0 };
+	const char *alloc, *libc = NULL;
+	struct plan *pa, *pl;
+	ssize_t n;
+	int nf, i, err;
+	char link[64];
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", t->pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -errno == -ENOENT ? -ESRCH : -errno;
+	exe[n] = '\0';
+	nf = mapped_files(t, files, 256);
+	if (nf < 0)
+		return nf;
+	alloc = attach__pick_allocator(files, nf, exe);
+	if (!alloc)
+		return -EAGAIN; /* ld.so has not mapped libc yet */
+	/* After exec into a program using the same allocator, keep probes. */
+	if (t->nlinks && strcmp(alloc, t->alloc_lib) == 0)
+		return 0;
+	attach__detach(t);
+	for (i = 0; i < nf; i++)
+		if (is_libc(files[i]))
+			libc = files[i];
+	pa = plan_for(alloc, false);
+	if (!pa)
+		return -ENOEXEC;
+	pl = plan_for(libc && !pa->have[FN_MMAP] ? libc : alloc, true);
+	if (!pl)
+		return -ENOEXEC;
+	snprintf(t->alloc_lib, sizeof(t->alloc_lib), "%s", alloc);
+	err = attach_plan(a, t, pa, false);
+	if (!err)
+		err = attach_plan(a, t, pl, true);
+	if (err)
+		attach__detach(t);
+	return err;
+}
+
+void attach__detach(struct tracee *t)
+{
+	int i;
+
+	for (i = 0; i < t->nlinks; i++)
+		bpf_link__destroy(t->links[i]);
+	t->nlinks = 0;
+}
+
+int attach__mark(struct agent *a, pid_t pid)
+{
+	struct proc_cfg zero = {};
+	__u32 key = pid;
+
+	return bpf_map__update_elem(a->skel->maps.traced_pids, &key,
+				    sizeof(key), &zero, sizeof(zero), BPF_ANY);
+}
+
+void attach__unmark(struct agent *a, pid_t pid)
+{
+	__u32 key = pid;
+
+	bpf_map__delete_elem(a->skel->maps.traced_pids, &key, sizeof(key), 0);
+}

@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Allocator probes for one process: find the file that implements malloc
+ * (the executable when static or when it brings its own allocator, else a
+ * preloaded allocator library, else libc) from /proc/PID/maps, decide each
+ * probe's offset (user/prologue.c) once per file, and attach entry and
+ * return uprobes bound to that pid only.
+ */
+#ifndef MEMPROF_ATTACH_H
+#define MEMPROF_ATTACH_H
+
+#include "agent.h"
+
+/* Mark pid traced in BPF (before any probe can fire for it). */
+int attach__mark(struct agent *a, pid_t pid);
+void attach__unmark(struct agent *a, pid_t pid);
+/*
+ * Attach t's probes. 0 when done, -EAGAIN when no allocator is mapped yet
+ * (just exec'd: retry later), other -errno on failure.
+ */
+int attach__tracee(struct agent *a, struct tracee *t);
+void attach__detach(struct tracee *t);
+/* Choose the allocator file among a process's mapped files. */
+const char *attach__pick_allocator(char *const *paths, int n, const char *exe);
+
+#endif

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <string.h>
+#include "events.h"
+#include "log.h"
+#include "memprof.h"
+
+/* Site index for a native return address; resolve names on first sight. */
+static int64_t site_of(struct tracee *t, uint64_t key)
+{
+	int64_t site = heap__site(&t->heap, key);
+
+	if (site >= 0 && (size_t)site >= t->nframes)
+		tracee__resolve_sites(t);
+	return site;
+}
+
+static void on_alloc(struct agent *a, struct tracee *t,
+		     const struct rec_alloc *r)
+{
+	int64_t site = site_of(t, r->site);
+
+	if (site >= 0)
+		heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
+}
+
+static void on_realloc(struct agent *a, struct tracee *t,
+		       const struct rec_realloc *r)
+{
+	int64_t site = site_of(t, r->site);
+
+	if (site >= 0)
+		heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
+			      a->now_ns);
+}
+
+static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
+{
+	int64_t site = site_of(t, r->site);
+
+	if (site >= 0)
+		heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
+}
+
+/* Records about allocations: the process must be in the table. */
+static int on_heap_record(struct agent *a, const struct rec_hdr *h,
+			  size_t size)
+{
+	struct tracee *t = tracees__find(&a->procs, h->pid);
+
+	if (!t)
+		return 0; /* raced with its exit/detach */
+	switch (h->type) {
+	case REC_ALLOC:
+		if (size >= sizeof(struct rec_alloc))
+			on_alloc(a, t, (const void *)h);
+		break;
+	case REC_FREE:
+		if (size >= sizeof(struct rec_free))
+			heap__release(&t->heap,
+				      ((const struct rec_free *)h)->addr);
+		break;
+	case REC_REALLOC:
+		if (size >= sizeof(struct rec_realloc))
+			on_realloc(a, t, (const void *)h);
+		break;
+	case REC_MMAP:
+		if (size >= sizeof(struct rec_mmap))
+			on_mmap(a, t, (const void *)h);
+		break;
+	case REC_MUNMAP: {
+		const struct rec_munmap *r = (const void *)h;
+
+		if (size >= sizeof(*r))
+			heap__munmap(&t->heap, r->addr, r->len);
+		break;
+	}
+	case REC_MREMAP: {
+		const struct rec_mremap *r = (const void *)h;
+
+		if (size >= sizeof(*r))
+			heap__mremap(&t->heap, r->old_addr, r->old_len,
+				     r->new_addr, r->new_len, a->now_ns);
+		break;
+	}
+	}
+	return 0;
+}
+
+int events__handle(void *ctx, void *data, size_t size)
+{
+	const struct rec_hdr *h = data;
+	const struct rec_proc *p = data;
+	struct agent *a = ctx;
+
+	a->records++;
+	if (size < sizeof(*h))
+		return 0;
+	switch (h->type) {
+	case REC_ALLOC:
+	case REC_FREE:
+	case REC_REALLOC:
+	case REC_MMAP:
+	case REC_MUNMAP:
+	case REC_MREMAP:
+		return on_heap_record(a, h, size);
+	case REC_FORK:
+		if (size >= sizeof(*p))
+			session__on_fork(a, h->pid, p->child);
+		return 0;
+	case REC_EXEC:
+		if (size >= sizeof(*p))
+			session__on_exec(a, h->pid, p->comm);
+		return 0;
+	case REC_EXIT:
+		if (size >= sizeof(*p))
+			session__on_exit(a, h->pid, p->exit_code);
+		return 0;
+	default:
+		if (!a->unknown_records++)
+			log_warn("unknown record type %u (agent and probes out of step?)",
+				 h->type);
+		return 0;
+	}
+}

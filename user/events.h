@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The ring-buffer consumer: one typed record at a time into the owning
+ * process's heap (allocations) or the process table (fork/exec/exit).
+ */
+#ifndef MEMPROF_EVENTS_H
+#define MEMPROF_EVENTS_H
+
+#include <stddef.h>
+#include "agent.h"
+
+/* ring_buffer__new callback; ctx is the struct agent. */
+int events__handle(void *ctx, void *data, size_t size);
+
+/* Hooks the event stage calls into the process stage (user/session.c). */
+void session__on_fork(struct agent *a, pid_t parent, pid_t child);
+void session__on_exec(struct agent *a, pid_t pid, const char *comm);
+void session__on_exit(struct agent *a, pid_t pid, int exit_code);
+
+#endif

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "heap.h"
+
+/* ---- site index ------------------------------------------------------- */
+
+static size_t key_slot(uint64_t key, size_t cap)
+{
+	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1);
+}
+
+/* Rebuild the key index at twice the size; sites never move. */
+static int index_grow(struct heap *h)
+{
+	size_t cap = h->index_cap ? h->index_cap * 2 : 256, i, j;
+	uint32_t *idx = calloc(cap, sizeof(*idx));
+
+	if (!idx)
+		return -ENOMEM;
+	for (i = 0; i < h->nsites; i++) {
+		j = key_slot(h->sites[i].key, cap);
+		while (idx[j])
+			j = (j + 1) & (cap - 1);
+		idx[j] = i + 1;
+	}
+	free(h->index);
+	h->index = idx;
+	h->index_cap = cap;
+	return 0;
+}
+
+static int64_t add_site(struct heap *h, uint64_t key, size_t slot)
+{
+	if (h->nsites == h->sites_cap) {
+		size_t cap = h->sites_cap ? h->sites_cap * 2 : 64;
+		struct site *s = realloc(h->sites, cap * sizeof(*s));
+		uint32_t *d = realloc(h->dirty, cap * sizeof(*d));
+
+		if (s)
+			h->sites = s;
+		if (d)
+			h->dirty = d;
+		if (!s || !d)
+			return -1;
+		h->sites_cap = cap;
+	}
+	memset(&h->sites[h->nsites], 0, sizeof(h->sites[0]));
+	h->sites[h->nsites].key = key;
+	h->index[slot] = h->nsites + 1;
+	return h->nsites++;
+}
+
+int64_t heap__site(struct heap *h, uint64_t key)
+{
+	size_t j;
+
+	if ((h->nsites + 1) * 2 > h->index_cap && index_grow(h))
+		return -1;
+	for (j = key_slot(key, h->index_cap); h->index[j];
+	     j = (j + 1) & (h->index_cap - 1))
+		if (h->sites[h->index[j] - 1].key == key)
+			return h->index[j] - 1;
+	return add_site(h, key, j);
+}
+
+/* ---- peak bookkeeping ------------------------------------------------- */
+
+/* Copy live -> peak for the sites that changed since the last copy. */
+static void commit_peak(struct heap *h)
+{
+	size_t i;
+
+	for (i = 0; i < h->ndirty; i++) {
+		struct site *s = &h->sites[h->dirty[i]];
+
+		s->peak_bytes = s->live_bytes;
+		s->peak_count = s->live_count;
+		s->dirty = false;
+	}
+	h->ndirty = 0;
+	h->peak_pending = false;
+}
+
+void heap__settle_peak(struct heap *h)
+{
+	if (h->peak_pending)
+		commit_peak(h);
+}
+
+static void touch(struct heap *h, uint32_t site)
+{
+	if (!h->sites[site].dirty) {
+		h->sites[site].dirty = true;
+		h->dirty[h->ndirty++] = site;
+	}
+}
+
+static void grow_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks,
+		    uint64_t now)
+{
+	touch(h, site);
+	h->sites[site].live_bytes += bytes;
+	h->sites[site].live_count += blocks;
+	h->live_bytes += bytes;
+	h->live_count += blocks;
+	if (h->live_bytes > h->peak_bytes) {
+		h->peak_bytes = h->live_bytes;
+		h->peak_count = h->live_count;
+		h->peak_at_ns = now;
+		h->peak_pending = true;
+	}
+}
+
+/* Memory is about to fall: freeze the peak breakdown first if it is new. */
+static void shrink_by(struct heap *h, uint32_t site, uint64_t bytes,
+		      int blocks)
+{
+	heap__settle_peak(h);
+	touch(h, site);
+	h->sites[site].live_bytes -= bytes;
+	h->sites[site].live_count -= blocks;
+	h->live_bytes -= bytes;
+	h->live_count -= blocks;
+}
+
+/* ---- events ----------------------------------------------------------- */
+
+int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
+		uint64_t now)
+{
+	struct live_block old;
+	bool replaced;
+
+	if (livetable__put(&h->blocks, addr, size, site, &old, &replaced))
+		return -ENOMEM;
+	if (replaced) /* its free was lost: the old block is gone */
+		shrink_by(h, old.site, old.size, 1);
+	h->allocs++;
+	h->sites[site].allocs++;
+	grow_by(h, site, size, 1, now);
+	return 0;
+}
+
+void heap__release(struct heap *h, uint64_t addr)
+{
+	struct live_block b;
+
+	if (!livetable__take(&h->blocks, addr, &b)) {
+		h->unknown_frees++; /* allocated before we attached */
+		return;
+	}
+	h->frees++;
+	shrink_by(h, b.site, b.size, 1);
+}
+
+/*
+ * realloc = free + alloc. In place (same address) only the size changes.
+ * A move holds both blocks for an instant (malloc, copy, free), so the new
+ * block is counted before the old one goes: that transient is real memory.
+ */
+int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
+		  uint32_t site, uint64_t now)
+{
+	struct live_block b;
+
+	if (!old)
+		return addr ? heap__alloc(h, addr, size, site, now) : 0;
+	if (!addr) { /* realloc(p, 0) freed p */
+		heap__release(h, old);
+		return 0;
+	}
+	if (addr == old) {
+		if (livetable__take(&h->blocks, old, &b))
+			shrink_by(h, b.site, b.size, 1);
+		return heap__alloc(h, addr, size, site, now);
+	}
+	if (heap__alloc(h, addr, size, site, now))
+		return -ENOMEM;
+	heap__release(h, old);
+	return 0;
+}
+
+static void cut_piece(void *ctx, uint32_t site, uint64_t bytes, int whole)
+{
+	shrink_by(ctx, site, bytes, whole ? 1 : 0);
+}
+
+int heap__mmap(struct heap *h, uint64_t addr, uint64_t len, uint32_t site,
+	       uint64_t now)
+{
+	/* MAP_FIXED over our own mapping replaces it. */
+	if (regions__cut(&h->maps, addr, addr + len, cut_piece, h) ||
+	    regions__add(&h->maps, addr, addr + len, site))
+		return -ENOMEM;
+	h->allocs++;
+	h->sites[site].allocs++;
+	grow_by(h, site, len, 1, now);
+	return 0;
+}
+
+int heap__munmap(struct heap *h, uint64_t addr, uint64_t len)
+{
+	return regions__cut(&h->maps, addr, addr + len, cut_piece, h);
+}
+
+/* A tracked mapping keeps its site when resized or moved. */
+int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
+		 uint64_t len, uint64_t now)
+{
+	int64_t site = regions__site_at(&h->maps, old);
+
+	if (site < 0)
+		return 0; /* not ours: mapped before attach or by malloc */
+	if (regions__cut(&h->maps, old, old + old_len, cut_piece, h) ||
+	    regions__add(&h->maps, addr, addr + len, site))
+		return -ENOMEM;
+	grow_by(h, site, len, 1, now);
+	return 0;
+}
+
+/* ---- lifetime --------------------------------------------------------- */
+
+int heap__init(struct heap *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (livetable__init(&h->blocks) || index_grow(h)) {
+		heap__free(h);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void heap__free(struct heap *h)
+{
+	livetable__free(&h->blocks);
+	regions__free(&h->maps);
+	free(h->sites);
+	free(h->index);
+	free(h->dirty);
+	memset(h, 0, sizeof(*h));
+}
+
+static void *dup_array(const void *src, size_t n, size_t size)
+{
+	void *p = malloc(n ? n * size : 1);
+
+	if (p && n)
+		memcpy(p, src, n * size);
+	return p;
+}
+
+int heap__clone(struct heap *dst, const struct heap *src)
+{
+	*dst = *src;
+	dst->blocks.slots = NULL;
+	dst->maps.v = NULL;
+	dst->sites = dup_array(src->sites, src->sites_cap, sizeof(*src->sites));
+	dst->index = dup_array(src->index, src->index_cap, sizeof(*src->index));
+	dst->dirty = dup_array(src->dirty, src->sites_cap, sizeof(*src->dirty));
+	if (!dst->sites || !dst->index || !dst->dirty ||
+	    livetable__copy(&dst->blocks, &src->blocks) ||
+	    regions__copy(&dst->maps, &src->maps)) {
+		heap__free(dst);
+		return -ENOMEM;
+	}
+	dst->maps.cap = dst->maps.len;
+	/* The child's own high-water mark starts at what it inherited. */
+	for (size_t i = 0; i < dst->nsites; i++) {
+		dst->sites[i].dirty = true;
+		dst->dirty[i] = i;
+	}
+	dst->ndirty = dst->nsites;
+	dst->peak_bytes = dst->live_bytes;
+	dst->peak_count = dst->live_count;
+	dst->peak_pending = true;
+	return 0;
+}
+
+int heap__reset(struct heap *h)
+{
+	heap__free(h);
+	return heap__init(h);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One process's heap as the agent sees it: live blocks, anonymous mappings,
+ * live bytes per site, and the high-water mark with the exact per-site
+ * breakdown at that moment.
+ *
+ * The peak breakdown is taken lazily and incrementally: reaching a new peak
+ * only sets a flag; the first decrease after it copies live -> peak for the
+ * sites changed since the previous copy (the dirty list). Each event costs
+ * O(1) amortised, never O(sites).
+ */
+#ifndef MEMPROF_HEAP_H
+#define MEMPROF_HEAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "livetable.h"
+#include "regions.h"
+
+struct site {
+	uint64_t key; /* native return address (later issues: stack id) */
+	int64_t live_bytes, live_count;
+	int64_t peak_bytes, peak_count; /* at the high-water mark */
+	uint64_t allocs; /* allocations ever made here */
+	bool dirty; /* changed since the last peak copy */
+};
+
+struct heap {
+	struct livetable blocks;
+	struct regions maps;
+	struct site *sites;
+	size_t nsites, sites_cap;
+	uint32_t *index; /* open-addressed key -> site index + 1 */
+	size_t index_cap;
+	uint32_t *dirty;
+	size_t ndirty;
+	uint64_t live_bytes, live_count;
+	uint64_t peak_bytes, peak_count, peak_at_ns;
+	bool peak_pending; /* new peak reached, breakdown not copied yet */
+	uint64_t allocs, frees, unknown_frees;
+};
+
+int heap__init(struct heap *h);
+void heap__free(struct heap *h);
+/* Deep copy: a forked child starts with its parent's blocks. */
+int heap__clone(struct heap *dst, const struct heap *src);
+/* Forget blocks and peak (exec replaced the address space). */
+int heap__reset(struct heap *h);
+
+/* Site index for a key, created on first sight; -1 on ENOMEM. */
+int64_t heap__site(struct heap *h, uint64_t key);
+
+int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
+		uint64_t now);
+void heap__release(struct heap *h, uint64_t addr);
+int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
+		  uint32_t site, uint64_t now);
+int heap__mmap(struct heap *h, uint64_t addr, uint64_t len, uint32_t site,
+	       uint64_t now);
+int heap__munmap(struct heap *h, uint64_t addr, uint64_t len);
+int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
+		 uint64_t len, uint64_t now);
+
+/* Make every site's peak_bytes/peak_count describe the high-water mark. */
+void heap__settle_peak(struct heap *h);
+
+#endif

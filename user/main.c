@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * memprof-bpf: trace a process's allocations from outside and keep the
+ * breakdown of live bytes at its peak. main() is the list of phases;
+ * each stage lives in its own file (see README, "Architecture").
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "agent.h"
+#include "batch.h"
+#include "events.h"
+#include "log.h"
+#include "memprof.h"
+#include "memprof.skel.h"
+#include "options.h"
+#include "session.h"
+
+int log_verbosity;
+volatile sig_atomic_t stop_requested;
+volatile sig_atomic_t snapshot_requested;
+static volatile sig_atomic_t stop_signal;
+
+uint64_t now_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Handlers only set flags; the main loop acts on them. */
+static void on_stop(int sig)
+{
+	stop_signal = sig;
+	stop_requested = 1;
+}
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	snapshot_requested = 1;
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt,
+		      va_list args)
+{
+	if (level == LIBBPF_DEBUG && log_verbosity < 2)
+		return 0;
+	if (log_verbosity < 1)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+/* Fail early, in one line, on what would otherwise be a cryptic error. */
+static int check_environment(void)
+{
+	if (geteuid() != 0) {
+		log_err("must run as root to load BPF probes (try: sudo memprof-bpf ...)");
+		return 2;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
+		log_err("this kernel has no BTF (/sys/kernel/btf/vmlinux); memprof-bpf needs CONFIG_DEBUG_INFO_BTF=y");
+		return 2;
+	}
+	return 0;
+}
+
+/* Open, size, load the probes and attach the process lifecycle hooks. */
+static int load_probes(struct agent *a)
+{
+	struct memprof_bpf *s;
+	int err;
+
+	libbpf_set_print(libbpf_log);
+	s = memprof_bpf__open();
+	if (!s) {
+		log_err("cannot open BPF object: %s", strerror(errno));
+		return 2;
+	}
+	a->skel = s;
+	s->rodata->bare = a->env.bench_floor;
+	s->rodata->watch_exec = a->env.ncomms > 0;
+	bpf_map__set_max_entries(s->maps.events, a->env.ringbuf_mb << 20);
+	err = memprof_bpf__load(s);
+	if (err) {
+		log_err("cannot load BPF probes: %s (run with -vv for the verifier log)",
+			strerror(-err));
+		return 2;
+	}
+	if (!(s->links.on_fork = bpf_program__attach(s->progs.on_fork)) ||
+	    !(s->links.on_exec = bpf_program__attach(s->progs.on_exec)) ||
+	    !(s->links.on_exit = bpf_program__attach(s->progs.on_exit))) {
+		log_err("cannot attach process tracepoints: %s", strerror(errno));
+		return 2;
+	}
+	a->rb = ring_buffer__new(bpf_map__fd(s->maps.events), events__handle, a,
+				 NULL);
+	if (!a->rb) {
+		log_err("cannot open the ring buffer: %s", strerror(errno));
+		return 2;
+	}
+	return 0;
+}
+
+/* The "--" command exited but its exit record was lost: finish it. */
+static void catch_lost_primary_exit(struct agent *a)
+{
+	if (a->primary && !a->primary_done && a->primary_status >= 0 &&
+	    waitpid(a->primary, &a->primary_status, WNOHANG) == a->primary) {
+		ring_buffer__consume(a->rb);
+		if (!a->primary_done)
+			session__on_exit(a, a->primary, a->primary_status);
+	}
+}
+
+static bool time_is_up(struct agent *a, uint64_t start)
+{
+	return a->env.duration > 0 &&
+	       a->now_ns - start >= (uint64_t)(a->env.duration * 1e9);
+}
+
+/* Poll events, report every interval, act on signals, until done. */
+static void run(struct agent *a)
+{
+	FILE *out = a->env.command ? stderr : stdout;
+	uint64_t start = now_monotonic_ns(), last = start;
+	uint64_t interval = a->env.interval * 1e9;
+
+	a->now_ns = start;
+	while (!stop_requested && session__active(a) && !time_is_up(a, start)) {
+		int err = ring_buffer__poll(a->rb, 100);
+
+		if (err < 0 && err != -EINTR) {
+			log_err("ring buffer: %s", strerror(-err));
+			break;
+		}
+		a->now_ns = now_monotonic_ns();
+		if (snapshot_requested) {
+			snapshot_requested = 0;
+			session__snapshot_all(a, "manual");
+		}
+		catch_lost_primary_exit(a);
+		session__tick(a, a->now_ns - last >= interval);
+		if (a->now_ns - last >= interval) {
+			batch__report(a, out, (a->now_ns - last) / 1e9);
+			last = a->now_ns;
+		}
+	}
+	ring_buffer__consume(a->rb); /* what is already queued counts */
+	a->now_ns = now_monotonic_ns();
+}
+
+/* Final snapshots, then the exit code: errors, else the command's own. */
+static int finish(struct agent *a)
+{
+	const char *reason = stop_signal ? "signal" : "end";
+
+	session__finish(a, reason);
+	if (a->skel && a->skel->bss->stats.dropped)
+		log_warn("%llu events were dropped: the ring buffer was full; raise --ringbuf-size",
+			 (unsigned long long)a->skel->bss->stats.dropped);
+	if (a->write_errors)
+		return 1;
+	if (a->primary && WIFEXITED(a->primary_status))
+		return WEXITSTATUS(a->primary_status);
+	if (a->primary && WIFSIGNALED(a->primary_status))
+		return 128 + WTERMSIG(a->primary_status);
+	return 0;
+}
+
+static void cleanup(struct agent *a)
+{
+	tracees__free(&a->procs);
+	ring_buffer__free(a->rb);
+	memprof_bpf__destroy(a->skel);
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { .exit_code = 0 };
+	int err;
+
+	err = options__parse(argc, argv, &a.env);
+	if (err)
+		return err > 0 ? 0 : 2;
+	log_verbosity = a.env.verbose;
+	setup_signals();
+	err = check_environment();
+	if (!err)
+		err = load_probes(&a);
+	if (!err)
+		err = session__start(&a);
+	if (!err) {
+		run(&a);
+		err = finish(&a);
+	} else {
+		finish(&a); /* whatever was gathered is still written */
+	}
+	cleanup(&a);
+	return err;
+}

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "options.h"
+
+#define MEMPROF_VERSION "0.1.0"
+
+static const char usage[] =
+	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD [ARGS])\n"
+	"Trace the allocations of running or new processes from outside and\n"
+	"keep the breakdown of live bytes at their peak.\n"
+	"\n"
+	"  -p, --pid PID          trace a running process (repeatable)\n"
+	"  -c, --comm NAME        trace every process named NAME or running\n"
+	"                         NAME as a word/module, now and later\n"
+	"  -- CMD [ARGS]          run CMD (as the sudo user) under the tracer\n"
+	"  -o, --output FILE      peak snapshot of CMD goes to FILE\n"
+	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default .)\n"
+	"  -i, --interval S       seconds between report lines (default 1)\n"
+	"  -d, --duration S       stop after S seconds\n"
+	"  -b, --batch            line output even on a terminal\n"
+	"      --ringbuf-size MB  event ring buffer size (default 32)\n"
+	"  -v, --verbose          more detail on stderr (twice: debug)\n"
+	"  -h, --help             this text\n"
+	"      --version          print the version\n"
+	"\n"
+	"Signals: SIGUSR1 writes snapshots of all traced processes now;\n"
+	"SIGINT/SIGTERM stop and write the final snapshots.\n";
+
+enum { OPT_RINGBUF = 256, OPT_VERSION, OPT_FLOOR };
+
+static const struct option longopts[] = {
+	{ "pid", required_argument, NULL, 'p' },
+	{ "comm", required_argument, NULL, 'c' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "snapshot-dir", required_argument, NULL, 'D' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "batch", no_argument, NULL, 'b' },
+	{ "ringbuf-size", required_argument, NULL, OPT_RINGBUF },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "bench-floor", no_argument, NULL, OPT_FLOOR },
+	{ 0 },
+};
+
+/* A positive number of seconds, or an error naming the flag. */
+static int parse_seconds(const char *flag, const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v > 0) || v > 1e9) {
+		log_err("%s wants a positive number of seconds, not '%s'", flag,
+			arg);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_pid(const char *arg, struct env *env)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v <= 0 || v > INT_MAX) {
+		log_err("--pid wants a process id, not '%s'", arg);
+		return -1;
+	}
+	if (env->npids == MAX_PIDS) {
+		log_err("at most %d --pid options", MAX_PIDS);
+		return -1;
+	}
+	env->pids[env->npids++] = (pid_t)v;
+	return 0;
+}
+
+static int parse_ringbuf(const char *arg, struct env *env)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	/* The kernel wants a power-of-two number of pages. */
+	if (end == arg || *end || v < 1 || v > 4096 || (v & (v - 1))) {
+		log_err("--ringbuf-size wants a power of two in MiB (1..4096), not '%s'",
+			arg);
+		return -1;
+	}
+	env->ringbuf_mb = v;
+	return 0;
+}
+
+static int parse_one(int c, const char *arg, struct env *env)
+{
+	switch (c) {
+	case 'p':
+		return parse_pid(arg, env);
+	case 'c':
+		if (env->ncomms == MAX_COMMS || !*arg) {
+			log_err("--comm wants a name (at most %d)", MAX_COMMS);
+			return -1;
+		}
+		env->comms[env->ncomms++] = arg;
+		return 0;
+	case 'o':
+		env->output = arg;
+		return 0;
+	case 'D':
+		env->snapshot_dir = arg;
+		return 0;
+	case 'i':
+		return parse_seconds("--interval", arg, &env->interval);
+	case 'd':
+		return parse_seconds("--duration", arg, &env->duration);
+	case 'b':
+		env->batch = true;
+		return 0;
+	case OPT_RINGBUF:
+		return parse_ringbuf(arg, env);
+	case 'v':
+		env->verbose++;
+		return 0;
+	case OPT_FLOOR:
+		env->bench_floor = true;
+		return 0;
+	default:
+		log_err("unknown option; try --help");
+		return -1;
+	}
+}
+
+/* Cross-option rules, checked once everything is parsed. */
+static int validate(struct env *env)
+{
+	if (!env->command && !env->npids && !env->ncomms) {
+		log_err("nothing to trace: give --pid PID, --comm NAME or -- CMD (see --help)");
+		return -1;
+	}
+	if (env->output && !env->command) {
+		log_err("-o/--output names the snapshot of a command started with '--'; use --snapshot-dir with --pid/--comm");
+		return -1;
+	}
+	return 0;
+}
+
+int options__parse(int argc, char **argv, struct env *env)
+{
+	int c;
+
+	memset(env, 0, sizeof(*env));
+	env->interval = 1.0;
+	env->ringbuf_mb = 32;
+	env->snapshot_dir = ".";
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+p:c:o:D:i:d:bvh", longopts,
+				NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (c == OPT_VERSION) {
+			puts("memprof-bpf " MEMPROF_VERSION);
+			return 1;
+		}
+		if (c == '?' || c == ':') {
+			log_err("bad option '%s'; try --help", argv[optind - 1]);
+			return -1;
+		}
+		if (parse_one(c, optarg, env))
+			return -1;
+	}
+	if (optind < argc) {
+		if (strcmp(argv[optind - 1], "--") != 0) {
+			log_err("unexpected argument '%s'; a command goes after '--'",
+				argv[optind]);
+			return -1;
+		}
+		env->command = &argv[optind];
+	}
+	return validate(env);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Command line -> struct env. Pure: no side effects, unit-tested. */
+#ifndef MEMPROF_OPTIONS_H
+#define MEMPROF_OPTIONS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define MAX_PIDS 64
+#define MAX_COMMS 16
+
+struct env {
+	pid_t pids[MAX_PIDS];
+	int npids;
+	const char *comms[MAX_COMMS];
+	int ncomms;
+	char **command; /* argv after "--", NULL-terminated */
+	const char *output; /* -o FILE: the command's snapshot */
+	const char *snapshot_dir;
+	double interval; /* seconds between batch lines */
+	double duration; /* 0 = until stopped */
+	bool batch;
+	int verbose;
+	unsigned ringbuf_mb;
+	bool bench_floor; /* probes do nothing: the benchmark's floor */
+};
+
+/*
+ * Parse argv into env. Returns 0 to run, 1 when --help/--version was
+ * printed, or -1 after printing one error line (exit code 2).
+ */
+int options__parse(int argc, char **argv, struct env *env);
+
+#endif

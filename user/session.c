@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "attach.h"
+#include "events.h"
+#include "launch.h"
+#include "log.h"
+#include "memprof.h"
+#include "memprof.skel.h"
+#include "procs.h"
+#include "session.h"
+#include "snapshot.h"
+
+#define ATTACH_RETRIES 100 /* ticks of 100 ms waiting for libc to map */
+
+/* ---- adding processes ------------------------------------------------ */
+
+static bool is_self(const struct agent *a, pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < a->nself; i++)
+		if (a->self[i] == pid)
+			return true;
+	return false;
+}
+
+/* Attach now; "pending" keeps it for a retry on the next tick. */
+static int try_attach(struct agent *a, struct tracee *t)
+{
+	int err = attach__tracee(a, t);
+
+	if (!err) {
+		t->attach = ATTACH_DONE;
+		log_info("tracing pid %d (%s), allocator in %s", t->pid, t->comm,
+			 t->alloc_lib);
+	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
+		t->attach = ATTACH_PENDING;
+	} else {
+		t->attach = ATTACH_FAILED;
+	}
+	return err;
+}
+
+/* Track pid: mark it in BPF first, so no event of it is filtered out. */
+static struct tracee *track(struct agent *a, pid_t pid, bool primary)
+{
+	struct tracee *t = tracees__find(&a->procs, pid);
+
+	if (t)
+		return t;
+	t = tracee__new(pid, primary);
+	if (!t || tracees__add(&a->procs, t)) {
+		tracee__delete(t);
+		return NULL;
+	}
+	t->started_ns = a->now_ns;
+	if (attach__mark(a, pid))
+		log_warn("cannot mark pid %d traced: %s", pid, strerror(errno));
+	return t;
+}
+
+static void untrack(struct agent *a, struct tracee *t)
+{
+	attach__unmark(a, t->pid);
+	tracees__remove(&a->procs, t->pid);
+}
+
+static int add_pid(struct agent *a, pid_t pid)
+{
+	struct tracee *t;
+	int err;
+
+	if (!procs__alive(pid)) {
+		log_err("no such process: %d", pid);
+		return 2;
+	}
+	t = track(a, pid, false);
+	if (!t)
+		return 2;
+	err = try_attach(a, t);
+	if (err && err != -EAGAIN) {
+		log_err("cannot attach to pid %d (%s): %s", pid, t->comm,
+			err == -EAGAIN ? "no libc in the target" :
+					 strerror(-err));
+		untrack(a, t);
+		return 2;
+	}
+	return 0;
+}
+
+/* --comm: does this process match any name (and is not us)? */
+static bool wanted(struct agent *a, pid_t pid)
+{
+	char comm[16] = "", cmd[4096];
+	ssize_t n;
+	int i;
+
+	if (is_self(a, pid) || tracees__find(&a->procs, pid))
+		return false;
+	procs__read_comm(pid, comm, sizeof(comm));
+	n = procs__read_cmdline(pid, cmd, sizeof(cmd));
+	if (n <= 0)
+		return false; /* kernel thread or gone */
+	if (strstr(cmd, "memprof-bpf"))
+		return false; /* our own sudo/wrapper */
+	for (i = 0; i < a->env.ncomms; i++)
+		if (procs__match(a->env.comms[i], comm, cmd, n))
+			return true;
+	return false;
+}
+
+static int scan_one(pid_t pid, void *ctx)
+{
+	struct agent *a = ctx;
+	struct tracee *t;
+
+	if (!wanted(a, pid))
+		return 0;
+	t = track(a, pid, false);
+	if (t)
+		try_attach(a, t);
+	return 0;
+}
+
+static int start_command(struct agent *a)
+{
+	pid_t pid = launch__start(a->env.command);
+	struct tracee *t;
+	int err;
+
+	if (pid < 0)
+		return 2;
+	a->primary = pid;
+	t = track(a, pid, true);
+	err = launch__to_entry(pid);
+	if (!err && t)
+		err = try_attach(a, t);
+	if (err && err != -EAGAIN) {
+		log_err("cannot trace '%s': %s", a->env.command[0],
+			strerror(-err));
+		kill(pid, SIGKILL);
+		launch__release(pid);
+		return 2;
+	}
+	return launch__release(pid) ? 2 : 0;
+}
+
+/* The agent and its ancestors (sudo, shells) must never match --comm. */
+static void note_self(struct agent *a)
+{
+	pid_t pid = getpid();
+	char path[64], buf[512], *p;
+	FILE *f;
+
+	while (pid > 1 && a->nself < MAX_SELF) {
+		a->self[a->nself++] = pid;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "re");
+		if (!f || !fgets(buf, sizeof(buf), f)) {
+			if (f)
+				fclose(f);
+			break;
+		}
+		fclose(f);
+		p = strrchr(buf, ')');
+		if (!p || sscanf(p + 2, "%*c %d", &pid) != 1)
+			break;
+	}
+}
+
+int session__start(struct agent *a)
+{
+	int i, err;
+
+	note_self(a);
+	for (i = 0; i < a->env.npids; i++)
+		if ((err = add_pid(a, a->env.pids[i])))
+			return err;
+	if (a->env.ncomms)
+		procs__each(scan_one, a);
+	if (a->env.command)
+		return start_command(a);
+	return 0;
+}
+
+/* ---- lifecycle events from BPF -------------------------------------- */
+
+void session__on_fork(struct agent *a, pid_t parent, pid_t child)
+{
+	struct tracee *p = tracees__find(&a->procs, parent), *c;
+
+	if (!p) {
+		attach__unmark(a, child);
+		return;
+	}
+	c = tracee__new(child, false);
+	if (!c)
+		return;
+	/* The child starts with its parent's blocks (copy-on-write). */
+	heap__free(&c->heap);
+	if (heap__clone(&c->heap, &p->heap) || tracees__add(&a->procs, c)) {
+		tracee__delete(c);
+		return;
+	}
+	memcpy(c->comm, p->comm, sizeof(c->comm));
+	c->started_ns = a->now_ns;
+	tracee__resolve_sites(c);
+	try_attach(a, c);
+}
+
+/* exec replaced the address space: old blocks are gone, probes too. */
+void session__on_exec(struct agent *a, pid_t pid, const char *comm)
+{
+	struct tracee *t = tracees__find(&a->procs, pid);
+	size_t i;
+
+	if (!t) {
+		if (a->env.ncomms && wanted(a, pid) && (t = track(a, pid, false)))
+			try_attach(a, t);
+		return;
+	}
+	/* Links stay until libc is known: same file, same probes, no gap. */
+	heap__reset(&t->heap);
+	for (i = 0; i < t->nframes; i++)
+		frame__free(&t->frames[i]);
+	t->nframes = 0;
+	snprintf(t->comm, sizeof(t->comm), "%s", comm);
+	tracee__read_identity(t);
+	t->attach_tries = 0;
+	try_attach(a, t);
+}
+
+void session__on_exit(struct agent *a, pid_t pid, int exit_code)
+{
+	struct tracee *t = tracees__find(&a->procs, pid);
+
+	if (!t)
+		return;
+	t->exited = true;
+	t->exit_code = exit_code;
+	session__snapshot(a, t, "exit");
+	if (pid == a->primary)
+		a->primary_done = true;
+	untrack(a, t);
+}
+
+/* ---- snapshots ------------------------------------------------------- */
+
+static void read_counters(struct agent *a, struct tracee *t)
+{
+	struct proc_cfg cfg;
+	__u32 key = t->pid;
+
+	if (!bpf_map__lookup_elem(a->skel->maps.traced_pids, &key, sizeof(key),
+				  &cfg, sizeof(cfg), 0)) {
+		t->dropped = cfg.dropped;
+		t->events = cfg.events;
+	}
+}
+
+static void snapshot_path(struct agent *a, struct tracee *t,
+			  const char *reason, char *buf, size_t size, int n)
+{
+	char comm[16];
+	size_t i;
+
+	snprintf(comm, sizeof(comm), "%s", t->comm[0] ? t->comm : "proc");
+	for (i = 0; comm[i]; i++)
+		if (comm[i] == '/' || comm[i] == ' ')
+			comm[i] = '_';
+	if (n)
+		snprintf(buf, size, "%s/memprof-%s-%d-%s-%d.json",
+			 a->env.snapshot_dir, comm, t->pid, reason, n + 1);
+	else
+		snprintf(buf, size, "%s/memprof-%s-%d-%s.json",
+			 a->env.snapshot_dir, comm, t->pid, reason);
+}
+
+static int save(struct agent *a, struct tracee *t, json_t *doc,
+		const char *reason, char *path, size_t size)
+{
+	int err, n;
+
+	if (t->primary && a->env.output) {
+		snprintf(path, size, "%s", a->env.output);
+		return snapshot__save(doc, path, true);
+	}
+	for (n = t->snapshots;; n++) {
+		snapshot_path(a, t, reason, path, size, n);
+		err = snapshot__save(doc, path, false);
+		if (err != -EEXIST)
+			break;
+	}
+	t->snapshots = n + 1;
+	return err;
+}
+
+int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
+{
+	struct snap_meta m = {
+		.pid = t->pid, .comm = t->comm, .cmdline = t->cmdline,
+		.reason = reason, .exit_code = t->exited ? t->exit_code : -1,
+		.mono_to_real_ns = snapshot__mono_to_real(),
+		.taken_ns = now_monotonic_ns(),
+		.unknown_frees = t->heap.unknown_frees,
+	};
+	char path[4200];
+	json_t *doc;
+	int err;
+
+	read_counters(a, t);
+	m.dropped_events = t->dropped;
+	m.rss_bytes = t->exited ? 0 : procs__rss_bytes(t->pid);
+	tracee__resolve_sites(t);
+	doc = snapshot__build(&m, &t->heap, t->frames, t->nframes);
+	if (!doc)
+		return -ENOMEM;
+	err = save(a, t, doc, reason, path, sizeof(path));
+	json_decref(doc);
+	if (err) {
+		log_err("cannot write snapshot %s: %s (data kept in memory)",
+			path, strerror(-err));
+		a->write_errors++;
+	} else {
+		log_info("wrote %s", path);
+	}
+	return err;
+}
+
+void session__snapshot_all(struct agent *a, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < a->procs.len; i++)
+		session__snapshot(a, a->procs.v[i], reason);
+}
+
+/* ---- housekeeping ----------------------------------------------------- */
+
+/* Reap the "--" command so it does not linger as a zombie. */
+static void reap(struct agent *a)
+{
+	int status;
+
+	if (a->primary && waitpid(a->primary, &status, WNOHANG) == a->primary)
+		a->primary_status = status;
+}
+
+void session__tick(struct agent *a, bool rescan)
+{
+	size_t i;
+
+	reap(a);
+	if (rescan && a->env.ncomms)
+		procs__each(scan_one, a); /* catches prctl renames too */
+	for (i = 0; i < a->procs.len; i++) {
+		struct tracee *t = a->procs.v[i];
+
+		read_counters(a, t);
+		if (t->attach == ATTACH_PENDING)
+			try_attach(a, t);
+	}
+}
+
+void session__finish(struct agent *a, const char *reason)
+{
+	while (a->procs.len) {
+		struct tracee *t = a->procs.v[a->procs.len - 1];
+
+		session__snapshot(a, t, reason);
+		untrack(a, t);
+	}
+	reap(a);
+}
+
+bool session__active(const struct agent *a)
+{
+	if (a->env.command)
+		return !a->primary_done;
+	if (a->env.ncomms)
+		return true; /* waits for kernels started later */
+	return a->procs.len > 0;
+}

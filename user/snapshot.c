@@ -1,0 +1,263 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "snapshot.h"
+
+/* ---- building ----------------------------------------------------------- */
+
+void snapshot__iso_time(int64_t real_ns, char *buf, size_t size)
+{
+	time_t sec = real_ns / 1000000000;
+	struct tm tm;
+	char base[32];
+
+	gmtime_r(&sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, size, "%s.%03dZ", base,
+		 (int)((real_ns / 1000000) % 1000));
+}
+
+int64_t snapshot__mono_to_real(void)
+{
+	struct timespec r, m;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return (r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static json_t *native_frame(const struct frame *f)
+{
+	char addr[32];
+
+	snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)f->addr);
+	return json_pack("{s:o, s:n, s:n, s:o, s:I, s:s, s:b}", "function",
+			 str_or_null(f->function), "file", "line", "module",
+			 str_or_null(f->module), "offset", (json_int_t)f->offset,
+			 "address", addr, "native", 1);
+}
+
+struct ranked {
+	uint32_t site;
+	int64_t bytes, count;
+};
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return x->site < y->site ? -1 : x->site > y->site;
+}
+
+/* Stacks with live (or peak) bytes, largest first. */
+static json_t *stacks(const struct heap *h, const struct frame *frames,
+		      size_t nframes, bool peak)
+{
+	struct ranked *r = malloc((h->nsites ? h->nsites : 1) * sizeof(*r));
+	json_t *arr = json_array();
+	size_t i, n = 0;
+
+	if (!r || !arr) {
+		free(r);
+		json_decref(arr);
+		return NULL;
+	}
+	for (i = 0; i < h->nsites; i++) {
+		int64_t b = peak ? h->sites[i].peak_bytes : h->sites[i].live_bytes;
+		int64_t c = peak ? h->sites[i].peak_count : h->sites[i].live_count;
+
+		if (b > 0 || c > 0)
+			r[n++] = (struct ranked){ i, b, c };
+	}
+	qsort(r, n, sizeof(*r), by_bytes_desc);
+	for (i = 0; i < n; i++) {
+		struct frame unknown = { .addr = h->sites[r[i].site].key };
+		const struct frame *f =
+			r[i].site < nframes ? &frames[r[i].site] : &unknown;
+
+		json_array_append_new(
+			arr, json_pack("{s:I, s:I, s:[o]}", "bytes",
+				       (json_int_t)r[i].bytes, "count",
+				       (json_int_t)r[i].count, "frames",
+				       native_frame(f)));
+	}
+	free(r);
+	return arr;
+}
+
+static json_t *section(const struct heap *h, const struct frame *frames,
+		       size_t nframes, bool peak, const char *at)
+{
+	return json_pack("{s:I, s:I, s:s, s:o}", "bytes",
+			 (json_int_t)(peak ? h->peak_bytes : h->live_bytes),
+			 "count",
+			 (json_int_t)(peak ? h->peak_count : h->live_count),
+			 "at", at, "stacks",
+			 stacks(h, frames, nframes, peak));
+}
+
+json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
+			const struct frame *frames, size_t nframes)
+{
+	char taken[40], peak_at[40];
+
+	heap__settle_peak(h);
+	snapshot__iso_time(m->taken_ns + m->mono_to_real_ns, taken,
+			   sizeof(taken));
+	snapshot__iso_time((h->peak_at_ns ? h->peak_at_ns : m->taken_ns) +
+				   m->mono_to_real_ns,
+			   peak_at, sizeof(peak_at));
+	return json_pack(
+		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+		"schema", SNAPSHOT_SCHEMA, "version", SNAPSHOT_VERSION, "pid",
+		(int)m->pid, "comm", str_or_null(m->comm), "cmdline",
+		str_or_null(m->cmdline), "reason", m->reason, "taken_at",
+		taken, "rss_bytes", (json_int_t)m->rss_bytes,
+		"dropped_events", (json_int_t)m->dropped_events,
+		"unknown_frees", (json_int_t)m->unknown_frees,
+		"allocations", (json_int_t)h->allocs, "exit_code",
+		m->exit_code >= 0 ? json_integer(m->exit_code) : json_null(),
+		"peak", section(h, frames, nframes, true, peak_at), "current",
+		section(h, frames, nframes, false, taken));
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Hand the file to the user behind sudo, so they can read and delete it. */
+static void give_to_sudo_user(int fd)
+{
+	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
+
+	if (u && g && geteuid() == 0)
+		if (fchown(fd, strtoul(u, NULL, 10), strtoul(g, NULL, 10)))
+			return; /* stays root's: still written */
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Create a fresh temp file next to path: never follows a planted link. */
+static int open_temp(const char *path, char *tmp, size_t size)
+{
+	int fd, i;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(tmp, size, "%s.tmp.%d.%d", path, (int)getpid(), i);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			  0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd < 0 ? -errno : fd;
+	}
+	return -EEXIST;
+}
+
+int snapshot__save(json_t *doc, const char *path, bool replace)
+{
+	char tmp[4200], *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+	int fd, err;
+
+	if (!text)
+		return -ENOMEM;
+	fd = open_temp(path, tmp, sizeof(tmp));
+	if (fd < 0) {
+		free(text);
+		return fd;
+	}
+	give_to_sudo_user(fd);
+	err = write_all(fd, text, strlen(text));
+	if (!err)
+		err = write_all(fd, "\n", 1);
+	if (!err && fsync(fd))
+		err = -errno;
+	if (close(fd) && !err)
+		err = -errno;
+	free(text);
+	if (!err) {
+		if (replace)
+			err = rename(tmp, path) ? -errno : 0;
+		else
+			err = link(tmp, path) ? -errno : 0;
+	}
+	if (err || !replace)
+		unlink(tmp);
+	return err;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static bool valid_section(json_t *s)
+{
+	json_t *st = json_object_get(s, "stacks");
+	size_t i;
+	json_t *e;
+
+	if (!json_is_object(s) || !json_is_integer(json_object_get(s, "bytes")) ||
+	    !json_is_array(st))
+		return false;
+	json_array_foreach(st, i, e)
+	{
+		if (!json_is_integer(json_object_get(e, "bytes")) ||
+		    !json_is_array(json_object_get(e, "frames")))
+			return false;
+	}
+	return true;
+}
+
+json_t *snapshot__load(const char *path, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	json_t *schema, *version;
+
+	if (!doc) {
+		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
+			 path, je.line, je.text);
+		return NULL;
+	}
+	schema = json_object_get(doc, "schema");
+	version = json_object_get(doc, "version");
+	if (!json_is_string(schema) ||
+	    strcmp(json_string_value(schema), SNAPSHOT_SCHEMA) != 0 ||
+	    !json_is_integer(version)) {
+		snprintf(err, errlen, "%s: not a memprof-bpf snapshot", path);
+	} else if (json_integer_value(version) > SNAPSHOT_VERSION) {
+		snprintf(err, errlen, "%s: snapshot version %lld is newer than this memprof-bpf (%d)",
+			 path, (long long)json_integer_value(version),
+			 SNAPSHOT_VERSION);
+	} else if (!valid_section(json_object_get(doc, "peak")) ||
+		   !valid_section(json_object_get(doc, "current"))) {
+		snprintf(err, errlen, "%s: snapshot is damaged (peak/current sections)",
+			 path);
+	} else {
+		return doc;
+	}
+	json_decref(doc);
+	return NULL;
+}

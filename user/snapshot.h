@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Peak snapshots as JSON (jansson), format in docs/snapshot-format.md.
+ * Files are published atomically: written to a 0600 temp file created with
+ * O_EXCL|O_NOFOLLOW in the target directory, fsync'd, then renamed (-o) or
+ * linked to a fresh name (never clobbering), and handed to the sudo user.
+ */
+#ifndef MEMPROF_SNAPSHOT_H
+#define MEMPROF_SNAPSHOT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "heap.h"
+#include "symbolize.h"
+
+#define SNAPSHOT_SCHEMA "memprof-bpf/snapshot"
+#define SNAPSHOT_VERSION 1
+
+struct snap_meta {
+	pid_t pid;
+	const char *comm, *cmdline, *reason;
+	uint64_t rss_bytes, dropped_events, unknown_frees;
+	int exit_code; /* wait-style code when exited, else -1 */
+	int64_t mono_to_real_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	uint64_t taken_ns; /* CLOCK_MONOTONIC */
+};
+
+/* Build the document; sites resolved in frames[0..nframes). */
+json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
+			const struct frame *frames, size_t nframes);
+/*
+ * Write doc to path. replace: rename over an existing file (-o); else the
+ * name must be new (-EEXIST otherwise). Returns 0 or -errno.
+ */
+int snapshot__save(json_t *doc, const char *path, bool replace);
+/* Read and validate a snapshot; NULL with a one-line reason in err. */
+json_t *snapshot__load(const char *path, char *err, size_t errlen);
+/* ISO 8601 UTC with milliseconds. */
+void snapshot__iso_time(int64_t real_ns, char *buf, size_t size);
+int64_t snapshot__mono_to_real(void);
+
+#endif

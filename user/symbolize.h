@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Native sites -> module + function + offset. Each traced process keeps a
+ * copy of its executable mappings (re-read when an address falls outside
+ * them, e.g. after dlopen); ELF symbol tables are shared by path. Sites are
+ * resolved when first seen, while the process is alive, so a snapshot
+ * written after exit still has names.
+ */
+#ifndef MEMPROF_SYMBOLIZE_H
+#define MEMPROF_SYMBOLIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct frame {
+	uint64_t addr; /* runtime address (return address of the call) */
+	uint64_t offset; /* from the function's start */
+	char *function; /* NULL when unknown */
+	char *module; /* path of the mapped file, NULL when unknown */
+};
+
+struct mapping {
+	uint64_t start, end, offset;
+	char *path;
+};
+
+struct symbolizer {
+	pid_t pid;
+	struct mapping *maps;
+	size_t nmaps;
+};
+
+void symbolizer__init(struct symbolizer *s, pid_t pid);
+void symbolizer__free(struct symbolizer *s);
+int symbolizer__refresh(struct symbolizer *s);
+/* Fill f (owned strings) for addr; unknown parts stay NULL. */
+void symbolizer__resolve(struct symbolizer *s, uint64_t addr, struct frame *f);
+void frame__free(struct frame *f);
+/* Parse one /proc/PID/maps line; 1 when it is a file mapping kept. */
+int symbolizer__parse_line(const char *line, struct mapping *m);
+/* Drop the shared ELF cache (at exit, for leak checkers). */
+void symbolizer__cache_clear(void);
+
+#endif

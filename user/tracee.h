@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One traced process: identity, heap, resolved sites, probe links, and the
+ * table of all of them. The table is indexed by pid for the event path.
+ */
+#ifndef MEMPROF_TRACEE_H
+#define MEMPROF_TRACEE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "heap.h"
+#include "symbolize.h"
+
+#define TRACEE_MAX_LINKS 32
+
+struct bpf_link;
+
+enum attach_state {
+	ATTACH_PENDING, /* allocator library not mapped yet: retry */
+	ATTACH_DONE,
+	ATTACH_FAILED,
+};
+
+struct tracee {
+	pid_t pid;
+	char comm[16];
+	char *cmdline;
+	bool primary; /* the command started with "--" */
+	struct heap heap;
+	struct frame *frames; /* resolved sites, parallel to heap.sites */
+	size_t nframes;
+	struct symbolizer sym;
+	struct bpf_link *links[TRACEE_MAX_LINKS];
+	int nlinks;
+	char alloc_lib[4096]; /* file the allocator probes are in */
+	enum attach_state attach;
+	int attach_tries;
+	uint64_t allocs_prev; /* for allocations per second */
+	double alloc_rate;
+	uint64_t dropped, events; /* from the BPF per-process counters */
+	bool exited;
+	int exit_code;
+	uint64_t started_ns;
+	int snapshots; /* files written, to make names unique */
+};
+
+struct tracees {
+	struct tracee **v;
+	size_t len, cap;
+	struct tracee *last; /* most events come in runs from one pid */
+};
+
+struct tracee *tracee__new(pid_t pid, bool primary);
+void tracee__delete(struct tracee *t);
+/* Refresh comm and command line from /proc. */
+void tracee__read_identity(struct tracee *t);
+/* Resolve every site created since the last call (while alive). */
+void tracee__resolve_sites(struct tracee *t);
+
+int tracees__add(struct tracees *ts, struct tracee *t);
+struct tracee *tracees__find(struct tracees *ts, pid_t pid);
+void tracees__remove(struct tracees *ts, pid_t pid);
+void tracees__free(struct tracees *ts);
+
+#endif
