@@ -31,6 +31,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRCS))
 PROG_SRCS := $(wildcard tests/progs/*.c)
 PROG_BINS := $(patsubst tests/progs/%.c,$(OUT)/progs/%,$(PROG_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
+# Debian's python3 (pytest, numpy); a pyenv shim may shadow python3 on PATH.
+PYTHON ?= /usr/bin/python3
 
 .PHONY: all deps test unit integration lint format clean bench demo
 
@@ -81,11 +85,17 @@ $(OUT)/progs/%: tests/progs/%.c
 	$(Q)mkdir -p $(OUT)/progs
 	$(Q)$(CC) -O0 -g -fno-builtin -fno-omit-frame-pointer -pthread $< -o $@
 
+# Benchmark drivers: -O2, linked against the agent's modules where needed.
+$(OUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
+	$(call msg,BENCH,$@)
+	$(Q)mkdir -p $(OUT)/bench
+	$(Q)$(CC) $(CFLAGS) -pthread $< $(LIB_OBJS) $(LDLIBS) -o $@
+
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
 integration: memprof-bpf $(PROG_BINS)
-	$(Q)python3 -m pytest -q -x tests/integration
+	$(Q)$(PYTHON) -m pytest -q tests/integration
 
 test: deps lint unit integration
 
@@ -96,7 +106,7 @@ lint: | $(DEPS_STAMP)
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c
 
-bench: memprof-bpf $(PROG_BINS)
+bench: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
 	$(Q)bash scripts/bench
 
 clean:
