@@ -12,6 +12,7 @@
 #include "memprof.h"
 
 #define MAP_ANONYMOUS 0x20
+#define MAP_STACK 0x20000
 #define PAGE_SIZE 4096ULL
 /* mmap/mremap return -errno in [-4095, -1] on failure (MAP_FAILED). */
 #define IS_ERR_ADDR(a) ((__u64)(a) >= (__u64)-4095)
@@ -48,7 +49,7 @@ struct call_state {
 	__u64 site;
 	__u64 arg0, arg1, arg2;
 	__u32 fn;
-	__u32 pad;
+	__u32 flags; /* REALLOC_REMAPPED seen inside this call */
 };
 
 struct {
@@ -123,6 +124,7 @@ static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 a0,
 	cs->sp = sp;
 	cs->site = site;
 	cs->fn = fn;
+	cs->flags = 0;
 	cs->arg0 = a0;
 	cs->arg1 = a1;
 	cs->arg2 = a2;
@@ -299,6 +301,7 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
 	r->hdr.pid = id >> 32;
 	r->tid = (__u32)id;
 	r->fn = cs->fn;
+	r->flags = cs->flags;
 	r->old_addr = cs->arg1;
 	r->new_addr = addr;
 	r->size = cs->arg0;
@@ -340,12 +343,17 @@ int BPF_KPROBE(free_enter, __u64 addr)
 
 /* ---- anonymous mappings ------------------------------------------------- */
 
+/*
+ * File mappings are not heap, and thread stacks (MAP_STACK, 8 MiB of
+ * mostly untouched address space per pthread) are not either: only other
+ * anonymous mappings are tracked.
+ */
 SEC("uprobe")
 int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
 {
-	/* File mappings are not heap: only track anonymous ones. */
-	enter(ctx, FN_MMAP, (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
-	      flags & MAP_ANONYMOUS, 0);
+	bool heap = (flags & MAP_ANONYMOUS) && !(flags & MAP_STACK);
+
+	enter(ctx, FN_MMAP, (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), heap, 0);
 	return 0;
 }
 
@@ -396,9 +404,24 @@ int BPF_KPROBE(munmap_enter, __u64 addr, __u64 len)
 	return 0;
 }
 
+/*
+ * A realloc that moves its block with mremap never holds two copies: note
+ * it on the outer call so the agent skips the malloc-copy-free transient.
+ */
+static __always_inline void note_remap(struct pt_regs *ctx)
+{
+	struct call_state *cs = thread_calls();
+
+	if (cs && nested(cs, PT_REGS_SP(ctx)) &&
+	    (cs->fn == FN_REALLOC || cs->fn == FN_REALLOCARRAY))
+		cs->flags |= REALLOC_REMAPPED;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(mremap_enter, __u64 old_addr, __u64 old_len, __u64 new_len)
 {
+	if (!bare)
+		note_remap(ctx);
 	enter(ctx, FN_MREMAP, old_addr, (old_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
 	      (new_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
 	return 0;

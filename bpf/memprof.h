@@ -67,10 +67,14 @@ struct rec_free {
 	__u64 addr;
 };
 
+/* rec_realloc.flags */
+#define REALLOC_REMAPPED 1 /* moved by mremap: never two copies at once */
+
 struct rec_realloc {
 	struct rec_hdr hdr;
 	__u32 tid;
-	__u32 fn;
+	__u16 fn;
+	__u16 flags;
 	__u64 old_addr;
 	__u64 new_addr; /* 0 when the call failed or freed (size 0) */
 	__u64 size;

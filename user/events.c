@@ -30,7 +30,7 @@ static void on_realloc(struct agent *a, struct tracee *t,
 
 	if (site >= 0)
 		heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
-			      a->now_ns);
+			      r->flags & REALLOC_REMAPPED, a->now_ns);
 }
 
 static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)

@@ -159,9 +159,10 @@ void heap__release(struct heap *h, uint64_t addr)
  * realloc = free + alloc. In place (same address) only the size changes.
  * A move holds both blocks for an instant (malloc, copy, free), so the new
  * block is counted before the old one goes: that transient is real memory.
+ * A move by mremap holds one copy only: the old block goes first.
  */
 int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
-		  uint32_t site, uint64_t now)
+		  uint32_t site, bool remapped, uint64_t now)
 {
 	struct live_block b;
 
@@ -171,7 +172,7 @@ int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
 		heap__release(h, old);
 		return 0;
 	}
-	if (addr == old) {
+	if (addr == old || remapped) {
 		if (livetable__take(&h->blocks, old, &b))
 			shrink_by(h, b.site, b.size, 1);
 		return heap__alloc(h, addr, size, site, now);

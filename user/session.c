@@ -85,11 +85,15 @@ static int add_pid(struct agent *a, pid_t pid)
 	t = track(a, pid, false);
 	if (!t)
 		return 2;
+	/* A running process has loaded its libraries: no retry. */
 	err = try_attach(a, t);
-	if (err && err != -EAGAIN) {
-		log_err("cannot attach to pid %d (%s): %s", pid, t->comm,
-			err == -EAGAIN ? "no libc in the target" :
-					 strerror(-err));
+	if (err) {
+		if (err == -EAGAIN)
+			log_err("no allocator in pid %d (%s): no libc mapped and no malloc symbol (stripped static binary?)",
+				pid, t->comm);
+		else
+			log_err("cannot attach to pid %d (%s): %s", pid,
+				t->comm, strerror(-err));
 		untrack(a, t);
 		return 2;
 	}
@@ -293,14 +297,46 @@ static int save(struct agent *a, struct tracee *t, json_t *doc,
 		snprintf(path, size, "%s", a->env.output);
 		return snapshot__save(doc, path, true);
 	}
-	for (n = t->snapshots;; n++) {
+	/* Never clobber: a repeated reason gets -2, -3, ... */
+	for (n = 0; n < 10000; n++) {
 		snapshot_path(a, t, reason, path, size, n);
 		err = snapshot__save(doc, path, false);
 		if (err != -EEXIST)
 			break;
 	}
-	t->snapshots = n + 1;
 	return err;
+}
+
+/*
+ * The chosen place failed (full disk, read-only, gone): keep the data by
+ * writing it to $TMPDIR or /var/tmp, and say both in one line.
+ */
+static void save_elsewhere(struct agent *a, struct tracee *t, json_t *doc,
+			   const char *reason, const char *path, int err)
+{
+	const char *dirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp" };
+	const char *saved_dir = a->env.snapshot_dir;
+	char alt[4200];
+	size_t i;
+	bool primary = t->primary;
+
+	a->write_errors++;
+	t->primary = false; /* fall back to per-process names */
+	for (i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (!dirs[i] || !*dirs[i])
+			continue;
+		a->env.snapshot_dir = dirs[i];
+		if (save(a, t, doc, reason, alt, sizeof(alt)) == 0)
+			break;
+	}
+	a->env.snapshot_dir = saved_dir;
+	t->primary = primary;
+	if (i < sizeof(dirs) / sizeof(dirs[0]))
+		log_err("cannot write snapshot %s: %s; saved to %s", path,
+			strerror(-err), alt);
+	else
+		log_err("cannot write snapshot %s: %s; no fallback place was writable either",
+			path, strerror(-err));
 }
 
 int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
@@ -324,14 +360,11 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	if (!doc)
 		return -ENOMEM;
 	err = save(a, t, doc, reason, path, sizeof(path));
-	json_decref(doc);
-	if (err) {
-		log_err("cannot write snapshot %s: %s (data kept in memory)",
-			path, strerror(-err));
-		a->write_errors++;
-	} else {
+	if (err)
+		save_elsewhere(a, t, doc, reason, path, err);
+	else
 		log_info("wrote %s", path);
-	}
+	json_decref(doc);
 	return err;
 }
 

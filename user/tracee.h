@@ -42,7 +42,6 @@ struct tracee {
 	bool exited;
 	int exit_code;
 	uint64_t started_ns;
-	int snapshots; /* files written, to make names unique */
 };
 
 struct tracees {

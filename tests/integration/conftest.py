@@ -1,0 +1,53 @@
+"""Helpers for the integration tests: run the built agent as root against
+real processes and read the snapshots it writes."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+AGENT = os.path.join(ROOT, "memprof-bpf")
+PROGS = os.path.join(ROOT, "build", "progs")
+
+
+def prog(name):
+    return os.path.join(PROGS, name)
+
+
+def run_agent(args, timeout=60, **kw):
+    """Run the agent to completion; returns CompletedProcess (text)."""
+    return subprocess.run([AGENT] + args, capture_output=True, text=True,
+                          timeout=timeout, **kw)
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def by_function(section):
+    """{function name: (bytes, count)} for single-frame native stacks."""
+    out = {}
+    for st in section["stacks"]:
+        fn = st["frames"][-1]["function"]
+        b, c = out.get(fn, (0, 0))
+        out[fn] = (b + st["bytes"], c + st["count"])
+    return out
+
+
+def wait_for(pred, timeout=10.0, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built():
+    assert os.geteuid() == 0, "integration tests load BPF: run as root"
+    assert os.access(AGENT, os.X_OK), "run make first"

@@ -1,0 +1,80 @@
+"""Bad input: one clear line on stderr, a non-zero exit, no data lost."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import AGENT, load, prog, run_agent
+
+
+def one_line_error(r, code, text):
+    assert r.returncode == code, (r.returncode, r.stderr)
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("memprof-bpf: ")
+    assert text in lines[0], lines[0]
+
+
+def test_bad_flag():
+    one_line_error(run_agent(["--bogus"]), 2, "bad option")
+
+
+def test_bad_interval():
+    one_line_error(run_agent(["-i", "zero", "--pid", "1"]), 2, "--interval")
+
+
+def test_nothing_to_trace():
+    one_line_error(run_agent([]), 2, "nothing to trace")
+
+
+def test_no_such_pid():
+    one_line_error(run_agent(["--pid", "999999"]), 2, "no such process")
+
+
+def test_command_not_found(tmp_path):
+    one_line_error(run_agent(["-o", str(tmp_path / "x.json"), "--",
+                              "/nonexistent/prog"]), 2, "cannot run")
+
+
+def test_not_root():
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                        "--clear-groups", AGENT, "--pid", "1"],
+                       capture_output=True, text=True, timeout=30)
+    one_line_error(r, 2, "must run as root")
+
+
+def test_no_allocator_in_target(tmp_path):
+    # A stripped static binary: no libc mapped, no malloc symbol anywhere.
+    exe = tmp_path / "static_stripped"
+    src = tmp_path / "s.c"
+    src.write_text("#include <unistd.h>\nint main(void){pause();}\n")
+    subprocess.run(["gcc", "-static", "-s", "-O1", str(src), "-o",
+                    str(exe)], check=True)
+    p = subprocess.Popen([str(exe)])
+    try:
+        one_line_error(run_agent(["--pid", str(p.pid)]), 2, "allocator")
+    finally:
+        p.kill()
+
+
+def test_full_disk_keeps_the_data(tmp_path):
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                    str(mnt)], check=True)
+    try:
+        with open(mnt / "filler", "wb") as f:
+            try:
+                f.write(b"x" * (1 << 20))
+            except OSError:
+                pass
+        r = run_agent(["-o", str(mnt / "peak.json"), "--",
+                       prog("allocs")])
+        assert r.returncode == 1, r.stderr
+        errs = [l for l in r.stderr.splitlines() if "cannot write" in l]
+        assert len(errs) == 1 and "No space left" in errs[0]
+        saved = errs[0].split("saved to ")[-1].strip()
+        assert load(saved)["peak"]["bytes"] == 103324
+        os.unlink(saved)
+    finally:
+        subprocess.run(["umount", str(mnt)])

@@ -1,0 +1,216 @@
+"""The native tracer end to end: C programs whose allocations are known in
+advance, run under ./memprof-bpf, checked byte for byte."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import AGENT, by_function, load, prog, run_agent, wait_for
+
+# libc's own startup/stdio allocations (e.g. the 4 KiB stdout buffer) are
+# allowed in "current", never more than this.
+NOISE = 8192
+
+
+def traced(tmp_path, name, *args):
+    out = tmp_path / (name + ".json")
+    r = run_agent(["-o", str(out), "--", prog(name)] + list(args))
+    assert r.returncode == 0, r.stderr
+    snap = load(out)
+    assert snap["schema"] == "memprof-bpf/snapshot"
+    assert snap["version"] == 1
+    assert snap["dropped_events"] == 0
+    return snap
+
+
+def test_every_allocator_function(tmp_path):
+    snap = traced(tmp_path, "allocs")
+    peak = by_function(snap["peak"])
+    assert snap["peak"]["bytes"] == 103324
+    assert peak == {
+        "do_mmap": (65536, 1),
+        "do_pvalloc": (8192, 1),
+        "do_valloc": (7000, 1),
+        "do_aligned_alloc": (6000, 1),
+        "do_posix_memalign": (5000, 1),
+        "do_memalign": (4096, 1),
+        "do_realloc": (3000, 1),
+        "do_calloc": (2000, 1),
+        "do_reallocarray": (1500, 1),
+        "do_malloc": (1000, 1),
+    }
+    # The failed 4 EiB malloc counts nothing; partial munmap leaves 32 KiB.
+    cur = by_function(snap["current"])
+    assert "do_fail" not in cur and "do_fail" not in peak
+    assert cur["do_mmap"] == (32768, 1)
+    assert snap["current"]["bytes"] - 32768 <= NOISE
+    # Frames carry the module and native flag; stacks sorted by bytes.
+    top = snap["peak"]["stacks"][0]["frames"][-1]
+    assert top["module"].endswith("/allocs") and top["native"] is True
+    sizes = [s["bytes"] for s in snap["peak"]["stacks"]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert snap["reason"] == "exit" and snap["exit_code"] == 0
+
+
+def test_threads_allocating_together(tmp_path):
+    snap = traced(tmp_path, "threads")
+    peak = by_function(snap["peak"])
+    assert peak["hold"] == (1000000, 400)
+    # pthread's own TLS blocks (4 x 272 B) are the only other bytes;
+    # thread stacks (MAP_STACK) are not heap.
+    assert 1000000 <= snap["peak"]["bytes"] <= 1000000 + NOISE
+    assert by_function(snap["current"]).get("hold", (0, 0)) == (0, 0)
+
+
+def test_realloc_growth_and_mremap(tmp_path):
+    snap = traced(tmp_path, "remaps")
+    # Growth by doubling: the biggest transient is the final 1 MiB block
+    # (moves above the mmap threshold are mremaps: one copy at a time).
+    assert by_function(snap["peak"])["grow_step"] == (1048576, 1)
+    assert snap["peak"]["bytes"] == 1048576
+    cur = by_function(snap["current"])
+    assert "grow_step" not in cur  # realloc(p, 0) freed it
+    assert cur["remap_site"] == (49152, 1)  # 16 pages - 4 unmapped
+
+
+def test_exec_replaces_the_heap(tmp_path):
+    snap = traced(tmp_path, "execer")
+    peak = by_function(snap["peak"])
+    assert peak == {"after_exec": (77777, 1)}
+    assert "before_exec" not in by_function(snap["current"])
+
+
+def test_fork_child_inherits_and_is_traced(tmp_path):
+    out = tmp_path / "parent.json"
+    r = run_agent(["-D", str(tmp_path), "-o", str(out), "--",
+                   prog("forker")])
+    assert r.returncode == 0, r.stderr
+    parent = load(out)
+    children = [p for p in tmp_path.glob("memprof-forker-*-exit.json")]
+    assert len(children) == 1
+    child = load(children[0])
+    assert child["pid"] != parent["pid"]
+    assert by_function(child["peak"]) == {"child_alloc": (50000, 1),
+                                          "parent_alloc": (10000, 1)}
+    assert child["current"]["bytes"] == 0
+    pk = by_function(parent["peak"])
+    assert pk["parent_late"] == (20000, 1)
+    assert pk["parent_alloc"] == (10000, 1)
+    assert parent["peak"]["bytes"] - 30000 <= NOISE
+
+
+def start_waiter():
+    p = subprocess.Popen([prog("waiter")], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p
+
+
+def attach(args, tmp_path):
+    a = subprocess.Popen([AGENT, "--batch", "-i", "0.2", "-D",
+                          str(tmp_path)] + args, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    return a
+
+
+def test_attach_to_running_pid(tmp_path):
+    w = start_waiter()
+    a = attach(["--pid", str(w.pid)], tmp_path)
+    try:
+        # The batch line for the pid means probes are attached.
+        line = a.stdout.readline()
+        while str(w.pid) not in line:
+            line = a.stdout.readline()
+            assert line, a.stderr.read()
+        w.stdin.write("go\n")
+        w.stdin.flush()
+        assert w.stdout.readline().strip() == "done"
+        w.stdin.write("exit\n")
+        w.stdin.flush()
+        w.wait(10)
+        assert a.wait(10) == 0, a.stderr.read()
+    finally:
+        w.kill()
+        a.kill()
+    snap = load(tmp_path / ("memprof-waiter-%d-exit.json" % w.pid))
+    # glibc mmaps blocks this big itself: counted once, as malloc.
+    assert by_function(snap["peak"]) == {"big_alloc": (900000, 3)}
+    assert snap["peak"]["bytes"] == 900000
+    assert snap["unknown_frees"] >= 1  # the pre-attach block
+    assert snap["current"]["bytes"] == 0
+
+
+def test_sigusr1_and_sigterm_write_snapshots(tmp_path):
+    w = start_waiter()
+    a = attach(["--pid", str(w.pid)], tmp_path)
+    try:
+        while str(w.pid) not in a.stdout.readline():
+            pass
+        w.stdin.write("go\n")
+        w.stdin.flush()
+        assert w.stdout.readline().strip() == "done"
+        time.sleep(0.3)
+        a.send_signal(signal.SIGUSR1)
+        manual = wait_for(lambda: list(tmp_path.glob("*-manual.json")))
+        assert manual, a.stderr.read()
+        a.send_signal(signal.SIGTERM)
+        assert a.wait(10) == 0
+    finally:
+        w.kill()
+        a.kill()
+    snap = load(manual[0])
+    assert snap["reason"] == "manual"
+    assert by_function(snap["current"]) == {"big_alloc": (600000, 2)}
+    final = load(tmp_path / ("memprof-waiter-%d-signal.json" % w.pid))
+    assert final["peak"]["bytes"] == 900000
+    assert final["rss_bytes"] > 0
+
+
+def test_comm_finds_processes_started_later(tmp_path):
+    a = attach(["--comm", "waiter"], tmp_path)
+    try:
+        time.sleep(1.0)  # agent up before the targets exist
+        ws = [start_waiter() for _ in range(2)]
+        pids = {w.pid for w in ws}
+        seen = set()
+        while seen != pids:
+            line = a.stdout.readline()
+            assert line, a.stderr.read()
+            f = line.split()
+            if len(f) > 2 and f[1].isdigit() and "attaching" not in line:
+                seen |= {int(f[1])} & pids
+        for w in ws:
+            w.stdin.write("go\n")
+            w.stdin.flush()
+            assert w.stdout.readline().strip() == "done"
+            w.stdin.write("exit\n")
+            w.stdin.flush()
+            w.wait(10)
+        for pid in pids:
+            path = tmp_path / ("memprof-waiter-%d-exit.json" % pid)
+            assert wait_for(path.exists), a.stderr.read()
+            assert load(path)["peak"]["bytes"] == 900000
+    finally:
+        a.send_signal(signal.SIGINT)
+        assert a.wait(10) == 0
+        for w in ws:
+            w.kill()
+
+
+def test_batch_line_output(tmp_path):
+    w = start_waiter()
+    r = None
+    try:
+        r = run_agent(["--batch", "-i", "0.2", "-d", "1", "-D",
+                       str(tmp_path), "--pid", str(w.pid)])
+    finally:
+        w.kill()
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["TIME", "PID", "COMM", "LIVE", "PEAK",
+                                "RSS", "ALLOC/S", "DROPPED"]
+    rows = [l for l in lines[1:] if str(w.pid) in l.split()]
+    assert len(rows) >= 3
+    assert "waiter" in rows[0]
