@@ -114,8 +114,10 @@ static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 a0,
 	if (bare)
 		return;
 	cs = thread_calls();
-	if (!cs)
+	if (!cs) {
+		__sync_fetch_and_add(&stats.no_state, 1);
 		return;
+	}
 	if (nested(cs, sp)) {
 		__sync_fetch_and_add(&stats.nested, 1);
 		return;

@@ -123,6 +123,7 @@ struct memprof_stats {
 	__u64 dropped; /* all records lost to a full ring buffer */
 	__u64 nested; /* allocator calls made inside another (not counted) */
 	__u64 exec_dropped; /* exec notifications lost */
+	__u64 no_state; /* per-thread call state unavailable at an entry */
 };
 
 #endif /* MEMPROF_H */

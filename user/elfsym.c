@@ -47,8 +47,13 @@ static int load_symtab(struct elfsym *e, Elf *elf, Elf_Scn *scn,
 		const char *name;
 		size_t off;
 
+		/*
+		 * Imports are not definitions, even when a non-PIE executable
+		 * gives them a value (the canonical PLT address of malloc).
+		 */
 		if (!gelf_getsym(data, i, &sym) ||
-		    GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_value)
+		    GELF_ST_TYPE(sym.st_info) != STT_FUNC || !sym.st_value ||
+		    sym.st_shndx == SHN_UNDEF)
 			continue;
 		name = elf_strptr(elf, sh->sh_link, sym.st_name);
 		if (!name || !*name)

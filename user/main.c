@@ -176,6 +176,10 @@ static int finish(struct agent *a)
 	if (a->skel && a->skel->bss->stats.dropped)
 		log_warn("%llu events were dropped: the ring buffer was full; raise --ringbuf-size",
 			 (unsigned long long)a->skel->bss->stats.dropped);
+	if (a->skel)
+		log_info("probe stats: nested %llu, no call state %llu",
+			 (unsigned long long)a->skel->bss->stats.nested,
+			 (unsigned long long)a->skel->bss->stats.no_state);
 	if (a->write_errors)
 		return 1;
 	if (a->primary && WIFEXITED(a->primary_status))

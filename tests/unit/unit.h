@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Shared by the unit tests. The tests link every agent module but main.o,
+ * so the globals main.c defines are defined here, once per test binary.
+ * Include this from exactly one file per binary (each test_*.c).
+ */
+#ifndef MEMPROF_TEST_UNIT_H
+#define MEMPROF_TEST_UNIT_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int log_verbosity;
+volatile sig_atomic_t stop_requested;
+volatile sig_atomic_t snapshot_requested;
+
+uint64_t now_monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Capture what is written to fd (1 or 2) between begin and end. */
+struct capture {
+	int fd, saved;
+	FILE *tmp;
+};
+
+static inline void capture_begin(struct capture *c, int fd)
+{
+	c->fd = fd;
+	c->tmp = tmpfile();
+	fflush(fd == 1 ? stdout : stderr);
+	c->saved = dup(fd);
+	if (c->tmp && c->saved >= 0)
+		dup2(fileno(c->tmp), fd);
+}
+
+/* Returns the captured text (NUL-terminated, at most size - 1 bytes). */
+static inline const char *capture_end(struct capture *c, char *buf,
+				      size_t size)
+{
+	size_t n = 0;
+
+	fflush(c->fd == 1 ? stdout : stderr);
+	if (c->saved >= 0) {
+		dup2(c->saved, c->fd);
+		close(c->saved);
+	}
+	buf[0] = '\0';
+	if (c->tmp) {
+		rewind(c->tmp);
+		n = fread(buf, 1, size - 1, c->tmp);
+		fclose(c->tmp);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Count of '\n' in s. */
+static inline int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+#endif
