@@ -424,7 +424,8 @@ int BPF_KPROBE(mremap_enter, __u64 old_addr, __u64 old_len, __u64 new_len)
 {
 	if (!bare)
 		note_remap(ctx);
-	enter(ctx, FN_MREMAP, old_addr, (old_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
+	enter(ctx, FN_MREMAP, old_addr,
+	      (old_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
 	      (new_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
 	return 0;
 }

@@ -159,13 +159,15 @@ static bool is_libc(const char *path)
 	const char *base = strrchr(path, '/');
 
 	base = base ? base + 1 : path;
-	return strncmp(base, "libc.so", 7) == 0 || strncmp(base, "libc-", 5) == 0;
+	return strncmp(base, "libc.so", 7) == 0 ||
+	       strncmp(base, "libc-", 5) == 0;
 }
 
 static bool defines_malloc(const char *path)
 {
 	struct elfsym *e = elfsym__open(path);
-	bool ok = e && elfsym__by_name(e, "malloc") && elfsym__by_name(e, "free");
+	bool ok = e && elfsym__by_name(e, "malloc") &&
+		  elfsym__by_name(e, "free");
 
 	elfsym__close(e);
 	return ok;

@@ -36,8 +36,7 @@ static void header(FILE *out)
 		"COMM", "LIVE", "PEAK", "RSS", "ALLOC/S", "DROPPED");
 }
 
-static void line(FILE *out, const char *when, struct tracee *t,
-		 double elapsed)
+static void line(FILE *out, const char *when, struct tracee *t, double elapsed)
 {
 	char live[16], peak[16], rss[16], rate[16];
 	uint64_t allocs = t->heap.allocs;
@@ -51,9 +50,9 @@ static void line(FILE *out, const char *when, struct tracee *t,
 	fprintf(out, "%-8s %7d %-15s %10s %10s %10s %8s %7llu%s\n", when,
 		t->pid, t->comm, live, peak, rss, rate,
 		(unsigned long long)t->dropped,
-		t->attach == ATTACH_PENDING ? "  (attaching)" :
-		t->attach == ATTACH_FAILED  ? "  (attach failed)" :
-					      "");
+		t->attach == ATTACH_PENDING  ? "  (attaching)"
+		: t->attach == ATTACH_FAILED ? "  (attach failed)"
+					     : "");
 }
 
 void batch__report(struct agent *a, FILE *out, double elapsed)

@@ -36,8 +36,8 @@ static size_t pool_add(struct elfsym *e, const char *s, size_t *cap)
 }
 
 /* Collect STT_FUNC symbols of one symbol table section. */
-static int load_symtab(struct elfsym *e, Elf *elf, Elf_Scn *scn,
-		       GElf_Shdr *sh, size_t *pool_cap, size_t *cap)
+static int load_symtab(struct elfsym *e, Elf *elf, Elf_Scn *scn, GElf_Shdr *sh,
+		       size_t *pool_cap, size_t *cap)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	size_t i, n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
@@ -175,8 +175,7 @@ static bool name_is(const char *sym, const char *name)
 	return strncmp(sym, name, n) == 0 && (sym[n] == '\0' || sym[n] == '@');
 }
 
-const struct elf_func *elfsym__by_name(const struct elfsym *e,
-				       const char *name)
+const struct elf_func *elfsym__by_name(const struct elfsym *e, const char *name)
 {
 	size_t i;
 
@@ -234,8 +233,7 @@ int64_t elfsym__off_to_vaddr(const struct elfsym *e, uint64_t off)
 	return -1;
 }
 
-int elfsym__read(const struct elfsym *e, uint64_t vaddr, void *buf,
-		 size_t size)
+int elfsym__read(const struct elfsym *e, uint64_t vaddr, void *buf, size_t size)
 {
 	int64_t off = elfsym__vaddr_to_off(e, vaddr);
 	ssize_t n;

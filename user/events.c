@@ -42,8 +42,7 @@ static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 }
 
 /* Records about allocations: the process must be in the table. */
-static int on_heap_record(struct agent *a, const struct rec_hdr *h,
-			  size_t size)
+static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 {
 	struct tracee *t = tracees__find(&a->procs, h->pid);
 
@@ -117,7 +116,8 @@ int events__handle(void *ctx, void *data, size_t size)
 		return 0;
 	default:
 		if (!a->unknown_records++)
-			log_warn("unknown record type %u (agent and probes out of step?)",
+			log_warn("unknown record type %u (agent and probes out "
+				 "of step?)",
 				 h->type);
 		return 0;
 	}

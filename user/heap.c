@@ -114,8 +114,7 @@ static void grow_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks,
 }
 
 /* Memory is about to fall: freeze the peak breakdown first if it is new. */
-static void shrink_by(struct heap *h, uint32_t site, uint64_t bytes,
-		      int blocks)
+static void shrink_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks)
 {
 	heap__settle_peak(h);
 	touch(h, site);

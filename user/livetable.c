@@ -65,7 +65,8 @@ int livetable__put(struct livetable *t, uint64_t addr, uint64_t size,
 	*replaced = false;
 	if ((t->len + 1) * 4 > t->cap * 3 && grow(t))
 		return -ENOMEM;
-	for (i = slot_of(t, addr); t->slots[i].addr; i = (i + 1) & (t->cap - 1)) {
+	for (i = slot_of(t, addr); t->slots[i].addr;
+	     i = (i + 1) & (t->cap - 1)) {
 		if (t->slots[i].addr == addr) {
 			/* A missed free: the old block is gone for sure. */
 			*old = t->slots[i];
@@ -101,8 +102,7 @@ const struct live_block *livetable__get(const struct livetable *t,
  * Backward-shift deletion: move later members of the probe run into the
  * hole when their home slot allows it, so lookups never need tombstones.
  */
-bool livetable__take(struct livetable *t, uint64_t addr,
-		     struct live_block *out)
+bool livetable__take(struct livetable *t, uint64_t addr, struct live_block *out)
 {
 	size_t hole = find(t, addr), i, home, mask = t->cap - 1;
 

@@ -38,7 +38,7 @@ const struct live_block *livetable__get(const struct livetable *t,
 int livetable__copy(struct livetable *dst, const struct livetable *src);
 size_t livetable__bytes(const struct livetable *t);
 
-#define livetable__for_each(t, b)                          \
+#define livetable__for_each(t, b)                                  \
 	for ((b) = (t)->slots; (b) < (t)->slots + (t)->cap; (b)++) \
 		if ((b)->addr)
 

@@ -72,11 +72,13 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt,
 static int check_environment(void)
 {
 	if (geteuid() != 0) {
-		log_err("must run as root to load BPF probes (try: sudo memprof-bpf ...)");
+		log_err("must run as root to load BPF probes (try: sudo "
+			"memprof-bpf ...)");
 		return 2;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
-		log_err("this kernel has no BTF (/sys/kernel/btf/vmlinux); memprof-bpf needs CONFIG_DEBUG_INFO_BTF=y");
+		log_err("this kernel has no BTF (/sys/kernel/btf/vmlinux); "
+			"memprof-bpf needs CONFIG_DEBUG_INFO_BTF=y");
 		return 2;
 	}
 	return 0;
@@ -100,14 +102,16 @@ static int load_probes(struct agent *a)
 	bpf_map__set_max_entries(s->maps.events, a->env.ringbuf_mb << 20);
 	err = memprof_bpf__load(s);
 	if (err) {
-		log_err("cannot load BPF probes: %s (run with -vv for the verifier log)",
+		log_err("cannot load BPF probes: %s (run with -vv for the "
+			"verifier log)",
 			strerror(-err));
 		return 2;
 	}
 	if (!(s->links.on_fork = bpf_program__attach(s->progs.on_fork)) ||
 	    !(s->links.on_exec = bpf_program__attach(s->progs.on_exec)) ||
 	    !(s->links.on_exit = bpf_program__attach(s->progs.on_exit))) {
-		log_err("cannot attach process tracepoints: %s", strerror(errno));
+		log_err("cannot attach process tracepoints: %s",
+			strerror(errno));
 		return 2;
 	}
 	a->rb = ring_buffer__new(bpf_map__fd(s->maps.events), events__handle, a,
@@ -174,7 +178,8 @@ static int finish(struct agent *a)
 
 	session__finish(a, reason);
 	if (a->skel && a->skel->bss->stats.dropped)
-		log_warn("%llu events were dropped: the ring buffer was full; raise --ringbuf-size",
+		log_warn("%llu events were dropped: the ring buffer was full; "
+			 "raise --ringbuf-size",
 			 (unsigned long long)a->skel->bss->stats.dropped);
 	if (a->skel)
 		log_info("probe stats: nested %llu, no call state %llu",

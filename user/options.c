@@ -11,7 +11,8 @@
 #define MEMPROF_VERSION "0.1.0"
 
 static const char usage[] =
-	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD [ARGS])\n"
+	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD "
+	"[ARGS])\n"
 	"Trace the allocations of running or new processes from outside and\n"
 	"keep the breakdown of live bytes at their peak.\n"
 	"\n"
@@ -20,7 +21,9 @@ static const char usage[] =
 	"                         NAME as a word/module, now and later\n"
 	"  -- CMD [ARGS]          run CMD (as the sudo user) under the tracer\n"
 	"  -o, --output FILE      peak snapshot of CMD goes to FILE\n"
-	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default .)\n"
+	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default "
+	".);\n"
+	"                         with -D, forked children get snapshots too\n"
 	"  -i, --interval S       seconds between report lines (default 1)\n"
 	"  -d, --duration S       stop after S seconds\n"
 	"  -b, --batch            line output even on a terminal\n"
@@ -93,7 +96,8 @@ static int parse_ringbuf(const char *arg, struct env *env)
 
 	/* The kernel wants a power-of-two number of pages. */
 	if (end == arg || *end || v < 1 || v > 4096 || (v & (v - 1))) {
-		log_err("--ringbuf-size wants a power of two in MiB (1..4096), not '%s'",
+		log_err("--ringbuf-size wants a power of two in MiB (1..4096), "
+			"not '%s'",
 			arg);
 		return -1;
 	}
@@ -118,6 +122,7 @@ static int parse_one(int c, const char *arg, struct env *env)
 		return 0;
 	case 'D':
 		env->snapshot_dir = arg;
+		env->snapshot_dir_set = true;
 		return 0;
 	case 'i':
 		return parse_seconds("--interval", arg, &env->interval);
@@ -144,11 +149,13 @@ static int parse_one(int c, const char *arg, struct env *env)
 static int validate(struct env *env)
 {
 	if (!env->command && !env->npids && !env->ncomms) {
-		log_err("nothing to trace: give --pid PID, --comm NAME or -- CMD (see --help)");
+		log_err("nothing to trace: give --pid PID, --comm NAME or -- "
+			"CMD (see --help)");
 		return -1;
 	}
 	if (env->output && !env->command) {
-		log_err("-o/--output names the snapshot of a command started with '--'; use --snapshot-dir with --pid/--comm");
+		log_err("-o/--output names the snapshot of a command started "
+			"with '--'; use --snapshot-dir with --pid/--comm");
 		return -1;
 	}
 	return 0;
@@ -175,7 +182,8 @@ int options__parse(int argc, char **argv, struct env *env)
 			return 1;
 		}
 		if (c == '?' || c == ':') {
-			log_err("bad option '%s'; try --help", argv[optind - 1]);
+			log_err("bad option '%s'; try --help",
+				argv[optind - 1]);
 			return -1;
 		}
 		if (parse_one(c, optarg, env))
@@ -183,7 +191,8 @@ int options__parse(int argc, char **argv, struct env *env)
 	}
 	if (optind < argc) {
 		if (strcmp(argv[optind - 1], "--") != 0) {
-			log_err("unexpected argument '%s'; a command goes after '--'",
+			log_err("unexpected argument '%s'; a command goes "
+				"after '--'",
 				argv[optind]);
 			return -1;
 		}

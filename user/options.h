@@ -17,6 +17,7 @@ struct env {
 	char **command; /* argv after "--", NULL-terminated */
 	const char *output; /* -o FILE: the command's snapshot */
 	const char *snapshot_dir;
+	bool snapshot_dir_set; /* -D given: forked children get files too */
 	double interval; /* seconds between batch lines */
 	double duration; /* 0 = until stopped */
 	bool batch;

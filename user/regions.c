@@ -93,8 +93,7 @@ int regions__cut(struct regions *r, uint64_t start, uint64_t end,
 	return 0;
 }
 
-int regions__add(struct regions *r, uint64_t start, uint64_t end,
-		 uint32_t site)
+int regions__add(struct regions *r, uint64_t start, uint64_t end, uint32_t site)
 {
 	struct region reg = { start, end, site };
 

@@ -39,8 +39,8 @@ static int try_attach(struct agent *a, struct tracee *t)
 
 	if (!err) {
 		t->attach = ATTACH_DONE;
-		log_info("tracing pid %d (%s), allocator in %s", t->pid, t->comm,
-			 t->alloc_lib);
+		log_info("tracing pid %d (%s), allocator in %s", t->pid,
+			 t->comm, t->alloc_lib);
 	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
 		t->attach = ATTACH_PENDING;
 	} else {
@@ -89,7 +89,9 @@ static int add_pid(struct agent *a, pid_t pid)
 	err = try_attach(a, t);
 	if (err) {
 		if (err == -EAGAIN)
-			log_err("no allocator in pid %d (%s): no libc mapped and no malloc symbol (stripped static binary?)",
+			log_err("no allocator in pid %d (%s): no libc mapped "
+				"and no malloc symbol (stripped static "
+				"binary?)",
 				pid, t->comm);
 		else
 			log_err("cannot attach to pid %d (%s): %s", pid,
@@ -215,6 +217,7 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 		return;
 	}
 	memcpy(c->comm, p->comm, sizeof(c->comm));
+	c->forked = true;
 	c->started_ns = a->now_ns;
 	tracee__resolve_sites(c);
 	try_attach(a, c);
@@ -227,7 +230,8 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	size_t i;
 
 	if (!t) {
-		if (a->env.ncomms && wanted(a, pid) && (t = track(a, pid, false)))
+		if (a->env.ncomms && wanted(a, pid) &&
+		    (t = track(a, pid, false)))
 			try_attach(a, t);
 		return;
 	}
@@ -270,8 +274,8 @@ static void read_counters(struct agent *a, struct tracee *t)
 	}
 }
 
-static void snapshot_path(struct agent *a, struct tracee *t,
-			  const char *reason, char *buf, size_t size, int n)
+static void snapshot_path(struct agent *a, struct tracee *t, const char *reason,
+			  char *buf, size_t size, int n)
 {
 	char comm[16];
 	size_t i;
@@ -335,15 +339,28 @@ static void save_elsewhere(struct agent *a, struct tracee *t, json_t *doc,
 		log_err("cannot write snapshot %s: %s; saved to %s", path,
 			strerror(-err), alt);
 	else
-		log_err("cannot write snapshot %s: %s; no fallback place was writable either",
+		log_err("cannot write snapshot %s: %s; no fallback place was "
+			"writable either",
 			path, strerror(-err));
+}
+
+/*
+ * Forked children (shell pipelines, pyenv shims, subprocesses) would
+ * litter the current directory: they get files only when -D asks.
+ */
+static bool wants_file(const struct agent *a, const struct tracee *t)
+{
+	return !t->forked || a->env.snapshot_dir_set;
 }
 
 int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 {
 	struct snap_meta m = {
-		.pid = t->pid, .comm = t->comm, .cmdline = t->cmdline,
-		.reason = reason, .exit_code = t->exited ? t->exit_code : -1,
+		.pid = t->pid,
+		.comm = t->comm,
+		.cmdline = t->cmdline,
+		.reason = reason,
+		.exit_code = t->exited ? t->exit_code : -1,
 		.mono_to_real_ns = snapshot__mono_to_real(),
 		.taken_ns = now_monotonic_ns(),
 		.unknown_frees = t->heap.unknown_frees,
@@ -352,6 +369,8 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	json_t *doc;
 	int err;
 
+	if (!wants_file(a, t))
+		return 0;
 	read_counters(a, t);
 	m.dropped_events = t->dropped;
 	m.rss_bytes = t->exited ? 0 : procs__rss_bytes(t->pid);

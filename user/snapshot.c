@@ -45,8 +45,8 @@ static json_t *native_frame(const struct frame *f)
 	snprintf(addr, sizeof(addr), "0x%llx", (unsigned long long)f->addr);
 	return json_pack("{s:o, s:n, s:n, s:o, s:I, s:s, s:b}", "function",
 			 str_or_null(f->function), "file", "line", "module",
-			 str_or_null(f->module), "offset", (json_int_t)f->offset,
-			 "address", addr, "native", 1);
+			 str_or_null(f->module), "offset",
+			 (json_int_t)f->offset, "address", addr, "native", 1);
 }
 
 struct ranked {
@@ -77,8 +77,10 @@ static json_t *stacks(const struct heap *h, const struct frame *frames,
 		return NULL;
 	}
 	for (i = 0; i < h->nsites; i++) {
-		int64_t b = peak ? h->sites[i].peak_bytes : h->sites[i].live_bytes;
-		int64_t c = peak ? h->sites[i].peak_count : h->sites[i].live_count;
+		int64_t b = peak ? h->sites[i].peak_bytes
+				 : h->sites[i].live_bytes;
+		int64_t c = peak ? h->sites[i].peak_count
+				 : h->sites[i].live_count;
 
 		if (b > 0 || c > 0)
 			r[n++] = (struct ranked){ i, b, c };
@@ -86,14 +88,14 @@ static json_t *stacks(const struct heap *h, const struct frame *frames,
 	qsort(r, n, sizeof(*r), by_bytes_desc);
 	for (i = 0; i < n; i++) {
 		struct frame unknown = { .addr = h->sites[r[i].site].key };
-		const struct frame *f =
-			r[i].site < nframes ? &frames[r[i].site] : &unknown;
+		const struct frame *f = r[i].site < nframes ? &frames[r[i].site]
+							    : &unknown;
 
-		json_array_append_new(
-			arr, json_pack("{s:I, s:I, s:[o]}", "bytes",
-				       (json_int_t)r[i].bytes, "count",
-				       (json_int_t)r[i].count, "frames",
-				       native_frame(f)));
+		json_array_append_new(arr,
+				      json_pack("{s:I, s:I, s:[o]}", "bytes",
+						(json_int_t)r[i].bytes, "count",
+						(json_int_t)r[i].count,
+						"frames", native_frame(f)));
 	}
 	free(r);
 	return arr;
@@ -106,8 +108,7 @@ static json_t *section(const struct heap *h, const struct frame *frames,
 			 (json_int_t)(peak ? h->peak_bytes : h->live_bytes),
 			 "count",
 			 (json_int_t)(peak ? h->peak_count : h->live_count),
-			 "at", at, "stacks",
-			 stacks(h, frames, nframes, peak));
+			 "at", at, "stacks", stacks(h, frames, nframes, peak));
 }
 
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
@@ -122,14 +123,15 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 				   m->mono_to_real_ns,
 			   peak_at, sizeof(peak_at));
 	return json_pack(
-		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, "
+		"s:o, s:o}",
 		"schema", SNAPSHOT_SCHEMA, "version", SNAPSHOT_VERSION, "pid",
 		(int)m->pid, "comm", str_or_null(m->comm), "cmdline",
-		str_or_null(m->cmdline), "reason", m->reason, "taken_at",
-		taken, "rss_bytes", (json_int_t)m->rss_bytes,
-		"dropped_events", (json_int_t)m->dropped_events,
-		"unknown_frees", (json_int_t)m->unknown_frees,
-		"allocations", (json_int_t)h->allocs, "exit_code",
+		str_or_null(m->cmdline), "reason", m->reason, "taken_at", taken,
+		"rss_bytes", (json_int_t)m->rss_bytes, "dropped_events",
+		(json_int_t)m->dropped_events, "unknown_frees",
+		(json_int_t)m->unknown_frees, "allocations",
+		(json_int_t)h->allocs, "exit_code",
 		m->exit_code >= 0 ? json_integer(m->exit_code) : json_null(),
 		"peak", section(h, frames, nframes, true, peak_at), "current",
 		section(h, frames, nframes, false, taken));
@@ -170,7 +172,8 @@ static int open_temp(const char *path, char *tmp, size_t size)
 
 	for (i = 0; i < 100; i++) {
 		snprintf(tmp, size, "%s.tmp.%d.%d", path, (int)getpid(), i);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		fd = open(tmp,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 			  0600);
 		if (fd >= 0 || errno != EEXIST)
 			return fd < 0 ? -errno : fd;
@@ -180,7 +183,8 @@ static int open_temp(const char *path, char *tmp, size_t size)
 
 int snapshot__save(json_t *doc, const char *path, bool replace)
 {
-	char tmp[4200], *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+	char tmp[4200],
+		*text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
 	int fd, err;
 
 	if (!text)
@@ -218,8 +222,8 @@ static bool valid_section(json_t *s)
 	size_t i;
 	json_t *e;
 
-	if (!json_is_object(s) || !json_is_integer(json_object_get(s, "bytes")) ||
-	    !json_is_array(st))
+	if (!json_is_object(s) ||
+	    !json_is_integer(json_object_get(s, "bytes")) || !json_is_array(st))
 		return false;
 	json_array_foreach(st, i, e)
 	{
@@ -248,12 +252,15 @@ json_t *snapshot__load(const char *path, char *err, size_t errlen)
 	    !json_is_integer(version)) {
 		snprintf(err, errlen, "%s: not a memprof-bpf snapshot", path);
 	} else if (json_integer_value(version) > SNAPSHOT_VERSION) {
-		snprintf(err, errlen, "%s: snapshot version %lld is newer than this memprof-bpf (%d)",
+		snprintf(err, errlen,
+			 "%s: snapshot version %lld is newer than this "
+			 "memprof-bpf (%d)",
 			 path, (long long)json_integer_value(version),
 			 SNAPSHOT_VERSION);
 	} else if (!valid_section(json_object_get(doc, "peak")) ||
 		   !valid_section(json_object_get(doc, "current"))) {
-		snprintf(err, errlen, "%s: snapshot is damaged (peak/current sections)",
+		snprintf(err, errlen,
+			 "%s: snapshot is damaged (peak/current sections)",
 			 path);
 	} else {
 		return doc;

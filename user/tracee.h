@@ -27,6 +27,7 @@ struct tracee {
 	char comm[16];
 	char *cmdline;
 	bool primary; /* the command started with "--" */
+	bool forked; /* followed from a traced parent, not named by the user */
 	struct heap heap;
 	struct frame *frames; /* resolved sites, parallel to heap.sites */
 	size_t nframes;
