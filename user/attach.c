@@ -213,6 +213,19 @@ static int mapped_files(struct tracee *t, char **out, int max)
 
 /* ---- attaching -------------------------------------------------------- */
 
+/* Keep a one-line reason for the user; EINVAL here has a usual cause. */
+static int explain(struct tracee *t, const struct plan *p, enum alloc_fn fn,
+		   int err)
+{
+	snprintf(t->attach_error, sizeof(t->attach_error),
+		 "uprobe at %s+0x%llx rejected: %s%s", p->path,
+		 (unsigned long long)(p->off[fn] + p->skip[fn]), strerror(-err),
+		 err == -EINVAL ? " (another tracer, e.g. bcc memleak, may "
+				  "hold a conflicting probe there; see dmesg)"
+				: "");
+	return err;
+}
+
 static int attach_one(struct agent *a, struct tracee *t, struct plan *p,
 		      enum alloc_fn fn, bool *seen_off)
 {
@@ -229,7 +242,7 @@ static int attach_one(struct agent *a, struct tracee *t, struct plan *p,
 	l = bpf_program__attach_uprobe_opts(enter, t->pid, p->path,
 					    p->off[fn] + p->skip[fn], &opts);
 	if (!l)
-		return -errno;
+		return explain(t, p, fn, -errno);
 	t->links[t->nlinks++] = l;
 	if (!ret)
 		return 0;
@@ -237,7 +250,7 @@ static int attach_one(struct agent *a, struct tracee *t, struct plan *p,
 	l = bpf_program__attach_uprobe_opts(ret, t->pid, p->path, p->off[fn],
 					    &opts);
 	if (!l)
-		return -errno;
+		return explain(t, p, fn, -errno);
 	t->links[t->nlinks++] = l;
 	return 0;
 }

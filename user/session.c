@@ -32,6 +32,11 @@ static bool is_self(const struct agent *a, pid_t pid)
 	return false;
 }
 
+static const char *attach_reason(const struct tracee *t, int err)
+{
+	return t->attach_error[0] ? t->attach_error : strerror(-err);
+}
+
 /* Attach now; "pending" keeps it for a retry on the next tick. */
 static int try_attach(struct agent *a, struct tracee *t)
 {
@@ -39,6 +44,7 @@ static int try_attach(struct agent *a, struct tracee *t)
 
 	if (!err) {
 		t->attach = ATTACH_DONE;
+		t->attach_error[0] = '\0';
 		log_info("tracing pid %d (%s), allocator in %s", t->pid,
 			 t->comm, t->alloc_lib);
 	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
@@ -95,7 +101,7 @@ static int add_pid(struct agent *a, pid_t pid)
 				pid, t->comm);
 		else
 			log_err("cannot attach to pid %d (%s): %s", pid,
-				t->comm, strerror(-err));
+				t->comm, attach_reason(t, err));
 		untrack(a, t);
 		return 2;
 	}
@@ -131,8 +137,9 @@ static int scan_one(pid_t pid, void *ctx)
 	if (!wanted(a, pid))
 		return 0;
 	t = track(a, pid, false);
-	if (t)
-		try_attach(a, t);
+	if (t && try_attach(a, t) && t->attach == ATTACH_FAILED)
+		log_warn("cannot attach to pid %d (%s): %s", t->pid, t->comm,
+			 attach_reason(t, -EINVAL));
 	return 0;
 }
 
@@ -151,7 +158,7 @@ static int start_command(struct agent *a)
 		err = try_attach(a, t);
 	if (err && err != -EAGAIN) {
 		log_err("cannot trace '%s': %s", a->env.command[0],
-			strerror(-err));
+			t ? attach_reason(t, err) : strerror(-err));
 		kill(pid, SIGKILL);
 		launch__release(pid);
 		return 2;

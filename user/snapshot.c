@@ -111,6 +111,20 @@ static json_t *section(const struct heap *h, const struct frame *frames,
 			 "at", at, "stacks", stacks(h, frames, nframes, peak));
 }
 
+/* The kernel's exit code: status << 8 on exit(), the signal number if killed. */
+static json_t *exit_status(int code)
+{
+	return code >= 0 && (code & 0x7f) == 0
+		       ? json_integer((code >> 8) & 0xff)
+		       : json_null();
+}
+
+static json_t *exit_signal(int code)
+{
+	return code >= 0 && (code & 0x7f) ? json_integer(code & 0x7f)
+					  : json_null();
+}
+
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 			const struct frame *frames, size_t nframes)
 {
@@ -131,9 +145,9 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 		"rss_bytes", (json_int_t)m->rss_bytes, "dropped_events",
 		(json_int_t)m->dropped_events, "unknown_frees",
 		(json_int_t)m->unknown_frees, "allocations",
-		(json_int_t)h->allocs, "exit_code",
-		m->exit_code >= 0 ? json_integer(m->exit_code) : json_null(),
-		"peak", section(h, frames, nframes, true, peak_at), "current",
+		(json_int_t)h->allocs, "exit_code", exit_status(m->exit_code),
+		"exit_signal", exit_signal(m->exit_code), "peak",
+		section(h, frames, nframes, true, peak_at), "current",
 		section(h, frames, nframes, false, taken));
 }
 

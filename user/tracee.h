@@ -35,6 +35,7 @@ struct tracee {
 	struct bpf_link *links[TRACEE_MAX_LINKS];
 	int nlinks;
 	char alloc_lib[4096]; /* file the allocator probes are in */
+	char attach_error[4096 + 256]; /* why the last attach failed, one line */
 	enum attach_state attach;
 	int attach_tries;
 	uint64_t allocs_prev; /* for allocations per second */
