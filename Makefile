@@ -106,11 +106,14 @@ lint: | $(DEPS_STAMP)
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c
 
+demo: memprof-bpf
+	$(Q)bash scripts/demo
+
 bench: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
 	$(Q)bash scripts/bench
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUT) memprof-bpf
+	$(Q)rm -rf $(OUT) memprof-bpf demo-peak.json
 
 .SECONDARY:

@@ -100,6 +100,9 @@ static void touch(struct heap *h, uint32_t site)
 static void grow_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks,
 		    uint64_t now)
 {
+	/* A 0-byte block leaves the peak where it was: freeze it first. */
+	if (!bytes)
+		heap__settle_peak(h);
 	touch(h, site);
 	h->sites[site].live_bytes += bytes;
 	h->sites[site].live_count += blocks;
@@ -184,7 +187,7 @@ int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
 
 static void cut_piece(void *ctx, uint32_t site, uint64_t bytes, int whole)
 {
-	shrink_by(ctx, site, bytes, whole ? 1 : 0);
+	shrink_by(ctx, site, bytes, whole); /* a split adds a mapping */
 }
 
 int heap__mmap(struct heap *h, uint64_t addr, uint64_t len, uint32_t site,
@@ -211,9 +214,11 @@ int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
 {
 	int64_t site = regions__site_at(&h->maps, old);
 
-	if (site < 0)
-		return 0; /* not ours: mapped before attach or by malloc */
+	/* MREMAP_FIXED unmaps whatever was at the destination first. */
+	if (site < 0) /* not ours: mapped before attach or by malloc */
+		return regions__cut(&h->maps, addr, addr + len, cut_piece, h);
 	if (regions__cut(&h->maps, old, old + old_len, cut_piece, h) ||
+	    regions__cut(&h->maps, addr, addr + len, cut_piece, h) ||
 	    regions__add(&h->maps, addr, addr + len, site))
 		return -ENOMEM;
 	grow_by(h, site, len, 1, now);

@@ -72,14 +72,15 @@ int regions__cut(struct regions *r, uint64_t start, uint64_t end,
 		uint64_t lo = g->start > start ? g->start : start;
 		uint64_t hi = g->end < end ? g->end : end;
 
-		cut(ctx, g->site, hi - lo, g->start == lo && g->end == hi);
 		if (g->start < lo && g->end > hi) {
-			/* A hole in the middle: split in two. */
+			/* A hole in the middle: split in two, one region more. */
 			struct region tail = { hi, g->end, g->site };
 
+			cut(ctx, g->site, hi - lo, -1);
 			g->end = lo;
 			return insert_at(r, i + 1, tail);
 		}
+		cut(ctx, g->site, hi - lo, g->start == lo && g->end == hi);
 		if (g->start < lo) {
 			g->end = lo;
 			i++;

@@ -22,7 +22,8 @@ struct regions {
 
 /*
  * Called for each piece removed from a region: its site, its length, and
- * whether the whole region went away (the allocation count drops).
+ * whole: 1 when the whole region went away (the allocation count drops),
+ * -1 when a hole split it in two (one region more), 0 when trimmed.
  */
 typedef void (*region_cut_fn)(void *ctx, uint32_t site, uint64_t bytes,
 			      int whole);

@@ -256,11 +256,14 @@ Test(livetable, backward_shift_deletion_under_collisions, .timeout = 10)
 
 				if (gone[j]) {
 					cr_assert_null(g,
-						       "trial %zu: key %zu still found",
+						       "trial %zu: key %zu "
+						       "still found",
 						       trial, j);
 				} else {
 					cr_assert_not_null(g,
-							   "trial %zu: key %zu lost after deleting %zu",
+							   "trial %zu: key %zu "
+							   "lost after "
+							   "deleting %zu",
 							   trial, j, k);
 					cr_assert_eq(g->size, 100 + j);
 				}

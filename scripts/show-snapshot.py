@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Print a snapshot's peak breakdown as a short table (demo helper; the
+full review command arrives with `memprof-bpf report`)."""
+import json
+import sys
+
+
+def human(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+
+
+def where(frame):
+    fn = frame.get("function") or "?"
+    mod = (frame.get("module") or "?").rsplit("/", 1)[-1]
+    return f"{fn} ({mod}+{frame.get('offset', 0)})"
+
+
+def main(path, top=8):
+    snap = json.load(open(path))
+    peak = snap["peak"]
+    print(f"{snap['comm']} (pid {snap['pid']}): peak {human(peak['bytes'])} "
+          f"in {peak['count']} blocks at {peak['at']}; "
+          f"dropped events: {snap['dropped_events']}")
+    print(f"{'BYTES':>12} {'BLOCKS':>8}  ALLOCATED BY")
+    for st in peak["stacks"][:top]:
+        print(f"{human(st['bytes']):>12} {st['count']:>8}  "
+              f"{where(st['frames'][-1])}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
