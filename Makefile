@@ -95,7 +95,7 @@ unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
 integration: memprof-bpf $(PROG_BINS)
-	$(Q)$(PYTHON) -m pytest -q tests/integration
+	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
 test: deps lint unit integration
 

@@ -22,6 +22,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Knobs set by the agent before load. */
 const volatile bool bare = false; /* benchmark floor: probes do nothing */
 const volatile bool watch_exec = false; /* report every exec (--comm) */
+/* Wake the agent only past this much unread data; it polls every 100 ms. */
+const volatile __u64 wakeup_bytes = 1 << 20;
 
 struct memprof_stats stats = {};
 
@@ -149,6 +151,21 @@ static __always_inline struct call_state *leave(struct pt_regs *ctx)
 	return cs;
 }
 
+/*
+ * Allocation records do not wake the agent one by one: it drains the ring
+ * every poll interval anyway, and wakeups cost the traced thread. Only a
+ * filling ring forces one.
+ */
+static __always_inline void submit(void *rec)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
+				      wakeup_bytes
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(rec, flags);
+}
+
 static __always_inline void *reserve(__u32 tgid, __u64 size,
 				     struct proc_cfg **cfgp)
 {
@@ -186,7 +203,7 @@ static __always_inline void emit_alloc(struct call_state *cs, __u64 addr,
 	r->addr = addr;
 	r->size = size;
 	r->site = cs->site;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 }
 
 /* ---- malloc family: entry records arguments, return emits -------------- */
@@ -308,7 +325,7 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
 	r->new_addr = addr;
 	r->size = cs->arg0;
 	r->site = cs->site;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -339,7 +356,7 @@ int BPF_KPROBE(free_enter, __u64 addr)
 	r->hdr.type = REC_FREE;
 	r->hdr.pid = id >> 32;
 	r->addr = addr;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -377,7 +394,7 @@ int BPF_KRETPROBE(mmap_return, __u64 addr)
 	r->addr = addr;
 	r->len = cs->arg0;
 	r->site = cs->site;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -402,7 +419,7 @@ int BPF_KPROBE(munmap_enter, __u64 addr, __u64 len)
 	r->hdr.pid = id >> 32;
 	r->addr = addr;
 	r->len = (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 
@@ -450,7 +467,7 @@ int BPF_KRETPROBE(mremap_return, __u64 addr)
 	r->new_addr = addr;
 	r->new_len = cs->arg2;
 	r->site = cs->site;
-	bpf_ringbuf_submit(r, 0);
+	submit(r);
 	return 0;
 }
 

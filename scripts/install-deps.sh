@@ -11,7 +11,7 @@ PKGS=(
 	# lint and unit tests
 	clang-format libcriterion-dev
 	# integration tests: real Python processes, notebooks
-	python3 python3-pytest python3-numpy
+	python3 python3-pytest python3-pytest-timeout python3-numpy
 	# benchmarks (side-by-side peers)
 	heaptrack
 )

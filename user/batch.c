@@ -13,7 +13,8 @@ void batch__fmt_bytes(uint64_t bytes, char *buf, size_t size)
 		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
 		return;
 	}
-	while (v >= 1024 && u < 4) {
+	/* 1023.95 and up would print as "1024.0": next unit. */
+	while (v >= 1023.95 && u < 4) {
 		v /= 1024;
 		u++;
 	}
@@ -22,9 +23,10 @@ void batch__fmt_bytes(uint64_t bytes, char *buf, size_t size)
 
 void batch__fmt_count(double n, char *buf, size_t size)
 {
-	if (n < 1000)
+	/* Edges by the printed value: 999.6 is "1.0k", not "1000". */
+	if (n < 999.5)
 		snprintf(buf, size, "%.0f", n);
-	else if (n < 1e6)
+	else if (n < 999950)
 		snprintf(buf, size, "%.1fk", n / 1e3);
 	else
 		snprintf(buf, size, "%.1fM", n / 1e6);

@@ -35,14 +35,18 @@ static size_t pool_add(struct elfsym *e, const char *s, size_t *cap)
 	return off;
 }
 
-/* Collect STT_FUNC symbols of one symbol table section. */
+/*
+ * Collect STT_FUNC symbols of one symbol table section. versym: the
+ * dynsym's version indices (SHT_GNU_versym), or NULL.
+ */
 static int load_symtab(struct elfsym *e, Elf *elf, Elf_Scn *scn, GElf_Shdr *sh,
-		       size_t *pool_cap, size_t *cap)
+		       Elf_Data *versym, size_t *pool_cap, size_t *cap)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
 	size_t i, n = sh->sh_entsize ? sh->sh_size / sh->sh_entsize : 0;
 
 	for (i = 0; data && i < n; i++) {
+		GElf_Versym ver;
 		GElf_Sym sym;
 		const char *name;
 		size_t off;
@@ -73,6 +77,10 @@ static int load_symtab(struct elfsym *e, Elf *elf, Elf_Scn *scn, GElf_Shdr *sh,
 		e->funcs[e->nfuncs].vaddr = sym.st_value;
 		e->funcs[e->nfuncs].size = sym.st_size;
 		e->funcs[e->nfuncs].name = (const char *)off; /* fixed later */
+		/* 0x8000 (VERSYM_HIDDEN): name@VER, not the default name@@VER */
+		e->funcs[e->nfuncs].hidden = versym &&
+					     gelf_getversym(versym, i, &ver) &&
+					     (ver & 0x8000);
 		e->nfuncs++;
 	}
 	return 0;
@@ -82,7 +90,7 @@ static int load_symtab(struct elfsym *e, Elf *elf, Elf_Scn *scn, GElf_Shdr *sh,
 static int load_funcs(struct elfsym *e, Elf *elf)
 {
 	size_t pool_cap = 0, cap = 0, i;
-	Elf_Scn *scn = NULL, *dyn = NULL, *tab = NULL;
+	Elf_Scn *scn = NULL, *dyn = NULL, *tab = NULL, *ver = NULL;
 	GElf_Shdr sh;
 	int err;
 
@@ -93,15 +101,20 @@ static int load_funcs(struct elfsym *e, Elf *elf)
 			tab = scn;
 		else if (sh.sh_type == SHT_DYNSYM)
 			dyn = scn;
+		else if (sh.sh_type == SHT_GNU_versym)
+			ver = scn;
 	}
 	if (dyn) {
 		gelf_getshdr(dyn, &sh);
-		if ((err = load_symtab(e, elf, dyn, &sh, &pool_cap, &cap)))
+		if ((err = load_symtab(e, elf, dyn, &sh,
+				       ver ? elf_getdata(ver, NULL) : NULL,
+				       &pool_cap, &cap)))
 			return err;
 	}
 	if (tab) {
 		gelf_getshdr(tab, &sh);
-		if ((err = load_symtab(e, elf, tab, &sh, &pool_cap, &cap)))
+		if ((err = load_symtab(e, elf, tab, &sh, NULL, &pool_cap,
+				       &cap)))
 			return err;
 	}
 	for (i = 0; i < e->nfuncs; i++)
@@ -177,12 +190,21 @@ static bool name_is(const char *sym, const char *name)
 
 const struct elf_func *elfsym__by_name(const struct elfsym *e, const char *name)
 {
-	size_t i;
+	const struct elf_func *other = NULL;
+	size_t i, n = strlen(name);
 
-	for (i = 0; i < e->nfuncs; i++)
-		if (name_is(e->funcs[i].name, name))
+	for (i = 0; i < e->nfuncs; i++) {
+		const char *s = e->funcs[i].name;
+
+		if (!name_is(s, name))
+			continue;
+		/* The default version: name or name@@VER, not hidden. */
+		if (!e->funcs[i].hidden && (s[n] == '\0' || s[n + 1] == '@'))
 			return &e->funcs[i];
-	return NULL;
+		if (!other)
+			other = &e->funcs[i];
+	}
+	return other;
 }
 
 const struct elf_func *elfsym__by_addr(const struct elfsym *e, uint64_t vaddr)

@@ -7,12 +7,14 @@
 #ifndef MEMPROF_ELFSYM_H
 #define MEMPROF_ELFSYM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct elf_func {
 	uint64_t vaddr, size;
 	const char *name;
+	bool hidden; /* a non-default symbol version (name@VER) */
 };
 
 struct elf_load {

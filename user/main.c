@@ -99,6 +99,7 @@ static int load_probes(struct agent *a)
 	a->skel = s;
 	s->rodata->bare = a->env.bench_floor;
 	s->rodata->watch_exec = a->env.ncomms > 0;
+	s->rodata->wakeup_bytes = ((__u64)a->env.ringbuf_mb << 20) / 8;
 	bpf_map__set_max_entries(s->maps.events, a->env.ringbuf_mb << 20);
 	err = memprof_bpf__load(s);
 	if (err) {

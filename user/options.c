@@ -95,8 +95,8 @@ static int parse_ringbuf(const char *arg, struct env *env)
 	unsigned long v = strtoul(arg, &end, 10);
 
 	/* The kernel wants a power-of-two number of pages. */
-	if (end == arg || *end || v < 1 || v > 4096 || (v & (v - 1))) {
-		log_err("--ringbuf-size wants a power of two in MiB (1..4096), "
+	if (end == arg || *end || v < 1 || v > 2048 || (v & (v - 1))) {
+		log_err("--ringbuf-size wants a power of two in MiB (1..2048), "
 			"not '%s'",
 			arg);
 		return -1;
@@ -169,7 +169,7 @@ int options__parse(int argc, char **argv, struct env *env)
 	env->interval = 1.0;
 	env->ringbuf_mb = 32;
 	env->snapshot_dir = ".";
-	optind = 1;
+	optind = 0; /* glibc: 0 also drops the state of a previous scan */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "+p:c:o:D:i:d:bvh", longopts,
 				NULL)) != -1) {

@@ -138,7 +138,7 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 			   peak_at, sizeof(peak_at));
 	return json_pack(
 		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, "
-		"s:o, s:o}",
+		"s:o, s:o, s:o}",
 		"schema", SNAPSHOT_SCHEMA, "version", SNAPSHOT_VERSION, "pid",
 		(int)m->pid, "comm", str_or_null(m->comm), "cmdline",
 		str_or_null(m->cmdline), "reason", m->reason, "taken_at", taken,

@@ -175,9 +175,12 @@ def test_comm_finds_processes_started_later(tmp_path):
         ws = [start_waiter() for _ in range(2)]
         pids = {w.pid for w in ws}
         seen = set()
+        deadline = time.time() + 20
         while seen != pids:
+            assert time.time() < deadline, "not attached: %s" % seen
             line = a.stdout.readline()
             assert line, a.stderr.read()
+            assert "attach failed" not in line, line
             f = line.split()
             if len(f) > 2 and f[1].isdigit() and "attaching" not in line:
                 seen |= {int(f[1])} & pids

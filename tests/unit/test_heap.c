@@ -749,7 +749,7 @@ static uint64_t rand_size(void)
 {
 	uint64_t r = rnd() % 100;
 
-	if (r < 3)
+	if (r < 10)
 		return 0; /* malloc(0) */
 	if (r < 70)
 		return rnd_range(1, 512);
@@ -954,7 +954,7 @@ static void run_sequence(int seq)
 			}
 		}
 		compare_live(&h, &m, seq, ev);
-		if (ev % 499 == 498) { /* settling early changes nothing */
+		if (ev % 97 == 96) { /* settling early changes nothing */
 			heap__settle_peak(&h);
 			compare_peak(&h, &m, seq, ev);
 		}

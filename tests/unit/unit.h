@@ -44,8 +44,7 @@ static inline void capture_begin(struct capture *c, int fd)
 }
 
 /* Returns the captured text (NUL-terminated, at most size - 1 bytes). */
-static inline const char *capture_end(struct capture *c, char *buf,
-				      size_t size)
+static inline const char *capture_end(struct capture *c, char *buf, size_t size)
 {
 	size_t n = 0;
 

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "elfsym.h"
+#include "prologue.h"
+#include "unit.h"
+
+#define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
+#define VADDR 0x98ef0
+
+/* glibc 2.36 free: test %rdi,%rdi; je rel32; push %rbp; lea; push; sub */
+static const uint8_t free_like[] = {
+	0x48, 0x85, 0xff, /* test %rdi,%rdi */
+	0x0f, 0x84, 0xbf, 0x00, 0x00, 0x00, /* je +0xc8 */
+	0x55, /* push %rbp  <- +9 */
+	0x48, 0x8d, 0x77, 0xf0, /* lea -0x10(%rdi),%rsi */
+	0x53, /* push %rbx */
+	0x48, 0x83, 0xec, 0x18, /* sub $0x18,%rsp */
+	0xc3, /* ret */
+};
+
+static struct probe_site decide(const uint8_t *code, size_t len, bool noop)
+{
+	struct probe_site s = prologue__decide(code, len, VADDR, noop);
+
+	cr_assert_not_null(s.why);
+	return s;
+}
+
+Test(prologue, free_like_skips_the_null_check, .timeout = 10)
+{
+	struct probe_site s = decide(free_like, sizeof(free_like), true);
+
+	cr_assert_eq(s.skip, 9);
+	cr_assert(s.emulated);
+}
+
+Test(prologue, no_skip_without_null_noop, .timeout = 10)
+{
+	struct probe_site s = decide(free_like, sizeof(free_like), false);
+
+	cr_assert_eq(s.skip, 0);
+	cr_assert_not(s.emulated, "test %%rdi,%%rdi is single-stepped");
+}
+
+Test(prologue, je_rel8, .timeout = 10)
+{
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x74, 0x08, /* je +0xd */
+		0x55, /* push %rbp  <- +5 */
+		0x48, 0x89, 0xe5, /* mov %rsp,%rbp */
+		0x5d, /* pop %rbp */
+		0xc3, /* ret */
+		0x90, 0x90, /* nop; nop */
+		0xc3, /* ret  <- the NULL path */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 5);
+	cr_assert(s.emulated);
+}
+
+Test(prologue, push_r12_after_check, .timeout = 10)
+{
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x74, 0x05, /* je +0xa */
+		0x41, 0x54, /* push %r12  <- +5 */
+		0x41, 0x5c, /* pop %r12 */
+		0xc3, /* ret */
+		0xc3, /* ret */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 5);
+	cr_assert(s.emulated);
+}
+
+Test(prologue, branch_to_the_landing_insn_keeps_entry, .timeout = 10)
+{
+	/* A loop back to the push would run the probe twice per call. */
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x0f, 0x84, 0x20, 0x00, 0x00, 0x00, /* je +0x29 */
+		0x55, /* push %rbp  <- +9 */
+		0x48, 0x89, 0xe5, /* mov %rsp,%rbp */
+		0x5d, /* pop %rbp */
+		0xeb, 0xf9, /* jmp +9 */
+		0xc3, /* ret */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 0);
+	cr_assert_not(s.emulated);
+}
+
+Test(prologue, branch_into_the_check_keeps_entry, .timeout = 10)
+{
+	/* A jump to the je (+3) skips the test: also not safe. */
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x74, 0x08, /* je +0xd */
+		0x55, /* push %rbp */
+		0x5d, /* pop %rbp */
+		0x75, 0xf9, /* jne +2 (inside the test) */
+		0xeb, 0xf8, /* jmp +3 (the je) */
+		0xc3, /* ret */
+		0x90, /* nop */
+		0xc3, /* ret */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 0);
+}
+
+Test(prologue, branch_to_the_start_is_fine, .timeout = 10)
+{
+	/* Back to the test itself: every path still passes the check. */
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x74, 0x06, /* je +0xb */
+		0x55, /* push %rbp */
+		0x5d, /* pop %rbp */
+		0x31, 0xff, /* xor %edi,%edi */
+		0xeb, 0xf5, /* jmp +0 */
+		0xc3, /* ret */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 5);
+	cr_assert(s.emulated);
+}
+
+Test(prologue, landing_insn_not_emulated_keeps_entry, .timeout = 10)
+{
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x74, 0x05, /* je +0xa */
+		0x48, 0x89, 0xe5, /* mov %rsp,%rbp  <- not emulated */
+		0x5d, /* pop %rbp */
+		0xc3, /* ret */
+		0xc3, /* ret */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 0);
+	cr_assert_not(s.emulated);
+}
+
+Test(prologue, other_first_insns_keep_entry, .timeout = 10)
+{
+	static const uint8_t jne[] = {
+		0x48, 0x85, 0xff, 0x75, 0x04, 0x55, 0x5d, 0xc3, 0x90, 0xc3,
+	};
+	static const uint8_t rsi[] = {
+		0x48, 0x85, 0xf6, 0x74, 0x04, 0x55, 0x5d, 0xc3, 0x90, 0xc3,
+	};
+	static const uint8_t push[] = {
+		0x55, 0x48, 0x89, 0xe5, 0x5d, 0xc3, 0x90, 0x90, 0x90, 0x90,
+	};
+	struct probe_site s;
+
+	s = decide(jne, sizeof(jne), true);
+	cr_assert_eq(s.skip, 0, "jne is not a NULL early-out");
+	s = decide(rsi, sizeof(rsi), true);
+	cr_assert_eq(s.skip, 0, "test %%rsi is not arg0");
+	s = decide(push, sizeof(push), true);
+	cr_assert_eq(s.skip, 0);
+	cr_assert(s.emulated, "push %%rbp at +0 is emulated");
+	/* Too short to hold the pattern. */
+	s = decide(free_like, 7, true);
+	cr_assert_eq(s.skip, 0);
+}
+
+Test(prologue, emulated_instructions, .timeout = 10)
+{
+	static const uint8_t push_rbp[] = { 0x55 };
+	static const uint8_t push_r12[] = { 0x41, 0x54 };
+	static const uint8_t push_r15[] = { 0x41, 0x57 };
+	static const uint8_t nop[] = { 0x90 };
+	static const uint8_t nop2[] = { 0x66, 0x90 };
+	static const uint8_t nopl[] = { 0x0f, 0x1f, 0x44, 0x00, 0x00 };
+	static const uint8_t call[] = { 0xe8, 0x00, 0x00, 0x00, 0x00 };
+	static const uint8_t jmp8[] = { 0xeb, 0x00 };
+	static const uint8_t jz32[] = { 0x0f, 0x84, 0, 0, 0, 0 };
+	static const uint8_t cmpb[] = {
+		0x80, 0x3d, 0x11, 0x22, 0x33, 0x00, 0x00
+	};
+	static const uint8_t mov[] = { 0x48, 0x89, 0xe5 };
+	static const uint8_t test[] = { 0x48, 0x85, 0xff };
+	static const uint8_t rex_only[] = { 0x41 };
+
+	cr_assert(prologue__emulated(push_rbp, sizeof(push_rbp)));
+	cr_assert(prologue__emulated(push_r12, sizeof(push_r12)));
+	cr_assert(prologue__emulated(push_r15, sizeof(push_r15)));
+	cr_assert(prologue__emulated(nop, sizeof(nop)));
+	cr_assert(prologue__emulated(nop2, sizeof(nop2)));
+	cr_assert(prologue__emulated(nopl, sizeof(nopl)));
+	cr_assert(prologue__emulated(call, sizeof(call)));
+	cr_assert(prologue__emulated(jmp8, sizeof(jmp8)));
+	cr_assert(prologue__emulated(jz32, sizeof(jz32)));
+	cr_assert_not(prologue__emulated(cmpb, sizeof(cmpb)));
+	cr_assert_not(prologue__emulated(mov, sizeof(mov)));
+	cr_assert_not(prologue__emulated(test, sizeof(test)));
+	cr_assert_not(prologue__emulated(rex_only, sizeof(rex_only)));
+	cr_assert_not(prologue__emulated(push_rbp, 0));
+}
+
+/* The body of libc's name, as attach reads it (at most 512 bytes). */
+static size_t libc_body(struct elfsym *e, const char *name, uint8_t *code,
+			uint64_t *vaddr)
+{
+	const struct elf_func *f = elfsym__by_name(e, name);
+	size_t len;
+
+	cr_assert_not_null(f, "%s not in " LIBC, name);
+	len = f->size && f->size < 512 ? f->size : 512;
+	cr_assert_eq(elfsym__read(e, f->vaddr, code, len), 0);
+	*vaddr = f->vaddr;
+	return len;
+}
+
+Test(prologue, this_machines_libc, .timeout = 10)
+{
+	struct elfsym *e = elfsym__open(LIBC);
+	struct probe_site s;
+	uint8_t code[512];
+	uint64_t vaddr;
+	size_t len;
+
+	cr_assert_not_null(e);
+	/* free: test %rdi,%rdi; je; push %rbp at +9 (objdump). */
+	len = libc_body(e, "free", code, &vaddr);
+	cr_assert_eq(memcmp(code, free_like, 10), 0, "free's first bytes");
+	s = prologue__decide(code, len, vaddr, true);
+	cr_assert_eq(s.skip, 9, "free: %s", s.why);
+	cr_assert(s.emulated);
+	/* malloc: push %r12 at +0. */
+	len = libc_body(e, "malloc", code, &vaddr);
+	cr_assert_eq(code[0], 0x41);
+	cr_assert_eq(code[1], 0x54);
+	s = prologue__decide(code, len, vaddr, false);
+	cr_assert_eq(s.skip, 0);
+	cr_assert(s.emulated);
+	s = prologue__decide(code, len, vaddr, true);
+	cr_assert_eq(s.skip, 0);
+	cr_assert(s.emulated);
+	elfsym__close(e);
+}
