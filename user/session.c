@@ -247,6 +247,10 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	for (i = 0; i < t->nframes; i++)
 		frame__free(&t->frames[i]);
 	t->nframes = 0;
+	/* Old mappings would name new addresses wrongly: read them afresh. */
+	symbolizer__free(&t->sym);
+	symbolizer__init(&t->sym, pid);
+	symbolizer__refresh(&t->sym);
 	snprintf(t->comm, sizeof(t->comm), "%s", comm);
 	tracee__read_identity(t);
 	t->attach_tries = 0;

@@ -217,3 +217,36 @@ def test_batch_line_output(tmp_path):
     rows = [l for l in lines[1:] if str(w.pid) in l.split()]
     assert len(rows) >= 3
     assert "waiter" in rows[0]
+
+
+def test_command_runs_as_the_sudo_user(tmp_path):
+    out = tmp_path / "id.json"
+    env = dict(os.environ, SUDO_UID="65534", SUDO_GID="65534")
+    r = subprocess.run([AGENT, "-o", str(out), "--", "/usr/bin/id", "-u"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "65534"
+    # The snapshot is handed to that user, readable by them only.
+    st = os.stat(out)
+    assert (st.st_uid, st.st_gid) == (65534, 65534)
+    assert st.st_mode & 0o777 == 0o600
+
+
+def test_command_exit_status_is_passed_on(tmp_path):
+    out = tmp_path / "x.json"
+    r = run_agent(["-o", str(out), "--", "/bin/sh", "-c", "exit 3"])
+    assert r.returncode == 3, r.stderr
+    snap = load(out)
+    assert snap["exit_code"] == 3 and snap["exit_signal"] is None
+
+
+def test_duration_ends_with_reason_end(tmp_path):
+    w = start_waiter()
+    try:
+        r = run_agent(["--batch", "-d", "0.5", "-D", str(tmp_path),
+                       "--pid", str(w.pid)])
+    finally:
+        w.kill()
+    assert r.returncode == 0, r.stderr
+    snap = load(tmp_path / ("memprof-waiter-%d-end.json" % w.pid))
+    assert snap["reason"] == "end" and snap["exit_code"] is None

@@ -27,6 +27,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "after") == 0) {
 		p = after_exec();
 		free(p);
+		usleep(300 * 1000); /* names are read while the process lives */
 		return 0;
 	}
 	p = before_exec();

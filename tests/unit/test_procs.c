@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include "procs.h"
 #include "unit.h"
@@ -109,6 +110,7 @@ static pid_t start_sleep(void)
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		close(fds[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* dies with a failed test */
 		execl("/bin/sleep", "sleep", "30", (char *)NULL);
 		_exit(127);
 	}

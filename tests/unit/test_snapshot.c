@@ -225,13 +225,13 @@ Test(snapshot, exit_code_and_signal, .timeout = 10)
 	heap__free(&h);
 }
 
-Test(snapshot, save_and_load_round_trip, .timeout = 10)
+Test(snapshot, save_and_load_round_trip, .init = make_dir, .fini = remove_dir,
+     .timeout = 10)
 {
 	char path[256], err[512];
 	struct stat st;
 	json_t *doc, *back;
 
-	make_dir();
 	build_heap();
 	snprintf(path, sizeof(path), "%s/snap.json", dir);
 	doc = snapshot__build(&meta, &h, frames, 2);
@@ -248,15 +248,14 @@ Test(snapshot, save_and_load_round_trip, .timeout = 10)
 	json_decref(back);
 	json_decref(doc);
 	heap__free(&h);
-	remove_dir();
 }
 
-Test(snapshot, save_never_clobbers_unless_replacing, .timeout = 10)
+Test(snapshot, save_never_clobbers_unless_replacing, .init = make_dir,
+     .fini = remove_dir, .timeout = 10)
 {
 	char path[256], err[512];
 	json_t *doc, *back;
 
-	make_dir();
 	build_heap();
 	snprintf(path, sizeof(path), "%s/snap.json", dir);
 	doc = snapshot__build(&meta, &h, frames, 2);
@@ -285,7 +284,6 @@ Test(snapshot, save_never_clobbers_unless_replacing, .timeout = 10)
 				    false),
 		     -ENOENT);
 	heap__free(&h);
-	remove_dir();
 }
 
 static void expect_rejected(const char *path, const char *why)
@@ -300,7 +298,8 @@ static void expect_rejected(const char *path, const char *why)
 	cr_assert_eq(strncmp(err, path, strlen(path)), 0, "names the file");
 }
 
-Test(snapshot, load_rejects_bad_files, .timeout = 10)
+Test(snapshot, load_rejects_bad_files, .init = make_dir, .fini = remove_dir,
+     .timeout = 10)
 {
 	char path[256], good[256], err[512];
 	char *text;
@@ -308,7 +307,6 @@ Test(snapshot, load_rejects_bad_files, .timeout = 10)
 	FILE *f;
 	long len;
 
-	make_dir();
 	build_heap();
 	snprintf(good, sizeof(good), "%s/good.json", dir);
 	doc = snapshot__build(&meta, &h, frames, 2);
@@ -357,7 +355,6 @@ Test(snapshot, load_rejects_bad_files, .timeout = 10)
 	snprintf(path, sizeof(path), "%s/missing.json", dir);
 	expect_rejected(path, "missing");
 	heap__free(&h);
-	remove_dir();
 }
 
 Test(snapshot, iso_time, .timeout = 10)
