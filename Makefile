@@ -73,7 +73,7 @@ memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 
 # ---- tests -----------------------------------------------------------------
 
-$(OUT)/unit/%: tests/unit/%.c $(LIB_OBJS)
+$(OUT)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJS)
 	$(call msg,UNIT,$@)
 	$(Q)mkdir -p $(OUT)/unit
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) $(LDLIBS) -lcriterion -o $@

@@ -493,7 +493,8 @@ static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,
 	r->exit_code = code;
 	r->ts_ns = bpf_ktime_get_ns();
 	BPF_CORE_READ_STR_INTO(&r->comm, t, comm);
-	bpf_ringbuf_submit(r, 0);
+	/* Rare and urgent: a forked child waits for its probes. */
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 }
 
 /*

@@ -150,8 +150,14 @@ static void run(struct agent *a)
 
 	a->now_ns = start;
 	while (!stop_requested && session__active(a) && !time_is_up(a, start)) {
+		/*
+		 * Records are submitted without wakeups (bpf/memprof.bpf.c):
+		 * poll only waits for a filling ring, consume drains it.
+		 */
 		int err = ring_buffer__poll(a->rb, 100);
 
+		if (err >= 0)
+			err = ring_buffer__consume(a->rb);
 		if (err < 0 && err != -EINTR) {
 			log_err("ring buffer: %s", strerror(-err));
 			break;
