@@ -30,19 +30,19 @@ static bool word_names(const char *w, size_t n, const char *name)
 	return n == k || w[k] == '_' || w[k] == '-';
 }
 
-static bool arg_matches(const char *arg, const char *name)
+/* Does any word of arg[0..n) name NAME? */
+static bool arg_matches(const char *arg, size_t n, const char *name)
 {
-	const char *w = arg, *p;
+	const char *w = arg, *p, *end = arg + n;
 
-	for (p = arg;; p++) {
-		if (*p == '\0' || is_sep(*p)) {
+	for (p = arg; p <= end; p++) {
+		if (p == end || is_sep(*p)) {
 			if (p > w && word_names(w, p - w, name))
 				return true;
-			if (*p == '\0')
-				return false;
 			w = p + 1;
 		}
 	}
+	return false;
 }
 
 bool procs__match(const char *name, const char *comm, const char *cmdline,
@@ -58,7 +58,7 @@ bool procs__match(const char *name, const char *comm, const char *cmdline,
 		const char *arg = cmdline + off;
 		size_t alen = strnlen(arg, len - off);
 
-		if (alen < len - off && arg_matches(arg, name))
+		if (arg_matches(arg, alen, name))
 			return true;
 		off += alen + 1;
 	}
