@@ -176,3 +176,13 @@ Test(procs, each_lists_pids, .timeout = 10)
 	cr_assert_eq(procs__each(stop_at_first, &first), 7);
 	cr_assert_gt(first, 0);
 }
+
+Test(procs, last_argument_without_trailing_nul, .timeout = 10)
+{
+	static const char cmd[] = "python3\0-m\0ipykernel_launcher";
+
+	/* sizeof - 1: the final NUL is not part of the buffer. */
+	cr_assert(procs__match("ipykernel", "python3", cmd, sizeof(cmd) - 1));
+	cr_assert_not(
+		procs__match("launcher", "python3", cmd, sizeof(cmd) - 1));
+}
