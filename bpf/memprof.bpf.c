@@ -180,7 +180,6 @@ static __always_inline void *reserve(__u32 tgid, __u64 size,
 		count_drop(cfg);
 		return NULL;
 	}
-	__sync_fetch_and_add(&cfg->events, 1);
 	return rec;
 }
 

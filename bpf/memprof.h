@@ -115,7 +115,6 @@ struct rec_proc {
 /* Per-process value of the traced_pids map. */
 struct proc_cfg {
 	__u64 dropped; /* ring buffer full: records lost for this process */
-	__u64 events; /* records submitted for this process */
 };
 
 /* Global counters in .bss, read by the agent. */

@@ -281,7 +281,6 @@ static void read_counters(struct agent *a, struct tracee *t)
 	if (!bpf_map__lookup_elem(a->skel->maps.traced_pids, &key, sizeof(key),
 				  &cfg, sizeof(cfg), 0)) {
 		t->dropped = cfg.dropped;
-		t->events = cfg.events;
 	}
 }
 

@@ -40,7 +40,7 @@ struct tracee {
 	int attach_tries;
 	uint64_t allocs_prev; /* for allocations per second */
 	double alloc_rate;
-	uint64_t dropped, events; /* from the BPF per-process counters */
+	uint64_t dropped; /* from the BPF per-process counter */
 	bool exited;
 	int exit_code;
 	uint64_t started_ns;
