@@ -110,11 +110,13 @@ static uint64_t pick_site(struct sim *s)
 	return s->sites[s->nsites > 1 ? a * b / (s->nsites - 1) : 0];
 }
 
+/* glibc-like chunk class: size plus header, in 16-byte units. */
 static size_t class_of(uint64_t size)
 {
 	return (size + 16 + 15) / 16;
 }
 
+/* Grow-on-demand stack of reusable addresses. */
 static int push(struct stack *st, uint64_t v)
 {
 	if (st->len == st->cap) {
@@ -143,6 +145,7 @@ static uint64_t sim_malloc(struct sim *s, uint64_t size)
 	return a;
 }
 
+/* A freed chunk goes on its class's list, reused first (LIFO). */
 static void sim_free(struct sim *s, uint64_t addr, uint64_t size)
 {
 	if (push(&s->freed[class_of(size)], addr)) {
@@ -153,19 +156,23 @@ static void sim_free(struct sim *s, uint64_t addr, uint64_t size)
 
 /* ---- record emission ------------------------------------------------- */
 
+static pid_t self_pid;
+
+/* Append one zeroed record, laid out as the ring buffer would hold it. */
 static void *emit(struct chunk *c, uint32_t type, size_t size)
 {
 	struct rec_hdr *h = (void *)(c->buf + c->used);
 
 	memset(h, 0, size);
 	h->type = type;
-	h->pid = getpid();
+	h->pid = self_pid;
 	c->off[c->n] = c->used;
 	c->len[c->n++] = size;
 	c->used += (size + 7) & ~7UL; /* ring-buffer records are 8-aligned */
 	return h;
 }
 
+/* malloc(size) as the probes report it; returns the block's address. */
 static uint64_t do_alloc(struct sim *s, struct chunk *c, uint64_t size)
 {
 	struct rec_alloc *r = emit(c, REC_ALLOC, sizeof(*r));
@@ -181,6 +188,7 @@ static uint64_t do_alloc(struct sim *s, struct chunk *c, uint64_t size)
 	return r->addr;
 }
 
+/* free(addr) as the probes report it; the address becomes reusable. */
 static void do_free(struct sim *s, struct chunk *c, uint64_t addr,
 		    uint64_t size)
 {
@@ -279,6 +287,7 @@ static size_t site_bytes(const struct tracee *t)
 	return n;
 }
 
+/* Agent bytes per live block: the <= 64 B goal is about this figure. */
 static void report_memory(const char *when, const struct tracee *t)
 {
 	size_t table = livetable__bytes(&t->heap.blocks);
@@ -291,6 +300,7 @@ static void report_memory(const char *when, const struct tracee *t)
 	       live ? (double)(table + sites) / live : 0.0);
 }
 
+/* Records per second of one phase, with its mix for the record. */
 static void report_rate(const char *phase, uint64_t records, uint64_t ns,
 			const struct sim *s)
 {
@@ -321,6 +331,7 @@ static int check(const struct agent *a, const struct tracee *t,
 	return bad;
 }
 
+/* Working-set arrays and the site addresses, before any record. */
 static int sim_init(struct sim *s, size_t live, int nsites)
 {
 	int i;
@@ -340,6 +351,7 @@ static int sim_init(struct sim *s, size_t live, int nsites)
 	return 0;
 }
 
+/* Room for CHUNK steps of up to two records of at most 48 bytes. */
 static int chunk_init(struct chunk *c)
 {
 	c->buf = malloc((size_t)CHUNK * 2 * 48);
@@ -348,6 +360,7 @@ static int chunk_init(struct chunk *c)
 	return c->buf && c->len && c->off ? 0 : -1;
 }
 
+/* Bad arguments: say how to call it and exit 2. */
 static void usage(void)
 {
 	fprintf(stderr, "usage: consumer [-n LIVE_BLOCKS] [-r CHURN_RECORDS] "
@@ -382,7 +395,8 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || live < 1 || churn < 0 || nsites < 1)
 		usage();
-	t = tracee__new(getpid(), true);
+	self_pid = getpid();
+	t = tracee__new(self_pid, true);
 	if (!t || tracees__add(&a.procs, t) || sim_init(&s, live, nsites) ||
 	    chunk_init(&c)) {
 		fprintf(stderr, "consumer: out of memory\n");

@@ -174,6 +174,7 @@ static void wait_for_go(void)
 	sigwait(&set, &sig);
 }
 
+/* Bad arguments: say how to call it and exit 2. */
 static void usage(void)
 {
 	fprintf(stderr, "usage: mallocbench [-t THREADS] [-w WORKING_SET] [-p] "
