@@ -20,7 +20,7 @@ endif
 DEPS_STAMP := $(OUT)/.deps-ok
 CFLAGS ?= -O2 -g
 CFLAGS += -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Iuser
-LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone
+LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ibpf -I/usr/include/x86_64-linux-gnu
 
@@ -94,7 +94,7 @@ $(OUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
-integration: memprof-bpf $(PROG_BINS)
+integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
 test: deps lint unit integration

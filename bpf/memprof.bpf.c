@@ -166,20 +166,16 @@ static __always_inline void submit(void *rec)
 	bpf_ringbuf_submit(rec, flags);
 }
 
-static __always_inline void *reserve(__u32 tgid, __u64 size,
-				     struct proc_cfg **cfgp)
+/*
+ * Allocator probes are attached per traced pid, so every hit is ours: the
+ * per-process counters are looked up only when a record is lost.
+ */
+static __always_inline void *reserve(__u32 tgid, __u64 size)
 {
-	struct proc_cfg *cfg = traced(tgid);
-	void *rec;
+	void *rec = bpf_ringbuf_reserve(&events, size, 0);
 
-	*cfgp = cfg;
-	if (!cfg)
-		return NULL;
-	rec = bpf_ringbuf_reserve(&events, size, 0);
-	if (!rec) {
-		count_drop(cfg);
-		return NULL;
-	}
+	if (!rec)
+		count_drop(traced(tgid));
 	return rec;
 }
 
@@ -187,12 +183,11 @@ static __always_inline void emit_alloc(struct call_state *cs, __u64 addr,
 				       __u64 size)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct proc_cfg *cfg;
 	struct rec_alloc *r;
 
 	if (!addr)
 		return; /* failed allocation: nothing changed */
-	r = reserve(id >> 32, sizeof(*r), &cfg);
+	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return;
 	r->hdr.type = REC_ALLOC;
@@ -304,7 +299,6 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
 {
 	struct call_state *cs = leave(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	struct proc_cfg *cfg;
 	struct rec_realloc *r;
 
 	if (!cs)
@@ -312,7 +306,7 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
 	/* Failure with size > 0 leaves the old block alone: no change. */
 	if (!addr && cs->arg0)
 		return 0;
-	r = reserve(id >> 32, sizeof(*r), &cfg);
+	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return 0;
 	r->hdr.type = REC_REALLOC;
@@ -339,7 +333,6 @@ int BPF_KPROBE(free_enter, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_state *cs;
-	struct proc_cfg *cfg;
 	struct rec_free *r;
 
 	if (bare || !addr)
@@ -349,7 +342,7 @@ int BPF_KPROBE(free_enter, __u64 addr)
 		__sync_fetch_and_add(&stats.nested, 1);
 		return 0;
 	}
-	r = reserve(id >> 32, sizeof(*r), &cfg);
+	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return 0;
 	r->hdr.type = REC_FREE;
@@ -380,12 +373,11 @@ int BPF_KRETPROBE(mmap_return, __u64 addr)
 {
 	struct call_state *cs = leave(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	struct proc_cfg *cfg;
 	struct rec_mmap *r;
 
 	if (!cs || !cs->arg1 || IS_ERR_ADDR(addr))
 		return 0;
-	r = reserve(id >> 32, sizeof(*r), &cfg);
+	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return 0;
 	r->hdr.type = REC_MMAP;
@@ -403,7 +395,6 @@ int BPF_KPROBE(munmap_enter, __u64 addr, __u64 len)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_state *cs;
-	struct proc_cfg *cfg;
 	struct rec_munmap *r;
 
 	if (bare)
@@ -411,7 +402,7 @@ int BPF_KPROBE(munmap_enter, __u64 addr, __u64 len)
 	cs = thread_calls();
 	if (cs && nested(cs, PT_REGS_SP(ctx)))
 		return 0;
-	r = reserve(id >> 32, sizeof(*r), &cfg);
+	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return 0;
 	r->hdr.type = REC_MUNMAP;
@@ -451,12 +442,11 @@ int BPF_KRETPROBE(mremap_return, __u64 addr)
 {
 	struct call_state *cs = leave(ctx);
 	__u64 id = bpf_get_current_pid_tgid();
-	struct proc_cfg *cfg;
 	struct rec_mremap *r;
 
 	if (!cs || IS_ERR_ADDR(addr))
 		return 0;
-	r = reserve(id >> 32, sizeof(*r), &cfg);
+	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return 0;
 	r->hdr.type = REC_MREMAP;

@@ -12,6 +12,7 @@
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "prologue.h"
+#include "reaper.h"
 #include "symbolize.h"
 
 struct fn_spec {
@@ -321,10 +322,7 @@ int attach__tracee(struct agent *a, struct tracee *t)
 
 void attach__detach(struct tracee *t)
 {
-	int i;
-
-	for (i = 0; i < t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
+	reaper__put(t->links, t->nlinks);
 	t->nlinks = 0;
 }
 

@@ -19,6 +19,7 @@
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "options.h"
+#include "reaper.h"
 #include "session.h"
 
 int log_verbosity;
@@ -204,6 +205,7 @@ static int finish(struct agent *a)
 static void cleanup(struct agent *a)
 {
 	tracees__free(&a->procs);
+	reaper__stop(); /* links go before the programs they run */
 	ring_buffer__free(a->rb);
 	memprof_bpf__destroy(a->skel);
 }
@@ -221,6 +223,8 @@ int main(int argc, char **argv)
 	err = check_environment();
 	if (!err)
 		err = load_probes(&a);
+	if (!err && reaper__start())
+		log_warn("no detach thread: detaching will pause event intake");
 	if (!err)
 		err = session__start(&a);
 	if (!err) {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "procs.h"
+#include "reaper.h"
 #include "tracee.h"
 
 struct tracee *tracee__new(pid_t pid, bool primary)
@@ -29,8 +30,7 @@ void tracee__delete(struct tracee *t)
 
 	if (!t)
 		return;
-	for (i = 0; i < (size_t)t->nlinks; i++)
-		bpf_link__destroy(t->links[i]);
+	reaper__put(t->links, t->nlinks);
 	for (i = 0; i < t->nframes; i++)
 		frame__free(&t->frames[i]);
 	free(t->frames);

@@ -250,3 +250,19 @@ def test_duration_ends_with_reason_end(tmp_path):
     assert r.returncode == 0, r.stderr
     snap = load(tmp_path / ("memprof-waiter-%d-end.json" % w.pid))
     assert snap["reason"] == "end" and snap["exit_code"] is None
+
+
+def test_children_exiting_do_not_stall_the_agent(tmp_path):
+    # Detaching an exited child's probes takes seconds of RCU waits; done
+    # inline it stalled event intake and the ring overflowed (millions of
+    # records lost). The busy parent must lose nothing.
+    out = tmp_path / "busy.json"
+    bench = os.path.join(os.path.dirname(prog("x")), "..", "bench",
+                         "mallocbench")
+    r = run_agent(["-o", str(out), "--", "/bin/sh", "-c",
+                   "(sleep 0.5; /bin/true; /bin/true) & exec %s 1500000"
+                   % bench], timeout=120)
+    assert r.returncode == 0, r.stderr
+    snap = load(out)
+    assert snap["dropped_events"] == 0
+    assert snap["allocations"] >= 1500000

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/libbpf.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include "reaper.h"
+
+struct reaper {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct bpf_link **queue;
+	size_t len, cap;
+	bool running, stopping;
+};
+
+static struct reaper r = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.wake = PTHREAD_COND_INITIALIZER,
+};
+
+/* Take the whole queue under the lock, destroy outside it. */
+static void *reap_loop(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&r.lock);
+	for (;;) {
+		struct bpf_link **batch = r.queue;
+		size_t i, n = r.len;
+
+		if (!n && r.stopping)
+			break;
+		if (!n) {
+			pthread_cond_wait(&r.wake, &r.lock);
+			continue;
+		}
+		r.queue = NULL;
+		r.len = r.cap = 0;
+		pthread_mutex_unlock(&r.lock);
+		for (i = 0; i < n; i++)
+			bpf_link__destroy(batch[i]);
+		free(batch);
+		pthread_mutex_lock(&r.lock);
+	}
+	pthread_mutex_unlock(&r.lock);
+	return NULL;
+}
+
+int reaper__start(void)
+{
+	if (pthread_create(&r.thread, NULL, reap_loop, NULL))
+		return -1;
+	r.running = true;
+	return 0;
+}
+
+static bool enqueue(struct bpf_link **links, int n)
+{
+	size_t need = r.len + n;
+	int i;
+
+	if (need > r.cap) {
+		size_t cap = need * 2;
+		struct bpf_link **q = realloc(r.queue, cap * sizeof(*q));
+
+		if (!q)
+			return false;
+		r.queue = q;
+		r.cap = cap;
+	}
+	for (i = 0; i < n; i++)
+		r.queue[r.len++] = links[i];
+	return true;
+}
+
+void reaper__put(struct bpf_link **links, int n)
+{
+	bool queued = false;
+	int i;
+
+	if (n <= 0)
+		return;
+	pthread_mutex_lock(&r.lock);
+	if (r.running && !r.stopping)
+		queued = enqueue(links, n);
+	pthread_cond_signal(&r.wake);
+	pthread_mutex_unlock(&r.lock);
+	if (!queued)
+		for (i = 0; i < n; i++)
+			bpf_link__destroy(links[i]);
+}
+
+void reaper__stop(void)
+{
+	if (!r.running)
+		return;
+	pthread_mutex_lock(&r.lock);
+	r.stopping = true;
+	pthread_cond_signal(&r.wake);
+	pthread_mutex_unlock(&r.lock);
+	pthread_join(r.thread, NULL);
+	r.running = false;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Probe links are destroyed on a background thread: each uprobe
+ * unregistration waits for an RCU grace period (~100 ms a link here, ~2 s
+ * for a process's 22 links), and doing that in the ring-buffer callback
+ * stalled the consumer until the ring overflowed.
+ */
+#ifndef MEMPROF_REAPER_H
+#define MEMPROF_REAPER_H
+
+struct bpf_link;
+
+/* Start the thread; without it, reaper__put destroys inline. */
+int reaper__start(void);
+/* Hand over n links (the array is copied, the links are owned). */
+void reaper__put(struct bpf_link **links, int n);
+/* Destroy everything queued, then stop the thread. */
+void reaper__stop(void);
+
+#endif
