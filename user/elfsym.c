@@ -270,3 +270,53 @@ int elfsym__read(const struct elfsym *e, uint64_t vaddr, void *buf, size_t size)
 	close(fd);
 	return n == (ssize_t)size ? 0 : -EIO;
 }
+
+/* Search one symbol table section for a defined object named name. */
+static int find_object(Elf *elf, Elf_Scn *scn, const char *name,
+		       uint64_t *vaddr, uint64_t *size)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	GElf_Shdr sh;
+	size_t i, n;
+
+	if (!data || !gelf_getshdr(scn, &sh) || !sh.sh_entsize)
+		return -ENOENT;
+	n = sh.sh_size / sh.sh_entsize;
+	for (i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *s;
+
+		if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF ||
+		    GELF_ST_TYPE(sym.st_info) != STT_OBJECT)
+			continue;
+		s = elf_strptr(elf, sh.sh_link, sym.st_name);
+		if (s && name_is(s, name)) {
+			*vaddr = sym.st_value;
+			*size = sym.st_size;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int elfsym__object(const char *path, const char *name, uint64_t *vaddr,
+		   uint64_t *size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = -ENOENT;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	Elf *elf;
+
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	while (elf && err && (scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) &&
+		    (sh.sh_type == SHT_DYNSYM || sh.sh_type == SHT_SYMTAB))
+			err = find_object(elf, scn, name, vaddr, size);
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return err;
+}

@@ -45,4 +45,11 @@ int64_t elfsym__off_to_vaddr(const struct elfsym *e, uint64_t off);
 int elfsym__read(const struct elfsym *e, uint64_t vaddr, void *buf,
 		 size_t size);
 
+/*
+ * A defined data object (STT_OBJECT/STT_TLS) by name, e.g. _PyRuntime:
+ * its link-time address and size. 0, or -ENOENT.
+ */
+int elfsym__object(const char *path, const char *name, uint64_t *vaddr,
+		   uint64_t *size);
+
 #endif

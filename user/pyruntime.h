@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Is this process a CPython, which version, where is its _PyRuntime, and
+ * which struct layout does it use? The layouts for 3.8-3.13 (x86-64,
+ * release builds) come from docs/cpython-offsets.md, where each number
+ * says how it was verified. 3.13+ publishes _Py_DebugOffsets at the start
+ * of _PyRuntime; the agent checks its cookie and version against the table.
+ * First slice of issue 3: detection and layouts; the BPF frame walk uses
+ * these next.
+ */
+#ifndef MEMPROF_PYRUNTIME_H
+#define MEMPROF_PYRUNTIME_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Byte offsets the frame walker needs (0xffff: field absent). */
+struct py_layout {
+	uint8_t major, minor;
+	uint32_t runtime_size; /* st_size of _PyRuntime: a cheap layout check */
+	uint32_t tss_key; /* _PyRuntime -> autoTSSkey._key (u32) */
+	uint32_t interp_head; /* _PyRuntime -> interpreters.head */
+	uint16_t interp_threads; /* PyInterpreterState -> threads head */
+	uint16_t ts_next, ts_interp, ts_frame; /* PyThreadState */
+	uint16_t ts_cframe, cframe_current; /* 3.11/3.12 */
+	uint16_t ts_thread_id;
+	uint16_t fr_back, fr_code, fr_instr, fr_owner; /* frame */
+	uint16_t co_filename, co_name, co_qualname, co_firstlineno;
+	uint16_t co_linetable, co_code_start;
+	uint16_t ascii_data; /* sizeof(PyASCIIObject) */
+};
+
+struct py_runtime {
+	int major, minor;
+	char path[4096]; /* file defining _PyRuntime */
+	uint64_t runtime; /* its address in the process */
+	uint64_t runtime_size;
+	const struct py_layout *layout;
+};
+
+/* The layout for major.minor, or NULL when unknown. */
+const struct py_layout *pyruntime__layout(int major, int minor);
+/* Version from a file name: python3.11, libpython3.12.so.1.0. */
+int pyruntime__version_from_path(const char *path, int *major, int *minor);
+/*
+ * Find CPython in pid. 0 on success; -ENOENT: not a CPython; -ENOTSUP:
+ * a CPython whose layout is unknown (out.major/minor are set).
+ */
+int pyruntime__detect(pid_t pid, struct py_runtime *out);
+
+#endif
