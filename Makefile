@@ -55,7 +55,7 @@ $(OUT)/vmlinux.h: | $(DEPS_STAMP)
 	$(Q)test -r /sys/kernel/btf/vmlinux || { echo "memprof-bpf: this kernel has no BTF (/sys/kernel/btf/vmlinux)" >&2; exit 2; }
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(OUT)/%.bpf.o: bpf/%.bpf.c bpf/memprof.h $(OUT)/vmlinux.h
+$(OUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(OUT)/vmlinux.h
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

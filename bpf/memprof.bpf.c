@@ -50,6 +50,7 @@ struct call_state {
 	__u64 sp; /* stack pointer at entry of the outermost call; 0 = none */
 	__u64 site;
 	__u64 arg0, arg1, arg2;
+	__u64 stack; /* Python stack id at entry, 0 = none */
 	__u32 fn;
 	__u32 flags; /* REALLOC_REMAPPED seen inside this call */
 };
@@ -106,6 +107,8 @@ static __always_inline bool nested(struct call_state *cs, __u64 sp)
 	return cs->sp && sp <= cs->sp;
 }
 
+#include "pystack.bpf.h"
+
 /* Remember an outermost call's arguments until its return probe fires. */
 static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 a0,
 				  __u64 a1, __u64 a2)
@@ -129,6 +132,7 @@ static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 a0,
 	cs->site = site;
 	cs->fn = fn;
 	cs->flags = 0;
+	cs->stack = py_stack(bpf_get_current_pid_tgid() >> 32);
 	cs->arg0 = a0;
 	cs->arg1 = a1;
 	cs->arg2 = a2;
@@ -197,6 +201,7 @@ static __always_inline void emit_alloc(struct call_state *cs, __u64 addr,
 	r->addr = addr;
 	r->size = size;
 	r->site = cs->site;
+	r->stack = cs->stack;
 	submit(r);
 }
 
@@ -318,6 +323,7 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
 	r->new_addr = addr;
 	r->size = cs->arg0;
 	r->site = cs->site;
+	r->stack = cs->stack;
 	submit(r);
 	return 0;
 }
@@ -385,6 +391,7 @@ int BPF_KRETPROBE(mmap_return, __u64 addr)
 	r->addr = addr;
 	r->len = cs->arg0;
 	r->site = cs->site;
+	r->stack = cs->stack;
 	submit(r);
 	return 0;
 }

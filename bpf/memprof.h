@@ -25,6 +25,8 @@ enum rec_type {
 	REC_FORK = 7, /* a traced process forked a new process */
 	REC_EXEC = 8, /* a traced (or, when watching, any) process exec'd */
 	REC_EXIT = 9, /* the last thread of a traced process exited */
+	REC_PYSTACK = 10, /* first sighting of a Python stack: its frames */
+	REC_PYCODE = 11, /* first sighting of a code object: its names */
 	REC_TYPE_MAX,
 };
 
@@ -51,7 +53,7 @@ struct rec_hdr {
 	__u32 pid; /* tgid of the process */
 };
 
-/* 40 bytes: the common case is sized to fit one cache line with header. */
+/* 48 bytes: the common case. */
 struct rec_alloc {
 	struct rec_hdr hdr;
 	__u32 tid;
@@ -59,6 +61,7 @@ struct rec_alloc {
 	__u64 addr;
 	__u64 size;
 	__u64 site; /* return address in the caller (native site) */
+	__u64 stack; /* Python stack id (REC_PYSTACK), 0 = none */
 };
 
 /* 16 bytes: frees are the most frequent event, keep them small. */
@@ -79,6 +82,7 @@ struct rec_realloc {
 	__u64 new_addr; /* 0 when the call failed or freed (size 0) */
 	__u64 size;
 	__u64 site;
+	__u64 stack;
 };
 
 struct rec_mmap {
@@ -86,6 +90,7 @@ struct rec_mmap {
 	__u64 addr;
 	__u64 len;
 	__u64 site;
+	__u64 stack;
 };
 
 struct rec_munmap {
@@ -110,6 +115,59 @@ struct rec_proc {
 	__s32 exit_code; /* REC_EXIT: task->exit_code (signal in low 7 bits) */
 	__u64 ts_ns; /* CLOCK_MONOTONIC */
 	char comm[MEMPROF_COMM_LEN];
+};
+
+/* ---- Python stacks ------------------------------------------------------ */
+
+#define PY_MAX_DEPTH 64
+#define PY_FILE_LEN 192
+#define PY_NAME_LEN 96
+#define PY_FIELD_NONE 0xffff
+
+/*
+ * One Python frame: the code object's identity (a hash of its address and
+ * of its name/filename pointers and first line, so a freed code object
+ * whose address is reused gets a new identity) and the instruction index.
+ */
+struct py_frame {
+	__u64 code_id;
+	__s32 lasti; /* code units (3.10+) or bytes (3.8/3.9); -1 unknown */
+	__u32 unused;
+};
+
+/* Innermost frame first, as walked. */
+struct rec_pystack {
+	struct rec_hdr hdr;
+	__u64 stack_id;
+	__u32 depth;
+	__u32 truncated; /* the walk stopped at PY_MAX_DEPTH */
+	struct py_frame frames[PY_MAX_DEPTH];
+};
+
+struct rec_pycode {
+	struct rec_hdr hdr;
+	__u64 code_id;
+	__u64 code; /* address, to read the line table while it lives */
+	__s32 firstlineno;
+	__u32 unused;
+	char filename[PY_FILE_LEN];
+	char name[PY_NAME_LEN]; /* qualname where the version has it */
+};
+
+/*
+ * Per-process interpreter layout (user/pyruntime.c), value of py_procs.
+ * PY_FIELD_NONE marks a field the version lacks.
+ */
+struct py_cfg {
+	__u64 runtime; /* address of _PyRuntime */
+	__u64 gen; /* changes on (re)configuration: old ids never match */
+	__u32 tss_key; /* offset of autoTSSkey._key in _PyRuntime */
+	__u16 ts_frame, ts_cframe, cframe_current;
+	__u16 fr_back, fr_code, fr_instr, fr_owner;
+	__u16 co_filename, co_name, co_firstlineno, code_start;
+	__u16 ascii_data;
+	__u16 instr_is_ptr; /* 3.11+: instruction pointer, not an index */
+	__u16 depth; /* frames to walk, <= PY_MAX_DEPTH */
 };
 
 /* Per-process value of the traced_pids map. */

@@ -12,6 +12,7 @@
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "prologue.h"
+#include "pyruntime.h"
 #include "reaper.h"
 #include "symbolize.h"
 
@@ -340,4 +341,67 @@ void attach__unmark(struct agent *a, pid_t pid)
 	__u32 key = pid;
 
 	bpf_map__delete_elem(a->skel->maps.traced_pids, &key, sizeof(key), 0);
+}
+
+/* ---- Python ------------------------------------------------------------- */
+
+static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
+{
+	const struct py_layout *l = rt->layout;
+	static __u64 gen;
+
+	memset(c, 0, sizeof(*c));
+	c->runtime = rt->runtime;
+	c->gen = ++gen * 0x100000001b3ULL;
+	c->tss_key = l->tss_key;
+	c->ts_frame = l->ts_frame;
+	c->ts_cframe = l->ts_cframe;
+	c->cframe_current = l->cframe_current;
+	c->fr_back = l->fr_back;
+	c->fr_code = l->fr_code;
+	c->fr_instr = l->fr_instr;
+	c->fr_owner = l->fr_owner;
+	c->co_filename = l->co_filename;
+	/* qualname (3.11+) says Class.method; name where there is none. */
+	c->co_name = l->co_qualname != 0xffff ? l->co_qualname : l->co_name;
+	c->co_firstlineno = l->co_firstlineno;
+	c->code_start = l->co_code_start;
+	c->ascii_data = l->ascii_data;
+	c->instr_is_ptr = l->co_code_start != 0xffff;
+	c->depth = depth;
+}
+
+int attach__python(struct agent *a, struct tracee *t)
+{
+	struct py_runtime rt;
+	struct py_cfg cfg;
+	__u32 key = t->pid;
+	int err = pyruntime__detect(t->pid, &rt);
+
+	if (err == -ENOTSUP) {
+		log_warn("pid %d runs CPython %d.%d (%s), whose layout "
+			 "memprof-bpf does not know: native sites only",
+			 t->pid, rt.major, rt.minor, rt.path);
+		return err;
+	}
+	if (err)
+		return err;
+	fill_cfg(&cfg, &rt, PY_MAX_DEPTH);
+	err = bpf_map__update_elem(a->skel->maps.py_procs, &key, sizeof(key),
+				   &cfg, sizeof(cfg), BPF_ANY);
+	if (err)
+		return err;
+	t->python = true;
+	t->py.minor = rt.minor;
+	log_info("pid %d: CPython %d.%d, _PyRuntime at 0x%llx in %s", t->pid,
+		 rt.major, rt.minor, (unsigned long long)rt.runtime, rt.path);
+	return 0;
+}
+
+void attach__forget_python(struct agent *a, struct tracee *t)
+{
+	__u32 key = t->pid;
+
+	bpf_map__delete_elem(a->skel->maps.py_procs, &key, sizeof(key), 0);
+	t->python = false;
 }

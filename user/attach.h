@@ -20,6 +20,13 @@ void attach__unmark(struct agent *a, pid_t pid);
  */
 int attach__tracee(struct agent *a, struct tracee *t);
 void attach__detach(struct tracee *t);
+/*
+ * Tell the probes how to walk this process's Python frames when it is a
+ * CPython whose layout we know. 0: configured; -ENOENT: not Python;
+ * -ENOTSUP: a CPython we cannot walk (warned once, native-only).
+ */
+int attach__python(struct agent *a, struct tracee *t);
+void attach__forget_python(struct agent *a, struct tracee *t);
 /* Choose the allocator file among a process's mapped files. */
 const char *attach__pick_allocator(char *const *paths, int n, const char *exe);
 

@@ -4,20 +4,26 @@
 #include "log.h"
 #include "memprof.h"
 
-/* Site index for a native return address; resolve names on first sight. */
-static int64_t site_of(struct tracee *t, uint64_t key)
+/*
+ * Site index for (native caller, Python stack); a new site is described
+ * and its native frame resolved at once, while the process lives.
+ */
+static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack)
 {
+	uint64_t key = stack ? (stack ^ (ip * 0x9E3779B97F4A7C15ULL)) : ip;
 	int64_t site = heap__site(&t->heap, key);
 
-	if (site >= 0 && (size_t)site >= t->nframes)
+	if (site >= 0 && (size_t)site >= t->nframes) {
+		tracee__note_site(t, site, ip, stack);
 		tracee__resolve_sites(t);
+	}
 	return site;
 }
 
 static void on_alloc(struct agent *a, struct tracee *t,
 		     const struct rec_alloc *r)
 {
-	int64_t site = site_of(t, r->site);
+	int64_t site = site_of(t, r->site, r->stack);
 
 	if (site >= 0)
 		heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
@@ -26,7 +32,7 @@ static void on_alloc(struct agent *a, struct tracee *t,
 static void on_realloc(struct agent *a, struct tracee *t,
 		       const struct rec_realloc *r)
 {
-	int64_t site = site_of(t, r->site);
+	int64_t site = site_of(t, r->site, r->stack);
 
 	if (site >= 0)
 		heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
@@ -35,7 +41,7 @@ static void on_realloc(struct agent *a, struct tracee *t,
 
 static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 {
-	int64_t site = site_of(t, r->site);
+	int64_t site = site_of(t, r->site, r->stack);
 
 	if (site >= 0)
 		heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
@@ -73,6 +79,14 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 			heap__munmap(&t->heap, r->addr, r->len);
 		break;
 	}
+	case REC_PYSTACK:
+		if (size >= sizeof(struct rec_pystack))
+			pystacks__add_stack(&t->py, (const void *)h);
+		break;
+	case REC_PYCODE:
+		if (size >= sizeof(struct rec_pycode))
+			pystacks__add_code(&t->py, (const void *)h);
+		break;
 	case REC_MREMAP: {
 		const struct rec_mremap *r = (const void *)h;
 
@@ -101,6 +115,8 @@ int events__handle(void *ctx, void *data, size_t size)
 	case REC_MMAP:
 	case REC_MUNMAP:
 	case REC_MREMAP:
+	case REC_PYSTACK:
+	case REC_PYCODE:
 		return on_heap_record(a, h, size);
 	case REC_FORK:
 		if (size >= sizeof(*p))

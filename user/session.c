@@ -45,6 +45,8 @@ static int try_attach(struct agent *a, struct tracee *t)
 	if (!err) {
 		t->attach = ATTACH_DONE;
 		t->attach_error[0] = '\0';
+		if (!t->python)
+			attach__python(a, t);
 		log_info("tracing pid %d (%s), allocator in %s", t->pid,
 			 t->comm, t->alloc_lib);
 	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
@@ -75,6 +77,7 @@ static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 
 static void untrack(struct agent *a, struct tracee *t)
 {
+	attach__forget_python(a, t);
 	attach__unmark(a, t->pid);
 	tracees__remove(&a->procs, t->pid);
 }
@@ -223,6 +226,10 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 		tracee__delete(c);
 		return;
 	}
+	if (tracee__inherit(c, p)) {
+		tracees__remove(&a->procs, child);
+		return;
+	}
 	memcpy(c->comm, p->comm, sizeof(c->comm));
 	c->forked = true;
 	c->started_ns = a->now_ns;
@@ -234,7 +241,6 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
-	size_t i;
 
 	if (!t) {
 		if (a->env.ncomms && wanted(a, pid) &&
@@ -243,10 +249,9 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 		return;
 	}
 	/* Links stay until libc is known: same file, same probes, no gap. */
+	attach__forget_python(a, t);
 	heap__reset(&t->heap);
-	for (i = 0; i < t->nframes; i++)
-		frame__free(&t->frames[i]);
-	t->nframes = 0;
+	tracee__forget_sites(t);
 	/* Old mappings would name new addresses wrongly: read them afresh. */
 	symbolizer__free(&t->sym);
 	symbolizer__init(&t->sym, pid);
@@ -374,6 +379,9 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.mono_to_real_ns = snapshot__mono_to_real(),
 		.taken_ns = now_monotonic_ns(),
 		.unknown_frees = t->heap.unknown_frees,
+		.site_stack = t->site_stack,
+		.nsite_stack = t->nsite_info,
+		.py = &t->py,
 	};
 	char path[4200];
 	json_t *doc;

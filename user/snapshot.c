@@ -64,8 +64,20 @@ static int by_bytes_desc(const void *a, const void *b)
 }
 
 /* Stacks with live (or peak) bytes, largest first. */
-static json_t *stacks(const struct heap *h, const struct frame *frames,
-		      size_t nframes, bool peak)
+/* Root first: Python frames (if any), then the native caller. */
+static json_t *frames_of(const struct snap_meta *m, uint32_t site,
+			 const struct frame *native)
+{
+	json_t *arr = json_array();
+
+	if (m->py && site < m->nsite_stack && m->site_stack[site])
+		pystacks__append_frames(m->py, m->site_stack[site], arr);
+	json_array_append_new(arr, native_frame(native));
+	return arr;
+}
+
+static json_t *stacks(const struct snap_meta *m, const struct heap *h,
+		      const struct frame *frames, size_t nframes, bool peak)
 {
 	struct ranked *r = malloc((h->nsites ? h->nsites : 1) * sizeof(*r));
 	json_t *arr = json_array();
@@ -91,24 +103,26 @@ static json_t *stacks(const struct heap *h, const struct frame *frames,
 		const struct frame *f = r[i].site < nframes ? &frames[r[i].site]
 							    : &unknown;
 
-		json_array_append_new(arr,
-				      json_pack("{s:I, s:I, s:[o]}", "bytes",
-						(json_int_t)r[i].bytes, "count",
-						(json_int_t)r[i].count,
-						"frames", native_frame(f)));
+		json_array_append_new(
+			arr, json_pack("{s:I, s:I, s:o}", "bytes",
+				       (json_int_t)r[i].bytes, "count",
+				       (json_int_t)r[i].count, "frames",
+				       frames_of(m, r[i].site, f)));
 	}
 	free(r);
 	return arr;
 }
 
-static json_t *section(const struct heap *h, const struct frame *frames,
-		       size_t nframes, bool peak, const char *at)
+static json_t *section(const struct snap_meta *m, const struct heap *h,
+		       const struct frame *frames, size_t nframes, bool peak,
+		       const char *at)
 {
 	return json_pack("{s:I, s:I, s:s, s:o}", "bytes",
 			 (json_int_t)(peak ? h->peak_bytes : h->live_bytes),
 			 "count",
 			 (json_int_t)(peak ? h->peak_count : h->live_count),
-			 "at", at, "stacks", stacks(h, frames, nframes, peak));
+			 "at", at, "stacks",
+			 stacks(m, h, frames, nframes, peak));
 }
 
 /* The kernel's exit code: status << 8 on exit(), the signal number if killed. */
@@ -147,8 +161,8 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 		(json_int_t)m->unknown_frees, "allocations",
 		(json_int_t)h->allocs, "exit_code", exit_status(m->exit_code),
 		"exit_signal", exit_signal(m->exit_code), "peak",
-		section(h, frames, nframes, true, peak_at), "current",
-		section(h, frames, nframes, false, taken));
+		section(m, h, frames, nframes, true, peak_at), "current",
+		section(m, h, frames, nframes, false, taken));
 }
 
 /* ---- writing ------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "heap.h"
+#include "pystacks.h"
 #include "symbolize.h"
 
 #define SNAPSHOT_SCHEMA "memprof-bpf/snapshot"
@@ -26,6 +27,10 @@ struct snap_meta {
 	int exit_code; /* wait-style code when exited, else -1 */
 	int64_t mono_to_real_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t taken_ns; /* CLOCK_MONOTONIC */
+	/* Python stack id per site (0: none), and their frames. */
+	const uint64_t *site_stack;
+	size_t nsite_stack;
+	const struct pystacks *py;
 };
 
 /* Build the document; sites resolved in frames[0..nframes). */

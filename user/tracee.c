@@ -20,20 +20,17 @@ struct tracee *tracee__new(pid_t pid, bool primary)
 	t->pid = pid;
 	t->primary = primary;
 	symbolizer__init(&t->sym, pid);
+	pystacks__init(&t->py);
 	tracee__read_identity(t);
 	return t;
 }
 
 void tracee__delete(struct tracee *t)
 {
-	size_t i;
-
 	if (!t)
 		return;
 	reaper__put(t->links, t->nlinks);
-	for (i = 0; i < t->nframes; i++)
-		frame__free(&t->frames[i]);
-	free(t->frames);
+	tracee__forget_sites(t);
 	free(t->cmdline);
 	symbolizer__free(&t->sym);
 	heap__free(&t->heap);
@@ -66,8 +63,73 @@ void tracee__resolve_sites(struct tracee *t)
 		return;
 	t->frames = f;
 	for (; t->nframes < n; t->nframes++)
-		symbolizer__resolve(&t->sym, t->heap.sites[t->nframes].key,
+		symbolizer__resolve(&t->sym,
+				    t->nframes < t->nsite_info
+					    ? t->site_ip[t->nframes]
+					    : t->heap.sites[t->nframes].key,
 				    &t->frames[t->nframes]);
+}
+
+static int grow_site_info(struct tracee *t, size_t n)
+{
+	size_t cap = t->site_info_cap ? t->site_info_cap : 64;
+	uint64_t *ip, *st;
+
+	while (cap < n)
+		cap *= 2;
+	if (cap == t->site_info_cap)
+		return 0;
+	ip = realloc(t->site_ip, cap * sizeof(*ip));
+	if (ip)
+		t->site_ip = ip;
+	st = realloc(t->site_stack, cap * sizeof(*st));
+	if (st)
+		t->site_stack = st;
+	if (!ip || !st)
+		return -1;
+	t->site_info_cap = cap;
+	return 0;
+}
+
+int tracee__note_site(struct tracee *t, size_t site, uint64_t ip,
+		      uint64_t stack)
+{
+	if (site != t->nsite_info || grow_site_info(t, site + 1))
+		return site < t->nsite_info ? 0 : -1;
+	t->site_ip[site] = ip;
+	t->site_stack[site] = stack;
+	t->nsite_info = site + 1;
+	return 0;
+}
+
+int tracee__inherit(struct tracee *c, const struct tracee *p)
+{
+	if (grow_site_info(c, p->nsite_info))
+		return -1;
+	if (p->nsite_info) {
+		memcpy(c->site_ip, p->site_ip,
+		       p->nsite_info * sizeof(uint64_t));
+		memcpy(c->site_stack, p->site_stack,
+		       p->nsite_info * sizeof(uint64_t));
+	}
+	c->nsite_info = p->nsite_info;
+	pystacks__free(&c->py);
+	return pystacks__clone(&c->py, &p->py);
+}
+
+void tracee__forget_sites(struct tracee *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nframes; i++)
+		frame__free(&t->frames[i]);
+	free(t->frames);
+	free(t->site_ip);
+	free(t->site_stack);
+	t->frames = NULL;
+	t->site_ip = t->site_stack = NULL;
+	t->nframes = t->nsite_info = t->site_info_cap = 0;
+	pystacks__free(&t->py);
 }
 
 /* ---- table ------------------------------------------------------------ */

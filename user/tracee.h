@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "heap.h"
+#include "pystacks.h"
 #include "symbolize.h"
 
 #define TRACEE_MAX_LINKS 32
@@ -31,6 +32,10 @@ struct tracee {
 	struct heap heap;
 	struct frame *frames; /* resolved sites, parallel to heap.sites */
 	size_t nframes;
+	uint64_t *site_ip, *site_stack; /* native caller, Python stack id */
+	size_t nsite_info, site_info_cap;
+	struct pystacks py;
+	bool python; /* py_procs configured for it */
 	struct symbolizer sym;
 	struct bpf_link *links[TRACEE_MAX_LINKS];
 	int nlinks;
@@ -58,6 +63,13 @@ void tracee__delete(struct tracee *t);
 void tracee__read_identity(struct tracee *t);
 /* Resolve every site created since the last call (while alive). */
 void tracee__resolve_sites(struct tracee *t);
+/* Record what a new site stands for: native caller and Python stack. */
+int tracee__note_site(struct tracee *t, size_t site, uint64_t ip,
+		      uint64_t stack);
+/* Copy a parent's site descriptions and Python tables (fork). */
+int tracee__inherit(struct tracee *c, const struct tracee *p);
+/* Forget sites and Python tables (exec). */
+void tracee__forget_sites(struct tracee *t);
 
 int tracees__add(struct tracees *ts, struct tracee *t);
 struct tracee *tracees__find(struct tracees *ts, pid_t pid);

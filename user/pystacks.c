@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pystacks.h"
+
+/* ---- a u64 -> index open-addressed map, shared by codes and stacks ---- */
+
+static size_t slot(uint64_t id, size_t cap)
+{
+	return (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
+}
+
+typedef uint64_t (*id_at_fn)(const void *items, size_t i);
+
+static uint64_t code_id_at(const void *items, size_t i)
+{
+	return ((const struct py_code *)items)[i].id;
+}
+
+static uint64_t stack_id_at(const void *items, size_t i)
+{
+	return ((const struct py_stack *)items)[i].id;
+}
+
+static int64_t idx_find(const uint32_t *idx, size_t cap, const void *items,
+			id_at_fn id_at, uint64_t id)
+{
+	size_t j;
+
+	if (!cap)
+		return -1;
+	for (j = slot(id, cap); idx[j]; j = (j + 1) & (cap - 1))
+		if (id_at(items, idx[j] - 1) == id)
+			return idx[j] - 1;
+	return -1;
+}
+
+/* Rebuild an index for n items at twice the needed size. */
+static int idx_rebuild(uint32_t **idx, size_t *cap, const void *items,
+		       id_at_fn id_at, size_t n)
+{
+	size_t c = 64, i, j;
+	uint32_t *v;
+
+	while (c < n * 2 + 2)
+		c *= 2;
+	v = calloc(c, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		for (j = slot(id_at(items, i), c); v[j]; j = (j + 1) & (c - 1))
+			;
+		v[j] = i + 1;
+	}
+	free(*idx);
+	*idx = v;
+	*cap = c;
+	return 0;
+}
+
+/* Index item n-1 (just appended): grow by rebuilding when half full. */
+static int idx_add(uint32_t **idx, size_t *cap, const void *items,
+		   id_at_fn id_at, size_t n)
+{
+	size_t j;
+
+	if (n * 2 + 2 > *cap)
+		return idx_rebuild(idx, cap, items, id_at, n);
+	for (j = slot(id_at(items, n - 1), *cap); (*idx)[j];
+	     j = (j + 1) & (*cap - 1))
+		;
+	(*idx)[j] = n;
+	return 0;
+}
+
+/* ---- tables -------------------------------------------------------------- */
+
+void pystacks__init(struct pystacks *ps)
+{
+	memset(ps, 0, sizeof(*ps));
+}
+
+void pystacks__free(struct pystacks *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->ncodes; i++) {
+		free(ps->codes[i].file);
+		free(ps->codes[i].name);
+	}
+	for (i = 0; i < ps->nstacks; i++)
+		free(ps->stacks[i].frames);
+	free(ps->codes);
+	free(ps->stacks);
+	free(ps->code_idx);
+	free(ps->stack_idx);
+	memset(ps, 0, sizeof(*ps));
+}
+
+const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id)
+{
+	int64_t i = idx_find(ps->code_idx, ps->code_idx_cap, ps->codes,
+			     code_id_at, id);
+
+	return i < 0 ? NULL : &ps->codes[i];
+}
+
+const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id)
+{
+	int64_t i = idx_find(ps->stack_idx, ps->stack_idx_cap, ps->stacks,
+			     stack_id_at, id);
+
+	return i < 0 ? NULL : &ps->stacks[i];
+}
+
+static char *str_field(const char *s, size_t max)
+{
+	return strndup(s, strnlen(s, max));
+}
+
+int pystacks__add_code(struct pystacks *ps, const struct rec_pycode *r)
+{
+	struct py_code *c;
+
+	if (pystacks__code(ps, r->code_id))
+		return 0;
+	if (ps->ncodes == ps->codes_cap) {
+		size_t cap = ps->codes_cap ? ps->codes_cap * 2 : 256;
+
+		c = realloc(ps->codes, cap * sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		ps->codes = c;
+		ps->codes_cap = cap;
+	}
+	c = &ps->codes[ps->ncodes++];
+	c->id = r->code_id;
+	c->file = str_field(r->filename, sizeof(r->filename));
+	c->name = str_field(r->name, sizeof(r->name));
+	c->firstlineno = r->firstlineno;
+	return idx_add(&ps->code_idx, &ps->code_idx_cap, ps->codes, code_id_at,
+		       ps->ncodes);
+}
+
+int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r)
+{
+	uint32_t depth = r->depth < PY_MAX_DEPTH ? r->depth : PY_MAX_DEPTH;
+	struct py_stack *s;
+
+	if (pystacks__stack(ps, r->stack_id))
+		return 0;
+	if (ps->nstacks == ps->stacks_cap) {
+		size_t cap = ps->stacks_cap ? ps->stacks_cap * 2 : 256;
+
+		s = realloc(ps->stacks, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		ps->stacks = s;
+		ps->stacks_cap = cap;
+	}
+	s = &ps->stacks[ps->nstacks];
+	s->frames = malloc((depth ? depth : 1) * sizeof(*s->frames));
+	if (!s->frames)
+		return -ENOMEM;
+	memcpy(s->frames, r->frames, depth * sizeof(*s->frames));
+	s->id = r->stack_id;
+	s->depth = depth;
+	s->truncated = r->truncated;
+	ps->nstacks++;
+	return idx_add(&ps->stack_idx, &ps->stack_idx_cap, ps->stacks,
+		       stack_id_at, ps->nstacks);
+}
+
+int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
+{
+	size_t i;
+
+	pystacks__init(dst);
+	dst->minor = src->minor;
+	for (i = 0; i < src->ncodes; i++) {
+		struct rec_pycode r = { .code_id = src->codes[i].id,
+					.firstlineno =
+						src->codes[i].firstlineno };
+
+		strncpy(r.filename, src->codes[i].file, sizeof(r.filename) - 1);
+		strncpy(r.name, src->codes[i].name, sizeof(r.name) - 1);
+		if (pystacks__add_code(dst, &r))
+			return -ENOMEM;
+	}
+	for (i = 0; i < src->nstacks; i++) {
+		static struct rec_pystack r;
+
+		r.stack_id = src->stacks[i].id;
+		r.depth = src->stacks[i].depth;
+		r.truncated = src->stacks[i].truncated;
+		memcpy(r.frames, src->stacks[i].frames,
+		       r.depth * sizeof(r.frames[0]));
+		if (pystacks__add_stack(dst, &r))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- rendering ------------------------------------------------------------ */
+
+static json_t *py_frame_json(const struct pystacks *ps,
+			     const struct py_frame *f)
+{
+	const struct py_code *c = pystacks__code(ps, f->code_id);
+
+	if (!c)
+		return json_pack("{s:s, s:n, s:n, s:b}", "function",
+				 "[unknown Python frame]", "file", "line",
+				 "native", 0);
+	/* Line: the code object's first line until line tables land. */
+	return json_pack("{s:s, s:s, s:i, s:i, s:b}", "function", c->name,
+			 "file", c->file, "line", c->firstlineno, "lasti",
+			 f->lasti, "native", 0);
+}
+
+void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
+			     json_t *arr)
+{
+	const struct py_stack *s = pystacks__stack(ps, stack_id);
+	int64_t i;
+
+	if (!s) {
+		json_array_append_new(
+			arr, json_pack("{s:s, s:n, s:n, s:b}", "function",
+				       "[Python stack lost]", "file", "line",
+				       "native", 0));
+		return;
+	}
+	if (s->truncated)
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:n, s:n, s:b}",
+						"function", "[truncated]",
+						"file", "line", "native", 0));
+	for (i = (int64_t)s->depth - 1; i >= 0; i--)
+		json_array_append_new(arr, py_frame_json(ps, &s->frames[i]));
+}

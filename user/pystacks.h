@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Python stacks and code objects of one process, as the probes announced
+ * them (REC_PYSTACK, REC_PYCODE), and their rendering as snapshot frames:
+ * root first, file/function/line of each frame.
+ */
+#ifndef MEMPROF_PYSTACKS_H
+#define MEMPROF_PYSTACKS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "memprof.h"
+
+struct py_code {
+	uint64_t id;
+	char *file, *name;
+	int firstlineno;
+};
+
+struct py_stack {
+	uint64_t id;
+	uint32_t depth;
+	bool truncated;
+	struct py_frame *frames; /* innermost first */
+};
+
+struct pystacks {
+	struct py_code *codes;
+	size_t ncodes, codes_cap;
+	struct py_stack *stacks;
+	size_t nstacks, stacks_cap;
+	uint32_t *code_idx, *stack_idx; /* open addressing: index + 1 */
+	size_t code_idx_cap, stack_idx_cap;
+	int minor; /* 3.8/3.9 count lasti in bytes */
+};
+
+void pystacks__init(struct pystacks *ps);
+void pystacks__free(struct pystacks *ps);
+int pystacks__clone(struct pystacks *dst, const struct pystacks *src);
+int pystacks__add_code(struct pystacks *ps, const struct rec_pycode *r);
+int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r);
+const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id);
+const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id);
+/* Append the stack's frames, root first, to a JSON array. */
+void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
+			     json_t *arr);
+
+#endif
