@@ -362,13 +362,15 @@ int BPF_KPROBE(free_enter, __u64 addr)
 
 /*
  * File mappings are not heap, and thread stacks (MAP_STACK, 8 MiB of
- * mostly untouched address space per pthread) are not either: only other
- * anonymous mappings are tracked.
+ * mostly untouched address space per pthread) are not either; nor are
+ * PROT_NONE reservations, which hold no memory (glibc reserves 128 MiB
+ * for each thread arena, from inside free() on a thread's first free,
+ * where no return probe marks us "inside the allocator").
  */
 SEC("uprobe")
 int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
 {
-	bool heap = (flags & MAP_ANONYMOUS) && !(flags & MAP_STACK);
+	bool heap = (flags & MAP_ANONYMOUS) && !(flags & MAP_STACK) && prot;
 
 	enter(ctx, FN_MMAP, (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), heap, 0);
 	return 0;

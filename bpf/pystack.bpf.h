@@ -40,7 +40,7 @@ struct {
 
 /* Scratch for one walk: too big for the 512-byte BPF stack. */
 struct walk {
-	__u8 hdr[0x50]; /* frame header */
+	__u8 hdr[0x70]; /* frame header (f_lasti is at 0x68 in 3.8) */
 	__u8 head[0x90]; /* code object header */
 	struct rec_pystack rec;
 	__u64 frame;

@@ -392,6 +392,7 @@ int attach__python(struct agent *a, struct tracee *t)
 	if (err)
 		return err;
 	t->python = true;
+	t->pylayout = rt.layout;
 	t->py.minor = rt.minor;
 	log_info("pid %d: CPython %d.%d, _PyRuntime at 0x%llx in %s", t->pid,
 		 rt.major, rt.minor, (unsigned long long)rt.runtime, rt.path);

@@ -3,6 +3,7 @@
 #include "events.h"
 #include "log.h"
 #include "memprof.h"
+#include "pylines.h"
 
 /*
  * Site index for (native caller, Python stack); a new site is described
@@ -47,6 +48,18 @@ static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 		heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
 }
 
+/* Names now, line table too while the code object is surely alive. */
+static void on_pycode(struct tracee *t, const struct rec_pycode *r)
+{
+	uint8_t *table;
+	size_t len;
+
+	if (pystacks__add_code(&t->py, r) || !t->pylayout)
+		return;
+	if (!pylines__read_table(t->pid, r->code, t->pylayout, &table, &len))
+		pystacks__set_table(&t->py, r->code_id, table, len);
+}
+
 /* Records about allocations: the process must be in the table. */
 static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 {
@@ -85,7 +98,7 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 		break;
 	case REC_PYCODE:
 		if (size >= sizeof(struct rec_pycode))
-			pystacks__add_code(&t->py, (const void *)h);
+			on_pycode(t, (const void *)h);
 		break;
 	case REC_MREMAP: {
 		const struct rec_mremap *r = (const void *)h;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "pylines.h"
 #include "pystacks.h"
 
 /* ---- a u64 -> index open-addressed map, shared by codes and stacks ---- */
@@ -88,6 +89,7 @@ void pystacks__free(struct pystacks *ps)
 	for (i = 0; i < ps->ncodes; i++) {
 		free(ps->codes[i].file);
 		free(ps->codes[i].name);
+		free(ps->codes[i].table);
 	}
 	for (i = 0; i < ps->nstacks; i++)
 		free(ps->stacks[i].frames);
@@ -139,8 +141,23 @@ int pystacks__add_code(struct pystacks *ps, const struct rec_pycode *r)
 	c->file = str_field(r->filename, sizeof(r->filename));
 	c->name = str_field(r->name, sizeof(r->name));
 	c->firstlineno = r->firstlineno;
+	c->table = NULL;
+	c->table_len = 0;
 	return idx_add(&ps->code_idx, &ps->code_idx_cap, ps->codes, code_id_at,
 		       ps->ncodes);
+}
+
+void pystacks__set_table(struct pystacks *ps, uint64_t id, uint8_t *table,
+			 size_t len)
+{
+	struct py_code *c = (struct py_code *)pystacks__code(ps, id);
+
+	if (!c || c->table) {
+		free(table);
+		return;
+	}
+	c->table = table;
+	c->table_len = len;
 }
 
 int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r)
@@ -187,6 +204,15 @@ int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 		strncpy(r.name, src->codes[i].name, sizeof(r.name) - 1);
 		if (pystacks__add_code(dst, &r))
 			return -ENOMEM;
+		if (src->codes[i].table) {
+			uint8_t *t = malloc(src->codes[i].table_len + 1);
+
+			if (t)
+				memcpy(t, src->codes[i].table,
+				       src->codes[i].table_len);
+			pystacks__set_table(dst, r.code_id, t,
+					    t ? src->codes[i].table_len : 0);
+		}
 	}
 	for (i = 0; i < src->nstacks; i++) {
 		static struct rec_pystack r;
@@ -213,10 +239,11 @@ static json_t *py_frame_json(const struct pystacks *ps,
 		return json_pack("{s:s, s:n, s:n, s:b}", "function",
 				 "[unknown Python frame]", "file", "line",
 				 "native", 0);
-	/* Line: the code object's first line until line tables land. */
-	return json_pack("{s:s, s:s, s:i, s:i, s:b}", "function", c->name,
-			 "file", c->file, "line", c->firstlineno, "lasti",
-			 f->lasti, "native", 0);
+	return json_pack("{s:s, s:s, s:i, s:b}", "function", c->name, "file",
+			 c->file, "line",
+			 pylines__line(ps->minor, c->table, c->table_len,
+				       c->firstlineno, f->lasti),
+			 "native", 0);
 }
 
 void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,

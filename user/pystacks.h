@@ -17,6 +17,8 @@ struct py_code {
 	uint64_t id;
 	char *file, *name;
 	int firstlineno;
+	uint8_t *table; /* line table bytes, NULL when unreadable */
+	size_t table_len;
 };
 
 struct py_stack {
@@ -40,6 +42,9 @@ void pystacks__init(struct pystacks *ps);
 void pystacks__free(struct pystacks *ps);
 int pystacks__clone(struct pystacks *dst, const struct pystacks *src);
 int pystacks__add_code(struct pystacks *ps, const struct rec_pycode *r);
+/* Attach a line table (owned) to a known code object. */
+void pystacks__set_table(struct pystacks *ps, uint64_t id, uint8_t *table,
+			 size_t len);
 int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r);
 const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id);
 const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "heap.h"
+#include "pyruntime.h"
 #include "pystacks.h"
 #include "symbolize.h"
 
@@ -36,6 +37,7 @@ struct tracee {
 	size_t nsite_info, site_info_cap;
 	struct pystacks py;
 	bool python; /* py_procs configured for it */
+	const struct py_layout *pylayout;
 	struct symbolizer sym;
 	struct bpf_link *links[TRACEE_MAX_LINKS];
 	int nlinks;

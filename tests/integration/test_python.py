@@ -1,0 +1,79 @@
+"""Python stacks walked in BPF: every allocation attributed to the Python
+frames that made it, on CPython 3.8-3.13 (pyenv) and Debian's python3.11
+(non-PIE, libpython in the executable)."""
+import os
+
+import pytest
+
+from conftest import load, run_agent
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYENV = "/root/.pyenv/versions/"
+INTERPRETERS = [
+    ((3, 8), PYENV + "3.8.18/bin/python3.8"),
+    ((3, 9), PYENV + "3.9.18/bin/python3.9"),
+    ((3, 10), PYENV + "3.10.13/bin/python3.10"),
+    ((3, 11), PYENV + "3.11.7/bin/python3.11"),
+    ((3, 11), "/usr/bin/python3.11"),
+    ((3, 12), PYENV + "3.12.1/bin/python3.12"),
+    ((3, 13), PYENV + "3.13.0/bin/python3.13"),
+]
+IDS = [p.replace(PYENV, "pyenv-").split("/bin/")[0] for _, p in INTERPRETERS]
+
+
+def python_frames(stack):
+    return [(f["function"], f["line"]) for f in stack["frames"]
+            if not f["native"]]
+
+
+def expected_nested(version):
+    # What CPython's own tracebacks say for tests/integration/py/nested.py:
+    # qualnames from 3.11, list comprehensions inlined from 3.12.
+    if version < (3, 11):
+        return [("<module>", 18), ("fill", 12), ("<listcomp>", 13),
+                ("make_big", 6)]
+    if version == (3, 11):
+        return [("<module>", 18), ("Holder.fill", 12),
+                ("Holder.fill.<locals>.<listcomp>", 13), ("make_big", 6)]
+    return [("<module>", 18), ("Holder.fill", 13), ("make_big", 6)]
+
+
+def trace(tmp_path, exe, script):
+    if not os.access(exe, os.X_OK):
+        pytest.skip(exe + " not installed")
+    out = tmp_path / "py.json"
+    r = run_agent(["-o", str(out), "--", exe, os.path.join(HERE, "py",
+                                                         script)])
+    assert r.returncode == 0, r.stderr
+    snap = load(out)
+    assert snap["dropped_events"] == 0
+    return snap
+
+
+@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
+def test_nested_calls_file_function_line(tmp_path, version, exe):
+    snap = trace(tmp_path, exe, "nested.py")
+    top = snap["peak"]["stacks"][0]
+    # Two bytearray(30_000_000) buffers (30,000,001 bytes each).
+    assert (top["bytes"], top["count"]) == (60000002, 2)
+    assert python_frames(top) == expected_nested(version)
+    files = {f["file"] for f in top["frames"] if not f["native"]}
+    assert files == {os.path.join(HERE, "py", "nested.py")}
+    leaf = top["frames"][-1]
+    assert leaf["native"] is True and leaf["module"]
+
+
+@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
+def test_each_thread_gets_its_own_stack(tmp_path, version, exe):
+    snap = trace(tmp_path, exe, "threads.py")
+    by_leaf = {}
+    for st in snap["peak"]["stacks"]:
+        fr = python_frames(st)
+        if fr:
+            by_leaf.setdefault(fr[-1], []).append((st["bytes"], fr))
+    (wb, wframes), = by_leaf[("worker_alloc", 8)]
+    (mb, mframes), = by_leaf[("main_alloc", 17)]
+    assert wb == 10000001 and mb == 20000001
+    # The worker's stack is its own: thread bootstrap, not <module>.
+    assert wframes[0][0] != "<module>" and ("worker", 12) in wframes
+    assert mframes[0] == ("<module>", 22)
