@@ -123,6 +123,8 @@ struct rec_proc {
 #define PY_FILE_LEN 192
 #define PY_NAME_LEN 96
 #define PY_FIELD_NONE 0xffff
+/* Stack id of a Python process's thread with no Python frames. */
+#define PY_STACK_NATIVE_THREAD 2
 
 /*
  * One Python frame: the code object's identity (a hash of its address and

@@ -208,15 +208,17 @@ static __always_inline __u64 py_stack(__u32 pid)
 		return 0;
 	w = bpf_map_lookup_elem(&walks, &zero);
 	ts = current_tstate(cfg);
-	if (!w || !ts)
+	if (!w)
 		return 0;
+	if (!ts) /* BLAS workers, ZMQ threads: no Python state at all */
+		return PY_STACK_NATIVE_THREAD;
 	w->pid = pid;
 	w->depth = 0;
 	w->hash = cfg->gen ^ pid;
 	w->frame = first_frame(cfg, ts);
 	bpf_loop(cfg->depth, walk_one, &pid, 0);
 	if (!w->depth)
-		return 0;
+		return PY_STACK_NATIVE_THREAD;
 	w->hash |= 1; /* never 0 */
 	if (bpf_map_lookup_elem(&known_stacks, &w->hash))
 		return w->hash;

@@ -252,6 +252,13 @@ void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
 	const struct py_stack *s = pystacks__stack(ps, stack_id);
 	int64_t i;
 
+	if (stack_id == PY_STACK_NATIVE_THREAD) {
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:n, s:n, s:b}",
+						"function", "[native thread]",
+						"file", "line", "native", 0));
+		return;
+	}
 	if (!s) {
 		json_array_append_new(
 			arr, json_pack("{s:s, s:n, s:n, s:b}", "function",

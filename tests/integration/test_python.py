@@ -77,3 +77,30 @@ def test_each_thread_gets_its_own_stack(tmp_path, version, exe):
     # The worker's stack is its own: thread bootstrap, not <module>.
     assert wframes[0][0] != "<module>" and ("worker", 12) in wframes
     assert mframes[0] == ("<module>", 22)
+
+
+@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
+def test_thread_without_python_state_is_a_native_thread(tmp_path, version,
+                                                        exe):
+    snap = trace(tmp_path, exe, "native_thread.py")
+    st = [s for s in snap["peak"]["stacks"] if s["bytes"] == 7777777]
+    assert len(st) == 1, snap["peak"]["stacks"][:3]
+    frames = st[0]["frames"]
+    # Not someone else's Python stack: a clear root, then the native site.
+    assert frames[0]["function"] == "[native thread]"
+    assert [f["native"] for f in frames] == [False, True]
+
+
+def test_unknown_version_degrades_to_native_sites(tmp_path):
+    exe = PYENV + "3.7.16/bin/python3.7"
+    if not os.access(exe, os.X_OK):
+        pytest.skip(exe + " not installed")
+    out = tmp_path / "py37.json"
+    r = run_agent(["-o", str(out), "--", exe, os.path.join(HERE, "py",
+                                                         "nested.py")])
+    assert r.returncode == 0, r.stderr
+    warn = [l for l in r.stderr.splitlines() if "CPython 3.7" in l]
+    assert len(warn) == 1 and "native sites only" in warn[0]
+    top = load(out)["peak"]["stacks"][0]
+    assert top["bytes"] == 60000002
+    assert [f["native"] for f in top["frames"]] == [True]
