@@ -119,7 +119,7 @@ struct rec_proc {
 
 /* ---- Python stacks ------------------------------------------------------ */
 
-#define PY_MAX_DEPTH 64
+#define PY_MAX_DEPTH 128 /* --py-depth ceiling; default 64 */
 #define PY_FILE_LEN 192
 #define PY_NAME_LEN 96
 #define PY_FIELD_NONE 0xffff

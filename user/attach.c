@@ -386,7 +386,7 @@ int attach__python(struct agent *a, struct tracee *t)
 	}
 	if (err)
 		return err;
-	fill_cfg(&cfg, &rt, PY_MAX_DEPTH);
+	fill_cfg(&cfg, &rt, a->env.py_depth);
 	err = bpf_map__update_elem(a->skel->maps.py_procs, &key, sizeof(key),
 				   &cfg, sizeof(cfg), BPF_ANY);
 	if (err)

@@ -28,6 +28,8 @@ static const char usage[] =
 	"  -d, --duration S       stop after S seconds\n"
 	"  -b, --batch            line output even on a terminal\n"
 	"      --ringbuf-size MB  event ring buffer size (default 32)\n"
+	"      --py-depth N       Python frames kept per stack, 1-128\n"
+	"                         (default 64; deeper stacks are marked)\n"
 	"  -v, --verbose          more detail on stderr (twice: debug)\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n"
@@ -35,7 +37,7 @@ static const char usage[] =
 	"Signals: SIGUSR1 writes snapshots of all traced processes now;\n"
 	"SIGINT/SIGTERM stop and write the final snapshots.\n";
 
-enum { OPT_RINGBUF = 256, OPT_VERSION, OPT_FLOOR };
+enum { OPT_RINGBUF = 256, OPT_VERSION, OPT_FLOOR, OPT_PYDEPTH };
 
 static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -50,6 +52,7 @@ static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "bench-floor", no_argument, NULL, OPT_FLOOR },
+	{ "py-depth", required_argument, NULL, OPT_PYDEPTH },
 	{ 0 },
 };
 
@@ -105,6 +108,21 @@ static int parse_ringbuf(const char *arg, struct env *env)
 	return 0;
 }
 
+static int parse_depth(const char *arg, struct env *env)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (end == arg || *end || v < 1 || v > 128) {
+		log_err("--py-depth wants a number of frames from 1 to 128, "
+			"not '%s'",
+			arg);
+		return -1;
+	}
+	env->py_depth = v;
+	return 0;
+}
+
 static int parse_one(int c, const char *arg, struct env *env)
 {
 	switch (c) {
@@ -139,6 +157,8 @@ static int parse_one(int c, const char *arg, struct env *env)
 	case OPT_FLOOR:
 		env->bench_floor = true;
 		return 0;
+	case OPT_PYDEPTH:
+		return parse_depth(arg, env);
 	default:
 		log_err("unknown option; try --help");
 		return -1;
@@ -168,6 +188,7 @@ int options__parse(int argc, char **argv, struct env *env)
 	memset(env, 0, sizeof(*env));
 	env->interval = 1.0;
 	env->ringbuf_mb = 32;
+	env->py_depth = 64;
 	env->snapshot_dir = ".";
 	optind = 0; /* glibc: 0 also drops the state of a previous scan */
 	opterr = 0;

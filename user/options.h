@@ -23,6 +23,7 @@ struct env {
 	bool batch;
 	int verbose;
 	unsigned ringbuf_mb;
+	unsigned py_depth; /* Python frames walked per allocation */
 	bool bench_floor; /* probes do nothing: the benchmark's floor */
 };
 

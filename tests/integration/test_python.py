@@ -104,3 +104,18 @@ def test_unknown_version_degrades_to_native_sites(tmp_path):
     top = load(out)["peak"]["stacks"][0]
     assert top["bytes"] == 60000002
     assert [f["native"] for f in top["frames"]] == [True]
+
+
+@pytest.mark.parametrize("depth,frames", [(10, 12), (128, 103)])
+def test_depth_is_bounded_and_truncation_marked(tmp_path, depth, frames):
+    # deep.py allocates 5,000,001 bytes 101 Python calls deep.
+    out = tmp_path / "deep.json"
+    r = run_agent(["--py-depth", str(depth), "-o", str(out), "--",
+                   "/usr/bin/python3.11", os.path.join(HERE, "py",
+                                                       "deep.py")])
+    assert r.returncode == 0, r.stderr
+    st, = [s for s in load(out)["peak"]["stacks"] if s["bytes"] == 5000001]
+    fr = st["frames"]
+    assert len(fr) == frames
+    assert (fr[0]["function"] == "[truncated]") == (depth < 102)
+    assert (fr[-2]["function"], fr[-2]["line"]) == ("rec", 4)
