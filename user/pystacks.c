@@ -189,6 +189,27 @@ int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r)
 		       stack_id_at, ps->nstacks);
 }
 
+/* Stacks go through a heap record: ~2 KiB is too big for the C stack. */
+static int clone_stacks(struct pystacks *dst, const struct pystacks *src)
+{
+	struct rec_pystack *r = calloc(1, sizeof(*r));
+	size_t i;
+	int err = 0;
+
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < src->nstacks && !err; i++) {
+		r->stack_id = src->stacks[i].id;
+		r->depth = src->stacks[i].depth;
+		r->truncated = src->stacks[i].truncated;
+		memcpy(r->frames, src->stacks[i].frames,
+		       r->depth * sizeof(r->frames[0]));
+		err = pystacks__add_stack(dst, r);
+	}
+	free(r);
+	return err;
+}
+
 int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 {
 	size_t i;
@@ -200,8 +221,11 @@ int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 					.firstlineno =
 						src->codes[i].firstlineno };
 
-		strncpy(r.filename, src->codes[i].file, sizeof(r.filename) - 1);
-		strncpy(r.name, src->codes[i].name, sizeof(r.name) - 1);
+		/* Names may fill their fields exactly: no NUL to keep room for. */
+		memcpy(r.filename, src->codes[i].file,
+		       strnlen(src->codes[i].file, sizeof(r.filename)));
+		memcpy(r.name, src->codes[i].name,
+		       strnlen(src->codes[i].name, sizeof(r.name)));
 		if (pystacks__add_code(dst, &r))
 			return -ENOMEM;
 		if (src->codes[i].table) {
@@ -214,18 +238,7 @@ int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 					    t ? src->codes[i].table_len : 0);
 		}
 	}
-	for (i = 0; i < src->nstacks; i++) {
-		static struct rec_pystack r;
-
-		r.stack_id = src->stacks[i].id;
-		r.depth = src->stacks[i].depth;
-		r.truncated = src->stacks[i].truncated;
-		memcpy(r.frames, src->stacks[i].frames,
-		       r.depth * sizeof(r.frames[0]));
-		if (pystacks__add_stack(dst, &r))
-			return -ENOMEM;
-	}
-	return 0;
+	return clone_stacks(dst, src);
 }
 
 /* ---- rendering ------------------------------------------------------------ */
