@@ -12,7 +12,13 @@ def human(n):
         n /= 1024
 
 
-def where(frame):
+def where(frames):
+    """The innermost Python frame when there is one, else the native site."""
+    py = [f for f in frames if not f["native"] and f.get("file")]
+    if py:
+        f = py[-1]
+        return f"{f['file'].rsplit('/', 1)[-1]}:{f['line']} {f['function']}"
+    frame = frames[-1]
     fn = frame.get("function") or "?"
     mod = (frame.get("module") or "?").rsplit("/", 1)[-1]
     return f"{fn} ({mod}+{frame.get('offset', 0)})"
@@ -27,7 +33,7 @@ def main(path, top=8):
     print(f"{'BYTES':>12} {'BLOCKS':>8}  ALLOCATED BY")
     for st in peak["stacks"][:top]:
         print(f"{human(st['bytes']):>12} {st['count']:>8}  "
-              f"{where(st['frames'][-1])}")
+              f"{where(st['frames'])}")
 
 
 if __name__ == "__main__":
