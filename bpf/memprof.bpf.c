@@ -9,6 +9,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/usdt.bpf.h>
 #include "memprof.h"
 
 #define MAP_ANONYMOUS 0x20
@@ -466,6 +467,41 @@ int BPF_KRETPROBE(mremap_return, __u64 addr)
 	r->new_len = cs->arg2;
 	r->site = cs->site;
 	submit(r);
+	return 0;
+}
+
+/* ---- CPython USDT markers (where the interpreter has them) ------------- */
+
+static __always_inline void emit_gc(struct pt_regs *ctx, __u32 done)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rec_gc *r;
+	long v = 0;
+
+	r = reserve(id >> 32, sizeof(*r));
+	if (!r)
+		return;
+	bpf_usdt_arg(ctx, 0, &v);
+	r->hdr.type = REC_GC;
+	r->hdr.pid = id >> 32;
+	r->tid = (__u32)id;
+	r->done = done;
+	r->value = v;
+	r->ts_ns = bpf_ktime_get_ns();
+	submit(r);
+}
+
+SEC("usdt")
+int gc_start(struct pt_regs *ctx)
+{
+	emit_gc(ctx, 0);
+	return 0;
+}
+
+SEC("usdt")
+int gc_done(struct pt_regs *ctx)
+{
+	emit_gc(ctx, 1);
 	return 0;
 }
 

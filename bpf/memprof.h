@@ -27,6 +27,7 @@ enum rec_type {
 	REC_EXIT = 9, /* the last thread of a traced process exited */
 	REC_PYSTACK = 10, /* first sighting of a Python stack: its frames */
 	REC_PYCODE = 11, /* first sighting of a code object: its names */
+	REC_GC = 12, /* python:gc__start / gc__done (USDT) */
 	REC_TYPE_MAX,
 };
 
@@ -170,6 +171,15 @@ struct py_cfg {
 	__u16 ascii_data;
 	__u16 instr_is_ptr; /* 3.11+: instruction pointer, not an index */
 	__u16 depth; /* frames to walk, <= PY_MAX_DEPTH */
+};
+
+/* A garbage collection begins (done == 0) or ends on a thread. */
+struct rec_gc {
+	struct rec_hdr hdr;
+	__u32 tid;
+	__u32 done;
+	__s64 value; /* start: generation; done: objects collected */
+	__u64 ts_ns;
 };
 
 /* Per-process value of the traced_pids map. */

@@ -371,6 +371,33 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->depth = depth;
 }
 
+/*
+ * python:gc__start/gc__done where the interpreter was built with them
+ * (Debian's python3.11). libbpf raises their semaphores only while our
+ * links exist, so untraced interpreters pay nothing.
+ */
+static void attach_gc_markers(struct agent *a, struct tracee *t,
+			      const char *path)
+{
+	struct bpf_link *start, *done;
+
+	if (t->gc.probed || t->nlinks + 2 > TRACEE_MAX_LINKS)
+		return;
+	start = bpf_program__attach_usdt(a->skel->progs.gc_start, t->pid, path,
+					 "python", "gc__start", NULL);
+	done = start ? bpf_program__attach_usdt(a->skel->progs.gc_done, t->pid,
+						path, "python", "gc__done",
+						NULL)
+		     : NULL;
+	if (!start || !done) {
+		bpf_link__destroy(start);
+		return; /* no USDT in this build: fine */
+	}
+	t->links[t->nlinks++] = start;
+	t->links[t->nlinks++] = done;
+	t->gc.probed = true;
+}
+
 int attach__python(struct agent *a, struct tracee *t)
 {
 	struct py_runtime rt;
@@ -393,6 +420,7 @@ int attach__python(struct agent *a, struct tracee *t)
 		return err;
 	t->python = true;
 	t->pylayout = rt.layout;
+	attach_gc_markers(a, t, rt.path);
 	t->py.minor = rt.minor;
 	log_info("pid %d: CPython %d.%d, _PyRuntime at 0x%llx in %s", t->pid,
 		 rt.major, rt.minor, (unsigned long long)rt.runtime, rt.path);

@@ -48,6 +48,32 @@ static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 		heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
 }
 
+/* Frees made while a collection runs are what the collection released. */
+static void on_free(struct tracee *t, const struct rec_free *r)
+{
+	uint64_t bytes = heap__release(&t->heap, r->addr);
+
+	if (t->gc.running)
+		t->gc.bytes_freed += bytes;
+}
+
+static void on_gc(struct tracee *t, const struct rec_gc *r)
+{
+	struct gc_stats *g = &t->gc;
+
+	if (!r->done) {
+		g->running = true;
+		g->started_ns = r->ts_ns;
+		return;
+	}
+	if (g->running && r->ts_ns >= g->started_ns)
+		g->total_ns += r->ts_ns - g->started_ns;
+	g->running = false;
+	g->collections++;
+	if (r->value > 0)
+		g->objects += r->value;
+}
+
 /* Names now, line table too while the code object is surely alive. */
 static void on_pycode(struct tracee *t, const struct rec_pycode *r)
 {
@@ -74,8 +100,11 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 		break;
 	case REC_FREE:
 		if (size >= sizeof(struct rec_free))
-			heap__release(&t->heap,
-				      ((const struct rec_free *)h)->addr);
+			on_free(t, (const void *)h);
+		break;
+	case REC_GC:
+		if (size >= sizeof(struct rec_gc))
+			on_gc(t, (const void *)h);
 		break;
 	case REC_REALLOC:
 		if (size >= sizeof(struct rec_realloc))
@@ -130,6 +159,7 @@ int events__handle(void *ctx, void *data, size_t size)
 	case REC_MREMAP:
 	case REC_PYSTACK:
 	case REC_PYCODE:
+	case REC_GC:
 		return on_heap_record(a, h, size);
 	case REC_FORK:
 		if (size >= sizeof(*p))

@@ -145,16 +145,17 @@ int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 	return 0;
 }
 
-void heap__release(struct heap *h, uint64_t addr)
+uint64_t heap__release(struct heap *h, uint64_t addr)
 {
 	struct live_block b;
 
 	if (!livetable__take(&h->blocks, addr, &b)) {
 		h->unknown_frees++; /* allocated before we attached */
-		return;
+		return 0;
 	}
 	h->frees++;
 	shrink_by(h, b.site, b.size, 1);
+	return b.size;
 }
 
 /*

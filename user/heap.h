@@ -53,7 +53,8 @@ int64_t heap__site(struct heap *h, uint64_t key);
 
 int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 		uint64_t now);
-void heap__release(struct heap *h, uint64_t addr);
+/* Bytes the free released (0: a block allocated before we attached). */
+uint64_t heap__release(struct heap *h, uint64_t addr);
 /* remapped: the block moved by mremap (no malloc-copy-free transient). */
 int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
 		  uint32_t site, bool remapped, uint64_t now);

@@ -250,6 +250,7 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	}
 	/* Links stay until libc is known: same file, same probes, no gap. */
 	attach__forget_python(a, t);
+	memset(&t->gc, 0, sizeof(t->gc));
 	heap__reset(&t->heap);
 	tracee__forget_sites(t);
 	/* Old mappings would name new addresses wrongly: read them afresh. */
@@ -382,6 +383,11 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.site_stack = t->site_stack,
 		.nsite_stack = t->nsite_info,
 		.py = &t->py,
+		.gc_probed = t->gc.probed,
+		.gc_collections = t->gc.collections,
+		.gc_ns = t->gc.total_ns,
+		.gc_objects = t->gc.objects,
+		.gc_bytes_freed = t->gc.bytes_freed,
 	};
 	char path[4200];
 	json_t *doc;

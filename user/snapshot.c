@@ -139,6 +139,17 @@ static json_t *exit_signal(int code)
 					  : json_null();
 }
 
+static json_t *gc_json(const struct snap_meta *m)
+{
+	if (!m->gc_probed)
+		return json_null();
+	return json_pack("{s:I, s:f, s:I, s:I}", "collections",
+			 (json_int_t)m->gc_collections, "seconds",
+			 m->gc_ns / 1e9, "objects_collected",
+			 (json_int_t)m->gc_objects, "bytes_freed",
+			 (json_int_t)m->gc_bytes_freed);
+}
+
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 			const struct frame *frames, size_t nframes)
 {
@@ -160,9 +171,9 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 		(json_int_t)m->dropped_events, "unknown_frees",
 		(json_int_t)m->unknown_frees, "allocations",
 		(json_int_t)h->allocs, "exit_code", exit_status(m->exit_code),
-		"exit_signal", exit_signal(m->exit_code), "peak",
-		section(m, h, frames, nframes, true, peak_at), "current",
-		section(m, h, frames, nframes, false, taken));
+		"exit_signal", exit_signal(m->exit_code), "gc", gc_json(m),
+		"peak", section(m, h, frames, nframes, true, peak_at),
+		"current", section(m, h, frames, nframes, false, taken));
 }
 
 /* ---- writing ------------------------------------------------------------ */

@@ -31,6 +31,9 @@ struct snap_meta {
 	const uint64_t *site_stack;
 	size_t nsite_stack;
 	const struct pystacks *py;
+	/* CPython collections (NULL: no USDT markers in this interpreter). */
+	uint64_t gc_collections, gc_ns, gc_objects, gc_bytes_freed;
+	bool gc_probed;
 };
 
 /* Build the document; sites resolved in frames[0..nframes). */

@@ -24,6 +24,14 @@ enum attach_state {
 	ATTACH_FAILED,
 };
 
+/* Garbage collections seen through CPython's USDT markers. */
+struct gc_stats {
+	bool probed; /* the markers are attached */
+	bool running;
+	uint64_t started_ns, total_ns;
+	uint64_t collections, objects, bytes_freed;
+};
+
 struct tracee {
 	pid_t pid;
 	char comm[16];
@@ -38,6 +46,7 @@ struct tracee {
 	struct pystacks py;
 	bool python; /* py_procs configured for it */
 	const struct py_layout *pylayout;
+	struct gc_stats gc; /* from python:gc__* USDT markers */
 	struct symbolizer sym;
 	struct bpf_link *links[TRACEE_MAX_LINKS];
 	int nlinks;

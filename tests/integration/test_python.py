@@ -119,3 +119,19 @@ def test_depth_is_bounded_and_truncation_marked(tmp_path, depth, frames):
     assert len(fr) == frames
     assert (fr[0]["function"] == "[truncated]") == (depth < 102)
     assert (fr[-2]["function"], fr[-2]["line"]) == ("rec", 4)
+
+
+def test_gc_markers_on_debian_python(tmp_path):
+    # Debian's python3.11 has the gc__start/gc__done USDT markers: the
+    # collection that frees 20 cycles holding 1,000,001 bytes each is seen.
+    snap = trace(tmp_path, "/usr/bin/python3.11", "gc_cycles.py")
+    gc = snap["gc"]
+    assert gc is not None
+    assert gc["collections"] >= 1 and gc["seconds"] > 0
+    assert gc["objects_collected"] >= 40
+    assert gc["bytes_freed"] >= 20 * 1000001
+
+
+def test_no_gc_markers_without_usdt(tmp_path):
+    snap = trace(tmp_path, PYENV + "3.12.1/bin/python3.12", "gc_cycles.py")
+    assert snap["gc"] is None
