@@ -161,19 +161,27 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 	snapshot__iso_time((h->peak_at_ns ? h->peak_at_ns : m->taken_ns) +
 				   m->mono_to_real_ns,
 			   peak_at, sizeof(peak_at));
-	return json_pack(
-		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I, s:o, "
-		"s:o, s:o, s:o}",
+	json_t *doc = json_pack(
+		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I}",
 		"schema", SNAPSHOT_SCHEMA, "version", SNAPSHOT_VERSION, "pid",
 		(int)m->pid, "comm", str_or_null(m->comm), "cmdline",
 		str_or_null(m->cmdline), "reason", m->reason, "taken_at", taken,
 		"rss_bytes", (json_int_t)m->rss_bytes, "dropped_events",
 		(json_int_t)m->dropped_events, "unknown_frees",
 		(json_int_t)m->unknown_frees, "allocations",
-		(json_int_t)h->allocs, "exit_code", exit_status(m->exit_code),
-		"exit_signal", exit_signal(m->exit_code), "gc", gc_json(m),
-		"peak", section(m, h, frames, nframes, true, peak_at),
-		"current", section(m, h, frames, nframes, false, taken));
+		(json_int_t)h->allocs);
+
+	/* Objects one by one: a long json_pack format drops keys silently. */
+	if (!doc)
+		return NULL;
+	json_object_set_new(doc, "exit_code", exit_status(m->exit_code));
+	json_object_set_new(doc, "exit_signal", exit_signal(m->exit_code));
+	json_object_set_new(doc, "gc", gc_json(m));
+	json_object_set_new(doc, "peak",
+			    section(m, h, frames, nframes, true, peak_at));
+	json_object_set_new(doc, "current",
+			    section(m, h, frames, nframes, false, taken));
+	return doc;
 }
 
 /* ---- writing ------------------------------------------------------------ */
