@@ -505,6 +505,40 @@ int gc_done(struct pt_regs *ctx)
 	return 0;
 }
 
+static __always_inline void emit_import(struct pt_regs *ctx, __u32 done)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct rec_import *r;
+	long name = 0;
+
+	r = reserve(id >> 32, sizeof(*r));
+	if (!r)
+		return;
+	bpf_usdt_arg(ctx, 0, &name);
+	r->hdr.type = REC_IMPORT;
+	r->hdr.pid = id >> 32;
+	r->tid = (__u32)id;
+	r->done = done;
+	if (bpf_probe_read_user_str(r->module, sizeof(r->module),
+				    (void *)name) < 0)
+		r->module[0] = '\0';
+	submit(r);
+}
+
+SEC("usdt")
+int import_start(struct pt_regs *ctx)
+{
+	emit_import(ctx, 0);
+	return 0;
+}
+
+SEC("usdt")
+int import_done(struct pt_regs *ctx)
+{
+	emit_import(ctx, 1);
+	return 0;
+}
+
 /* ---- process lifecycle -------------------------------------------------- */
 
 static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,

@@ -28,6 +28,7 @@ enum rec_type {
 	REC_PYSTACK = 10, /* first sighting of a Python stack: its frames */
 	REC_PYCODE = 11, /* first sighting of a code object: its names */
 	REC_GC = 12, /* python:gc__start / gc__done (USDT) */
+	REC_IMPORT = 13, /* python:import__find__load__start / __done */
 	REC_TYPE_MAX,
 };
 
@@ -180,6 +181,16 @@ struct rec_gc {
 	__u32 done;
 	__s64 value; /* start: generation; done: objects collected */
 	__u64 ts_ns;
+};
+
+#define PY_MODULE_LEN 64
+
+/* An import begins (done == 0) or ends on a thread. */
+struct rec_import {
+	struct rec_hdr hdr;
+	__u32 tid;
+	__u32 done;
+	char module[PY_MODULE_LEN];
 };
 
 /* Per-process value of the traced_pids map. */

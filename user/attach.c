@@ -376,25 +376,41 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
  * (Debian's python3.11). libbpf raises their semaphores only while our
  * links exist, so untraced interpreters pay nothing.
  */
-static void attach_gc_markers(struct agent *a, struct tracee *t,
-			      const char *path)
+static struct bpf_link *usdt(struct bpf_program *prog, struct tracee *t,
+			     const char *path, const char *name)
 {
-	struct bpf_link *start, *done;
+	return bpf_program__attach_usdt(prog, t->pid, path, "python", name,
+					NULL);
+}
 
-	if (t->gc.probed || t->nlinks + 2 > TRACEE_MAX_LINKS)
+/*
+ * python:gc__* and import__find__load__* where the interpreter was built
+ * with them (Debian's python3.11). libbpf raises their semaphores only
+ * while our links exist, so untraced interpreters pay nothing.
+ */
+static void attach_markers(struct agent *a, struct tracee *t, const char *path)
+{
+	struct memprof_bpf *s = a->skel;
+	struct bpf_link *l[4];
+	int i;
+
+	if (t->gc.probed || t->nlinks + 4 > TRACEE_MAX_LINKS)
 		return;
-	start = bpf_program__attach_usdt(a->skel->progs.gc_start, t->pid, path,
-					 "python", "gc__start", NULL);
-	done = start ? bpf_program__attach_usdt(a->skel->progs.gc_done, t->pid,
-						path, "python", "gc__done",
-						NULL)
-		     : NULL;
-	if (!start || !done) {
-		bpf_link__destroy(start);
+	l[0] = usdt(s->progs.gc_start, t, path, "gc__start");
+	l[1] = l[0] ? usdt(s->progs.gc_done, t, path, "gc__done") : NULL;
+	l[2] = l[1] ? usdt(s->progs.import_start, t, path,
+			   "import__find__load__start")
+		    : NULL;
+	l[3] = l[2] ? usdt(s->progs.import_done, t, path,
+			   "import__find__load__done")
+		    : NULL;
+	if (!l[3]) {
+		for (i = 0; i < 4; i++)
+			bpf_link__destroy(l[i]);
 		return; /* no USDT in this build: fine */
 	}
-	t->links[t->nlinks++] = start;
-	t->links[t->nlinks++] = done;
+	for (i = 0; i < 4; i++)
+		t->links[t->nlinks++] = l[i];
 	t->gc.probed = true;
 }
 
@@ -420,7 +436,7 @@ int attach__python(struct agent *a, struct tracee *t)
 		return err;
 	t->python = true;
 	t->pylayout = rt.layout;
-	attach_gc_markers(a, t, rt.path);
+	attach_markers(a, t, rt.path);
 	t->py.minor = rt.minor;
 	log_info("pid %d: CPython %d.%d, _PyRuntime at 0x%llx in %s", t->pid,
 		 rt.major, rt.minor, (unsigned long long)rt.runtime, rt.path);

@@ -9,13 +9,25 @@
  * Site index for (native caller, Python stack); a new site is described
  * and its native frame resolved at once, while the process lives.
  */
-static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack)
+static uint64_t name_hash(const char *s)
 {
-	uint64_t key = stack ? (stack ^ (ip * 0x9E3779B97F4A7C15ULL)) : ip;
-	int64_t site = heap__site(&t->heap, key);
+	uint64_t h = 0xcbf29ce484222325ULL;
 
+	while (s && *s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return s ? h : 0;
+}
+
+static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid)
+{
+	const char *import = tid ? tracee__importing(t, tid) : NULL;
+	uint64_t key = stack ? (stack ^ (ip * 0x9E3779B97F4A7C15ULL)) : ip;
+	int64_t site;
+
+	key ^= name_hash(import);
+	site = heap__site(&t->heap, key);
 	if (site >= 0 && (size_t)site >= t->nframes) {
-		tracee__note_site(t, site, ip, stack);
+		tracee__note_site(t, site, ip, stack, import);
 		tracee__resolve_sites(t);
 	}
 	return site;
@@ -24,7 +36,7 @@ static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack)
 static void on_alloc(struct agent *a, struct tracee *t,
 		     const struct rec_alloc *r)
 {
-	int64_t site = site_of(t, r->site, r->stack);
+	int64_t site = site_of(t, r->site, r->stack, r->tid);
 
 	if (site >= 0)
 		heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
@@ -33,7 +45,7 @@ static void on_alloc(struct agent *a, struct tracee *t,
 static void on_realloc(struct agent *a, struct tracee *t,
 		       const struct rec_realloc *r)
 {
-	int64_t site = site_of(t, r->site, r->stack);
+	int64_t site = site_of(t, r->site, r->stack, r->tid);
 
 	if (site >= 0)
 		heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
@@ -42,7 +54,7 @@ static void on_realloc(struct agent *a, struct tracee *t,
 
 static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 {
-	int64_t site = site_of(t, r->site, r->stack);
+	int64_t site = site_of(t, r->site, r->stack, 0);
 
 	if (site >= 0)
 		heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
@@ -106,6 +118,13 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 		if (size >= sizeof(struct rec_gc))
 			on_gc(t, (const void *)h);
 		break;
+	case REC_IMPORT: {
+		const struct rec_import *r = (const void *)h;
+
+		if (size >= sizeof(*r))
+			tracee__import(t, r->tid, r->done, r->module);
+		break;
+	}
 	case REC_REALLOC:
 		if (size >= sizeof(struct rec_realloc))
 			on_realloc(a, t, (const void *)h);
@@ -160,6 +179,7 @@ int events__handle(void *ctx, void *data, size_t size)
 	case REC_PYSTACK:
 	case REC_PYCODE:
 	case REC_GC:
+	case REC_IMPORT:
 		return on_heap_record(a, h, size);
 	case REC_FORK:
 		if (size >= sizeof(*p))

@@ -251,6 +251,7 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	/* Links stay until libc is known: same file, same probes, no gap. */
 	attach__forget_python(a, t);
 	memset(&t->gc, 0, sizeof(t->gc));
+	memset(t->imports, 0, sizeof(t->imports));
 	heap__reset(&t->heap);
 	tracee__forget_sites(t);
 	/* Old mappings would name new addresses wrongly: read them afresh. */
@@ -381,6 +382,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.taken_ns = now_monotonic_ns(),
 		.unknown_frees = t->heap.unknown_frees,
 		.site_stack = t->site_stack,
+		.site_import = t->site_import,
 		.nsite_stack = t->nsite_info,
 		.py = &t->py,
 		.gc_probed = t->gc.probed,

@@ -29,6 +29,7 @@ struct snap_meta {
 	uint64_t taken_ns; /* CLOCK_MONOTONIC */
 	/* Python stack id per site (0: none), and their frames. */
 	const uint64_t *site_stack;
+	char *const *site_import; /* module being imported, per site */
 	size_t nsite_stack;
 	const struct pystacks *py;
 	/* CPython collections (NULL: no USDT markers in this interpreter). */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "procs.h"
@@ -79,25 +80,31 @@ static int grow_site_info(struct tracee *t, size_t n)
 		cap *= 2;
 	if (cap == t->site_info_cap)
 		return 0;
+	char **im;
+
 	ip = realloc(t->site_ip, cap * sizeof(*ip));
 	if (ip)
 		t->site_ip = ip;
 	st = realloc(t->site_stack, cap * sizeof(*st));
 	if (st)
 		t->site_stack = st;
-	if (!ip || !st)
+	im = realloc(t->site_import, cap * sizeof(*im));
+	if (im)
+		t->site_import = im;
+	if (!ip || !st || !im)
 		return -1;
 	t->site_info_cap = cap;
 	return 0;
 }
 
 int tracee__note_site(struct tracee *t, size_t site, uint64_t ip,
-		      uint64_t stack)
+		      uint64_t stack, const char *import)
 {
 	if (site != t->nsite_info || grow_site_info(t, site + 1))
 		return site < t->nsite_info ? 0 : -1;
 	t->site_ip[site] = ip;
 	t->site_stack[site] = stack;
+	t->site_import[site] = import ? strdup(import) : NULL;
 	t->nsite_info = site + 1;
 	return 0;
 }
@@ -112,6 +119,9 @@ int tracee__inherit(struct tracee *c, const struct tracee *p)
 		memcpy(c->site_stack, p->site_stack,
 		       p->nsite_info * sizeof(uint64_t));
 	}
+	for (size_t i = 0; i < p->nsite_info; i++)
+		c->site_import[i] =
+			p->site_import[i] ? strdup(p->site_import[i]) : NULL;
 	c->nsite_info = p->nsite_info;
 	pystacks__free(&c->py);
 	return pystacks__clone(&c->py, &p->py);
@@ -123,6 +133,10 @@ void tracee__forget_sites(struct tracee *t)
 
 	for (i = 0; i < t->nframes; i++)
 		frame__free(&t->frames[i]);
+	for (i = 0; i < t->nsite_info; i++)
+		free(t->site_import[i]);
+	free(t->site_import);
+	t->site_import = NULL;
 	free(t->frames);
 	free(t->site_ip);
 	free(t->site_stack);
@@ -184,4 +198,39 @@ void tracees__free(struct tracees *ts)
 		tracee__delete(ts->v[i]);
 	free(ts->v);
 	memset(ts, 0, sizeof(*ts));
+}
+
+/* Imports nest (numpy imports numpy.core): the outermost one names it. */
+void tracee__import(struct tracee *t, pid_t tid, bool done, const char *module)
+{
+	struct import_state *free_slot = NULL, *s;
+	int i;
+
+	for (i = 0; i < TRACEE_IMPORT_THREADS; i++) {
+		s = &t->imports[i];
+		if (s->depth && s->tid == tid) {
+			if (done)
+				s->depth--;
+			else
+				s->depth++;
+			return;
+		}
+		if (!s->depth && !free_slot)
+			free_slot = s;
+	}
+	if (done || !free_slot)
+		return;
+	free_slot->tid = tid;
+	free_slot->depth = 1;
+	snprintf(free_slot->module, sizeof(free_slot->module), "%s", module);
+}
+
+const char *tracee__importing(const struct tracee *t, pid_t tid)
+{
+	int i;
+
+	for (i = 0; i < TRACEE_IMPORT_THREADS; i++)
+		if (t->imports[i].depth && t->imports[i].tid == tid)
+			return t->imports[i].module;
+	return NULL;
 }

@@ -32,6 +32,14 @@ struct gc_stats {
 	uint64_t collections, objects, bytes_freed;
 };
 
+/* The outermost import running on a thread (python:import__* USDT). */
+#define TRACEE_IMPORT_THREADS 8
+struct import_state {
+	pid_t tid;
+	int depth;
+	char module[64];
+};
+
 struct tracee {
 	pid_t pid;
 	char comm[16];
@@ -42,11 +50,13 @@ struct tracee {
 	struct frame *frames; /* resolved sites, parallel to heap.sites */
 	size_t nframes;
 	uint64_t *site_ip, *site_stack; /* native caller, Python stack id */
+	char **site_import; /* "numpy" when made by `import numpy`, or NULL */
 	size_t nsite_info, site_info_cap;
 	struct pystacks py;
 	bool python; /* py_procs configured for it */
 	const struct py_layout *pylayout;
 	struct gc_stats gc; /* from python:gc__* USDT markers */
+	struct import_state imports[TRACEE_IMPORT_THREADS];
 	struct symbolizer sym;
 	struct bpf_link *links[TRACEE_MAX_LINKS];
 	int nlinks;
@@ -76,7 +86,10 @@ void tracee__read_identity(struct tracee *t);
 void tracee__resolve_sites(struct tracee *t);
 /* Record what a new site stands for: native caller and Python stack. */
 int tracee__note_site(struct tracee *t, size_t site, uint64_t ip,
-		      uint64_t stack);
+		      uint64_t stack, const char *import);
+/* Track import start/done on a thread; the import running on tid. */
+void tracee__import(struct tracee *t, pid_t tid, bool done, const char *module);
+const char *tracee__importing(const struct tracee *t, pid_t tid);
 /* Copy a parent's site descriptions and Python tables (fork). */
 int tracee__inherit(struct tracee *c, const struct tracee *p);
 /* Forget sites and Python tables (exec). */

@@ -135,3 +135,15 @@ def test_gc_markers_on_debian_python(tmp_path):
 def test_no_gc_markers_without_usdt(tmp_path):
     snap = trace(tmp_path, PYENV + "3.12.1/bin/python3.12", "gc_cycles.py")
     assert snap["gc"] is None
+
+
+def test_import_markers_attribute_module_level_memory(tmp_path):
+    # `import heavy_module` allocates 12,345,678 bytes at module level: the
+    # import__find__load__* markers put "[import heavy_module]" at the root.
+    snap = trace(tmp_path, "/usr/bin/python3.11", "imports.py")
+    st, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 12345678]
+    assert st["frames"][0]["function"] == "[import heavy_module]"
+    assert (st["frames"][-2]["function"], st["frames"][-2]["line"]) == \
+        ("<module>", 2)
+    after, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 3000001]
+    assert not after["frames"][0]["function"].startswith("[import")
