@@ -133,6 +133,28 @@ static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
 	return d < -1 || d > 0x10000000 ? -1 : (__s32)d;
 }
 
+/*
+ * Something of the filename's content: notebook cells are freed after they
+ * run and the next cell's code object, filename string and name can land
+ * at the very same addresses. The str hash when cached, else the last 16
+ * bytes (where ipykernel's per-cell hash is) and the length.
+ */
+static __always_inline __u64 str_identity(const struct py_cfg *cfg, __u64 str)
+{
+	__s64 head[2] = {}; /* length, hash */
+	__u64 tail[2] = {};
+
+	if (bpf_probe_read_user(head, sizeof(head), (void *)(str + 0x10)))
+		return 0;
+	if (head[1] != -1)
+		return head[1];
+	if (head[0] >= 16)
+		bpf_probe_read_user(
+			tail, sizeof(tail),
+			(void *)(str + cfg->ascii_data + head[0] - 16));
+	return mix(mix(head[0], tail[0]), tail[1]);
+}
+
 /* A field of a header copy in the scratch map, bounds-checked. */
 static __always_inline __u64 field64(const __u8 *buf, __u32 size, __u16 off)
 {
@@ -186,6 +208,7 @@ static long walk_one(__u32 i, void *ctx)
 	name = field64(w->head, sizeof(w->head), cfg->co_name);
 	first = field32(w->head, sizeof(w->head), cfg->co_firstlineno);
 	id = mix(mix(mix(mix(cfg->gen ^ w->pid, code), file), name), first);
+	id = mix(id, str_identity(cfg, file));
 	note_code(w, cfg, code, id, file, name, first);
 	w->rec.frames[d].code_id = id;
 	w->rec.frames[d].lasti = lasti_of(cfg, code, instr);

@@ -147,3 +147,15 @@ def test_import_markers_attribute_module_level_memory(tmp_path):
         ("<module>", 2)
     after, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 3000001]
     assert not after["frames"][0]["function"].startswith("[import")
+
+
+@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
+def test_freed_code_objects_never_lend_their_names(tmp_path, version, exe):
+    snap = trace(tmp_path, exe, "reused_code.py")
+    seen = {}
+    for st in snap["peak"]["stacks"]:
+        i = st["bytes"] - 200000
+        if 0 <= i < 40 and st["count"] == 1:
+            files = [f["file"] for f in st["frames"] if not f["native"]]
+            seen[i] = files[-1]
+    assert seen == {i: "/tmp/cells/cell_%03d.py" % i for i in range(40)}
