@@ -159,3 +159,49 @@ def test_freed_code_objects_never_lend_their_names(tmp_path, version, exe):
             files = [f["file"] for f in st["frames"] if not f["native"]]
             seen[i] = files[-1]
     assert seen == {i: "/tmp/cells/cell_%03d.py" % i for i in range(40)}
+
+
+def test_attach_to_a_running_interpreter(tmp_path):
+    import subprocess
+    import time
+    from conftest import AGENT
+    p = subprocess.Popen(["/usr/bin/python3.11",
+                          os.path.join(HERE, "py", "running.py")],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True)
+    a = None
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        a = subprocess.Popen([AGENT, "--batch", "-i", "0.2", "-D",
+                              str(tmp_path), "--pid", str(p.pid)],
+                             stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 20
+        while str(p.pid) not in a.stdout.readline():
+            assert time.time() < deadline
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        assert p.stdout.readline().strip() == "done"
+        p.stdin.write("exit\n")
+        p.stdin.flush()
+        p.wait(10)
+        assert a.wait(20) == 0, a.stderr.read()
+    finally:
+        p.kill()
+        if a:
+            a.kill()
+    snap = load(tmp_path / ("memprof-python3.11-%d-exit.json" % p.pid))
+    st, = [s for s in snap["peak"]["stacks"] if s["bytes"] >= 5000000]
+    assert python_frames(st) == [("<module>", 12), ("grow", 7)]
+
+
+def test_output_and_exit_code_unchanged(tmp_path):
+    import subprocess
+    script = os.path.join(HERE, "py", "outputs.py")
+    plain = subprocess.run(["/usr/bin/python3.11", script],
+                           capture_output=True, text=True)
+    traced = run_agent(["-o", str(tmp_path / "o.json"), "--",
+                        "/usr/bin/python3.11", script])
+    assert plain.returncode == traced.returncode == 7
+    assert traced.stdout == plain.stdout
+    assert plain.stderr in traced.stderr
