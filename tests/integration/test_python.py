@@ -205,3 +205,28 @@ def test_output_and_exit_code_unchanged(tmp_path):
     assert plain.returncode == traced.returncode == 7
     assert traced.stdout == plain.stdout
     assert plain.stderr in traced.stderr
+
+
+def test_numpy_and_list_growth_land_on_their_lines(tmp_path):
+    snap = trace(tmp_path, "/usr/bin/python3.11", "numpy_lines.py")
+    script = os.path.join(HERE, "py", "numpy_lines.py")
+    mine, right = 0, {}
+    for st in snap["peak"]["stacks"]:
+        frames = [(f["function"], f["line"]) for f in st["frames"]
+                  if not f["native"] and f["file"] == script]
+        if not frames:
+            continue  # interpreter start-up, numpy's import
+        mine += st["bytes"]
+        for want in [("load", 7), ("derive", 11), ("grow_list", 16),
+                     ("grow_list", 17)]:
+            if frames[-1] == want:
+                right[want] = right.get(want, 0) + st["bytes"]
+    # np.ones runs numpy's own Python code under load(): still line 7.
+    assert right[("load", 7)] == 80000000
+    assert right[("derive", 11)] == 80000000
+    # The list's item array (2,000,000 pointers, over-allocated) grows by
+    # realloc at the append; the ints live in pymalloc arenas charged to
+    # the loop line that created them (see README, pymalloc).
+    assert 16000000 <= right[("grow_list", 17)] <= 20000000
+    assert right[("grow_list", 16)] >= 2000000 * 28
+    assert sum(right.values()) >= 0.95 * mine
