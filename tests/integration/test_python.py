@@ -230,3 +230,10 @@ def test_numpy_and_list_growth_land_on_their_lines(tmp_path):
     assert 16000000 <= right[("grow_list", 17)] <= 20000000
     assert right[("grow_list", 16)] >= 2000000 * 28
     assert sum(right.values()) >= 0.95 * mine
+
+
+@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
+def test_gil_released_allocation_keeps_its_stack(tmp_path, version, exe):
+    snap = trace(tmp_path, exe, "gil_released.py")
+    st, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 9999999]
+    assert python_frames(st)[-2:] == [("<module>", 15), ("c_alloc", 12)]

@@ -1,0 +1,16 @@
+import ctypes
+import time
+
+# ctypes releases the GIL around foreign calls: this malloc runs in a
+# thread that does not hold the GIL (3.12+'s "current tstate" is NULL).
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+
+
+def c_alloc():
+    return libc.malloc(9_999_999)  # line 12
+
+
+p = c_alloc()
+time.sleep(0.2)
