@@ -243,15 +243,19 @@ int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 
 /* ---- rendering ------------------------------------------------------------ */
 
+json_t *pystacks__marker_frame(const char *label)
+{
+	return json_pack("{s:s, s:n, s:n, s:b}", "function", label, "file",
+			 "line", "native", 0);
+}
+
 static json_t *py_frame_json(const struct pystacks *ps,
 			     const struct py_frame *f)
 {
 	const struct py_code *c = pystacks__code(ps, f->code_id);
 
 	if (!c)
-		return json_pack("{s:s, s:n, s:n, s:b}", "function",
-				 "[unknown Python frame]", "file", "line",
-				 "native", 0);
+		return pystacks__marker_frame("[unknown Python frame]");
 	return json_pack("{s:s, s:s, s:i, s:b}", "function", c->name, "file",
 			 c->file, "line",
 			 pylines__line(ps->minor, c->table, c->table_len,
@@ -265,25 +269,17 @@ void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
 	const struct py_stack *s = pystacks__stack(ps, stack_id);
 	int64_t i;
 
-	if (stack_id == PY_STACK_NATIVE_THREAD) {
+	if (stack_id == PY_STACK_NATIVE_THREAD || !s) {
 		json_array_append_new(arr,
-				      json_pack("{s:s, s:n, s:n, s:b}",
-						"function", "[native thread]",
-						"file", "line", "native", 0));
-		return;
-	}
-	if (!s) {
-		json_array_append_new(
-			arr, json_pack("{s:s, s:n, s:n, s:b}", "function",
-				       "[Python stack lost]", "file", "line",
-				       "native", 0));
+				      pystacks__marker_frame(
+					      stack_id == PY_STACK_NATIVE_THREAD
+						      ? "[native thread]"
+						      : "[Python stack lost]"));
 		return;
 	}
 	if (s->truncated)
-		json_array_append_new(arr,
-				      json_pack("{s:s, s:n, s:n, s:b}",
-						"function", "[truncated]",
-						"file", "line", "native", 0));
+		json_array_append_new(arr, pystacks__marker_frame("[truncated"
+								  "]"));
 	for (i = (int64_t)s->depth - 1; i >= 0; i--)
 		json_array_append_new(arr, py_frame_json(ps, &s->frames[i]));
 }

@@ -48,6 +48,8 @@ void pystacks__set_table(struct pystacks *ps, uint64_t id, uint8_t *table,
 int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r);
 const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id);
 const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id);
+/* A labelled non-native frame with no file or line: "[truncated]", ... */
+json_t *pystacks__marker_frame(const char *label);
 /* Append the stack's frames, root first, to a JSON array. */
 void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
 			     json_t *arr);

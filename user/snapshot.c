@@ -74,9 +74,7 @@ static json_t *frames_of(const struct snap_meta *m, uint32_t site,
 	if (m->site_import && site < m->nsite_stack && m->site_import[site]) {
 		snprintf(import, sizeof(import), "[import %s]",
 			 m->site_import[site]);
-		json_array_append_new(arr, json_pack("{s:s, s:n, s:n, s:b}",
-						     "function", import, "file",
-						     "line", "native", 0));
+		json_array_append_new(arr, pystacks__marker_frame(import));
 	}
 	if (m->py && site < m->nsite_stack && m->site_stack[site])
 		pystacks__append_frames(m->py, m->site_stack[site], arr);
