@@ -128,7 +128,12 @@ static void plan_fn(struct plan *p, const struct elfsym *e,
 		 site.emulated ? "" : " (single-stepped)");
 }
 
-static struct plan *plan_for(const char *path, bool syscalls_only)
+/*
+ * The plan for a file covers every function it defines, whatever the
+ * caller needs now: plans are cached by path and shared between processes
+ * (the allocator of one can be the syscall wrappers' file of another).
+ */
+static struct plan *plan_for(const char *path)
 {
 	struct plan *p;
 	struct elfsym *e;
@@ -146,8 +151,7 @@ static struct plan *plan_for(const char *path, bool syscalls_only)
 	}
 	snprintf(p->path, sizeof(p->path), "%s", path);
 	for (i = 0; i < NFNS; i++)
-		if (fns[i].syscall || !syscalls_only)
-			plan_fn(p, e, &fns[i]);
+		plan_fn(p, e, &fns[i]);
 	elfsym__close(e);
 	p->next = plans;
 	plans = p;
@@ -165,14 +169,12 @@ static bool is_libc(const char *path)
 	       strncmp(base, "libc-", 5) == 0;
 }
 
+/* From the cached plan: each mapped file's symbols are read once. */
 static bool defines_malloc(const char *path)
 {
-	struct elfsym *e = elfsym__open(path);
-	bool ok = e && elfsym__by_name(e, "malloc") &&
-		  elfsym__by_name(e, "free");
+	struct plan *p = plan_for(path);
 
-	elfsym__close(e);
-	return ok;
+	return p && p->have[FN_MALLOC] && p->have[FN_FREE];
 }
 
 /*
@@ -306,10 +308,10 @@ int attach__tracee(struct agent *a, struct tracee *t)
 	for (i = 0; i < nf; i++)
 		if (is_libc(files[i]))
 			libc = files[i];
-	pa = plan_for(alloc, false);
+	pa = plan_for(alloc);
 	if (!pa)
 		return -ENOEXEC;
-	pl = plan_for(libc && !pa->have[FN_MMAP] ? libc : alloc, true);
+	pl = plan_for(libc && !pa->have[FN_MMAP] ? libc : alloc);
 	if (!pl)
 		return -ENOEXEC;
 	snprintf(t->alloc_lib, sizeof(t->alloc_lib), "%s", alloc);
