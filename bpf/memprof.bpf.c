@@ -335,27 +335,70 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
  * so the stack pointer is not the entry one; it is only compared for
  * nesting, which stays correct because pushes only move sp further down.
  */
-SEC("uprobe")
-int BPF_KPROBE(free_enter, __u64 addr)
+static __always_inline void emit_free(struct pt_regs *ctx, __u64 addr)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call_state *cs;
 	struct rec_free *r;
 
 	if (bare || !addr)
-		return 0;
+		return;
 	cs = thread_calls();
 	if (cs && nested(cs, PT_REGS_SP(ctx))) {
 		__sync_fetch_and_add(&stats.nested, 1);
-		return 0;
+		return;
 	}
 	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
-		return 0;
+		return;
 	r->hdr.type = REC_FREE;
 	r->hdr.pid = id >> 32;
 	r->addr = addr;
 	submit(r);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(free_enter, __u64 addr)
+{
+	emit_free(ctx, addr);
+	return 0;
+}
+
+/*
+ * ---- pymalloc (--pymalloc) ------------------------------------------------
+ * CPython's _PyObject_Malloc family takes the allocator's ctx first. Objects
+ * over 512 bytes fall through to malloc and arenas come from mmap, both
+ * inside these calls: nested, so each object is counted once, here.
+ */
+SEC("uprobe")
+int BPF_KPROBE(pymalloc_malloc_enter, void *c, __u64 size)
+{
+	enter(ctx, FN_PYMALLOC, size, 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymalloc_calloc_enter, void *c, __u64 n, __u64 size)
+{
+	__u64 total;
+
+	if (!mul_ok(n, size, &total))
+		total = 0; /* returns NULL */
+	enter(ctx, FN_PYCALLOC, total, 0, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymalloc_realloc_enter, void *c, __u64 ptr, __u64 size)
+{
+	enter(ctx, FN_PYREALLOC, size, ptr, 0);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(pymalloc_free_enter, void *c, __u64 addr)
+{
+	emit_free(ctx, addr);
 	return 0;
 }
 
@@ -432,7 +475,8 @@ static __always_inline void note_remap(struct pt_regs *ctx)
 	struct call_state *cs = thread_calls();
 
 	if (cs && nested(cs, PT_REGS_SP(ctx)) &&
-	    (cs->fn == FN_REALLOC || cs->fn == FN_REALLOCARRAY))
+	    (cs->fn == FN_REALLOC || cs->fn == FN_REALLOCARRAY ||
+	     cs->fn == FN_PYREALLOC))
 		cs->flags |= REALLOC_REMAPPED;
 }
 

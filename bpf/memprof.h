@@ -47,6 +47,11 @@ enum alloc_fn {
 	FN_MMAP,
 	FN_MUNMAP,
 	FN_MREMAP,
+	/* CPython's object allocator (--pymalloc): _PyObject_Malloc & co. */
+	FN_PYMALLOC,
+	FN_PYCALLOC,
+	FN_PYREALLOC,
+	FN_PYFREE,
 	FN_MAX,
 };
 

@@ -38,15 +38,28 @@ struct {
 	__type(value, __u8);
 } known_codes SEC(".maps");
 
-/* Scratch for one walk: too big for the 512-byte BPF stack. */
+/* What a frame's code object needs if its names must be sent. */
+struct code_ref {
+	__u64 code, file, name, id;
+	__s32 first;
+	__u32 unused;
+};
+
+/*
+ * Scratch for one walk: too big for the 512-byte BPF stack. The config is
+ * copied in once per walk so the per-frame callback needs no hash lookup.
+ */
 struct walk {
 	__u8 hdr[0x70]; /* frame header (f_lasti is at 0x68 in 3.8) */
 	__u8 head[0x90]; /* code object header */
+	struct py_cfg cfg;
 	struct rec_pystack rec;
+	struct code_ref refs[PY_MAX_DEPTH];
 	__u64 frame;
 	__u64 hash;
 	__u32 pid;
 	__u32 depth;
+	__u32 lost; /* a code record could not be sent */
 };
 
 struct {
@@ -92,34 +105,34 @@ static __always_inline __u64 first_frame(const struct py_cfg *cfg, __u64 ts)
 }
 
 /* Send a code object's names the first time its identity is seen. */
-static __always_inline void note_code(struct walk *w, const struct py_cfg *cfg,
-				      __u64 code, __u64 id, __u64 file,
-				      __u64 name, __s32 first)
+static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 {
 	struct rec_pycode *r;
 	__u8 one = 1;
 
-	if (bpf_map_lookup_elem(&known_codes, &id))
+	if (bpf_map_lookup_elem(&known_codes, &c->id))
 		return;
 	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 	if (!r) {
 		count_drop(traced(w->pid));
-		return; /* not marked known: retried on the next sighting */
+		w->lost =
+			1; /* not marked known: retried on the next sighting */
+		return;
 	}
 	r->hdr.type = REC_PYCODE;
 	r->hdr.pid = w->pid;
-	r->code_id = id;
-	r->code = code;
-	r->firstlineno = first;
+	r->code_id = c->id;
+	r->code = c->code;
+	r->firstlineno = c->first;
 	/* Code-object strings are compact ASCII in practice. */
 	if (bpf_probe_read_user_str(r->filename, sizeof(r->filename),
-				    (void *)(file + cfg->ascii_data)) < 0)
+				    (void *)(c->file + w->cfg.ascii_data)) < 0)
 		r->filename[0] = '\0';
 	if (bpf_probe_read_user_str(r->name, sizeof(r->name),
-				    (void *)(name + cfg->ascii_data)) < 0)
+				    (void *)(c->name + w->cfg.ascii_data)) < 0)
 		r->name[0] = '\0';
 	bpf_ringbuf_submit(r, 0);
-	bpf_map_update_elem(&known_codes, &id, &one, BPF_ANY);
+	bpf_map_update_elem(&known_codes, &c->id, &one, BPF_ANY);
 }
 
 static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
@@ -170,30 +183,41 @@ static __always_inline __s32 field32(const __u8 *buf, __u32 size, __u16 off)
 	return *(const __s32 *)(buf + off);
 }
 
+/* The per-CPU scratch; always there (array map), checked for the verifier. */
+static __always_inline struct walk *scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&walks, &zero);
+}
+
 /*
  * One frame: bpf_loop callback; returns 1 to stop. Map values cannot carry
- * pointers across the callback, so scratch and config are looked up here.
+ * pointers across the callback, so the scratch is looked up again here (an
+ * array lookup the verifier inlines). Two reads per frame: the frame and
+ * its code object, plus the filename string's identity.
  */
 static long walk_one(__u32 i, void *ctx)
 {
-	__u32 zero = 0, pid = *(__u32 *)ctx;
-	struct walk *w = bpf_map_lookup_elem(&walks, &zero);
-	const struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
-	__u64 code, instr, file, name, id, fr;
-	__s32 first;
+	struct walk *w = scratch();
+	const struct py_cfg *cfg;
+	struct code_ref *c;
+	__u64 instr, fr;
 	__u16 own;
 	__u32 d;
 
-	if (!w || !cfg)
+	if (!w)
 		return 1;
+	cfg = &w->cfg;
 	fr = w->frame;
 	d = w->depth;
 	if (!fr || d >= PY_MAX_DEPTH)
 		return 1;
 	if (bpf_probe_read_user(w->hdr, sizeof(w->hdr), (void *)fr))
 		return 1;
+	c = &w->refs[d];
 	w->frame = field64(w->hdr, sizeof(w->hdr), cfg->fr_back);
-	code = field64(w->hdr, sizeof(w->hdr), cfg->fr_code);
+	c->code = field64(w->hdr, sizeof(w->hdr), cfg->fr_code);
 	instr = cfg->instr_is_ptr
 			? field64(w->hdr, sizeof(w->hdr), cfg->fr_instr)
 			: (__u64)(__s64)field32(w->hdr, sizeof(w->hdr),
@@ -201,63 +225,84 @@ static long walk_one(__u32 i, void *ctx)
 	own = cfg->fr_owner;
 	if (own < sizeof(w->hdr) && w->hdr[own] == FRAME_OWNED_BY_CSTACK)
 		return 0; /* C-stack shim frame (3.12+): keep walking */
-	if (!code ||
-	    bpf_probe_read_user(w->head, sizeof(w->head), (void *)code))
+	if (!c->code ||
+	    bpf_probe_read_user(w->head, sizeof(w->head), (void *)c->code))
 		return 0;
-	file = field64(w->head, sizeof(w->head), cfg->co_filename);
-	name = field64(w->head, sizeof(w->head), cfg->co_name);
-	first = field32(w->head, sizeof(w->head), cfg->co_firstlineno);
-	id = mix(mix(mix(mix(cfg->gen ^ w->pid, code), file), name), first);
-	id = mix(id, str_identity(cfg, file));
-	note_code(w, cfg, code, id, file, name, first);
-	w->rec.frames[d].code_id = id;
-	w->rec.frames[d].lasti = lasti_of(cfg, code, instr);
-	w->hash = mix(mix(w->hash, id), instr);
+	c->file = field64(w->head, sizeof(w->head), cfg->co_filename);
+	c->name = field64(w->head, sizeof(w->head), cfg->co_name);
+	c->first = field32(w->head, sizeof(w->head), cfg->co_firstlineno);
+	c->id = mix(mix(mix(mix(cfg->gen ^ w->pid, c->code), c->file), c->name),
+		    c->first);
+	c->id = mix(c->id, str_identity(cfg, c->file));
+	w->rec.frames[d].code_id = c->id;
+	w->rec.frames[d].lasti = lasti_of(cfg, c->code, instr);
+	w->hash = mix(mix(w->hash, c->id), instr);
 	w->depth = d + 1;
 	return 0;
 }
 
-/* Stack id of the current thread's Python stack (0: none), sent once. */
+/* bpf_loop callback: send frame i's code names unless already sent. */
+static long note_one(__u32 i, void *ctx)
+{
+	struct walk *w = scratch();
+
+	if (!w || i >= w->depth)
+		return 1;
+	note_code(w, &w->refs[i & (PY_MAX_DEPTH - 1)]); /* mask: verifier */
+	return 0;
+}
+
+/* Send a new stack's frames; false when the record was lost. */
+static __always_inline bool send_stack(struct walk *w)
+{
+	struct rec_pystack *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		count_drop(traced(w->pid));
+		return false; /* the agent counts the stack as unknown */
+	}
+	bpf_probe_read_kernel(r->frames, sizeof(r->frames), w->rec.frames);
+	r->hdr.type = REC_PYSTACK;
+	r->hdr.pid = w->pid;
+	r->stack_id = w->hash;
+	r->depth = w->depth;
+	r->truncated = w->frame != 0 && w->depth >= w->cfg.depth;
+	bpf_ringbuf_submit(r, 0);
+	return true;
+}
+
+/*
+ * Stack id of the current thread's Python stack (0: none). A known stack
+ * costs the walk and one lookup; only a new one looks at its code objects
+ * and crosses the ring buffer (codes first, so names precede their use).
+ */
 static __always_inline __u64 py_stack(__u32 pid)
 {
 	const struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
-	struct rec_pystack *r;
-	struct walk *w;
-	__u32 zero = 0;
+	struct walk *w = scratch();
 	__u64 ts;
 	__u8 one = 1;
 
-	if (!cfg)
+	if (!cfg || !w)
 		return 0;
-	w = bpf_map_lookup_elem(&walks, &zero);
 	ts = current_tstate(cfg);
-	if (!w)
-		return 0;
 	if (!ts) /* BLAS workers, ZMQ threads: no Python state at all */
 		return PY_STACK_NATIVE_THREAD;
+	w->cfg = *cfg;
 	w->pid = pid;
 	w->depth = 0;
+	w->lost = 0;
 	w->hash = cfg->gen ^ pid;
 	w->frame = first_frame(cfg, ts);
-	bpf_loop(cfg->depth, walk_one, &pid, 0);
+	bpf_loop(cfg->depth, walk_one, NULL, 0);
 	if (!w->depth)
 		return PY_STACK_NATIVE_THREAD;
 	w->hash |= 1; /* never 0 */
 	if (bpf_map_lookup_elem(&known_stacks, &w->hash))
 		return w->hash;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count_drop(traced(pid));
-		return w->hash; /* its record is lost: the agent says so */
-	}
-	bpf_probe_read_kernel(r->frames, sizeof(r->frames), w->rec.frames);
-	r->hdr.type = REC_PYSTACK;
-	r->hdr.pid = pid;
-	r->stack_id = w->hash;
-	r->depth = w->depth;
-	r->truncated = w->frame != 0 && w->depth >= cfg->depth;
-	bpf_ringbuf_submit(r, 0);
-	bpf_map_update_elem(&known_stacks, &w->hash, &one, BPF_ANY);
+	bpf_loop(w->depth, note_one, NULL, 0);
+	if (send_stack(w) && !w->lost)
+		bpf_map_update_elem(&known_stacks, &w->hash, &one, BPF_ANY);
 	return w->hash;
 }
 

@@ -416,6 +416,116 @@ static void attach_markers(struct agent *a, struct tracee *t, const char *path)
 	t->gc.probed = true;
 }
 
+/* CPython's object allocator: the symbol, its programs, its fn. */
+struct pymalloc_fn {
+	const char *sym;
+	enum alloc_fn fn;
+};
+
+static const struct pymalloc_fn pymalloc_fns[] = {
+	{ "_PyObject_Malloc", FN_PYMALLOC },
+	{ "_PyObject_Calloc", FN_PYCALLOC },
+	{ "_PyObject_Realloc", FN_PYREALLOC },
+	{ "_PyObject_Free", FN_PYFREE },
+};
+
+#define NPYMALLOC (sizeof(pymalloc_fns) / sizeof(pymalloc_fns[0]))
+
+static void pymalloc_progs(struct memprof_bpf *s, enum alloc_fn fn,
+			   struct bpf_program **enter, struct bpf_program **ret)
+{
+	switch (fn) {
+	case FN_PYMALLOC:
+		*enter = s->progs.pymalloc_malloc_enter;
+		*ret = s->progs.alloc_return;
+		break;
+	case FN_PYCALLOC:
+		*enter = s->progs.pymalloc_calloc_enter;
+		*ret = s->progs.alloc_return;
+		break;
+	case FN_PYREALLOC:
+		*enter = s->progs.pymalloc_realloc_enter;
+		*ret = s->progs.realloc_return;
+		break;
+	default:
+		*enter = s->progs.pymalloc_free_enter;
+		*ret = NULL;
+	}
+}
+
+/*
+ * File offsets of _PyObject_Malloc & co., or -ENOENT. They are static
+ * functions reached through the allocator table, so only .symtab names
+ * them: builds that strip it (Debian's python3.11, which also inlines the
+ * allocator into its ~190 callers under LTO) cannot be probed this way.
+ */
+static int pymalloc_offsets(const char *path, uint64_t off[NPYMALLOC])
+{
+	struct elfsym *e = elfsym__open(path);
+	size_t i;
+	int err = 0;
+
+	if (!e)
+		return -errno;
+	for (i = 0; i < NPYMALLOC && !err; i++) {
+		const struct elf_func *f =
+			elfsym__by_name(e, pymalloc_fns[i].sym);
+		int64_t o = f ? elfsym__vaddr_to_off(e, f->vaddr) : -1;
+
+		if (o < 0)
+			err = -ENOENT;
+		else
+			off[i] = o;
+	}
+	elfsym__close(e);
+	return err;
+}
+
+/*
+ * --pymalloc: entry/return probes on the object allocator, so every small
+ * object is one allocation of its requested size instead of a share of a
+ * pymalloc arena (whose mmap is then nested, hence not counted twice).
+ */
+static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	struct bpf_program *enter, *ret;
+	uint64_t off[NPYMALLOC];
+	struct bpf_link *l;
+	size_t i;
+	int err = pymalloc_offsets(path, off);
+
+	if (err) {
+		log_warn("--pymalloc: %s has no symbols for CPython's object "
+			 "allocator (stripped build): pid %d's small objects "
+			 "are counted by pymalloc arena; run it with "
+			 "PYTHONMALLOC=malloc to count them one by one",
+			 path, t->pid);
+		return err;
+	}
+	if (t->nlinks + 2 * NPYMALLOC > TRACEE_MAX_LINKS)
+		return -E2BIG;
+	for (i = 0; i < NPYMALLOC; i++) {
+		pymalloc_progs(a->skel, pymalloc_fns[i].fn, &enter, &ret);
+		opts.retprobe = false;
+		l = bpf_program__attach_uprobe_opts(enter, t->pid, path, off[i],
+						    &opts);
+		if (!l)
+			return -errno;
+		t->links[t->nlinks++] = l;
+		if (!ret)
+			continue;
+		opts.retprobe = true;
+		l = bpf_program__attach_uprobe_opts(ret, t->pid, path, off[i],
+						    &opts);
+		if (!l)
+			return -errno;
+		t->links[t->nlinks++] = l;
+	}
+	log_info("pid %d: pymalloc probed in %s", t->pid, path);
+	return 0;
+}
+
 int attach__python(struct agent *a, struct tracee *t)
 {
 	struct py_runtime rt;
@@ -439,6 +549,8 @@ int attach__python(struct agent *a, struct tracee *t)
 	t->python = true;
 	t->pylayout = rt.layout;
 	attach_markers(a, t, rt.path);
+	if (a->env.pymalloc)
+		attach_pymalloc(a, t, rt.path);
 	t->py.minor = rt.minor;
 	log_info("pid %d: CPython %d.%d, _PyRuntime at 0x%llx in %s", t->pid,
 		 rt.major, rt.minor, (unsigned long long)rt.runtime, rt.path);

@@ -30,6 +30,9 @@ static const char usage[] =
 	"      --ringbuf-size MB  event ring buffer size (default 32)\n"
 	"      --py-depth N       Python frames kept per stack, 1-128\n"
 	"                         (default 64; deeper stacks are marked)\n"
+	"      --pymalloc         count Python's small objects one by one\n"
+	"                         (probes CPython's object allocator; slower,\n"
+	"                         needs an interpreter with symbols)\n"
 	"  -v, --verbose          more detail on stderr (twice: debug)\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n"
@@ -37,7 +40,7 @@ static const char usage[] =
 	"Signals: SIGUSR1 writes snapshots of all traced processes now;\n"
 	"SIGINT/SIGTERM stop and write the final snapshots.\n";
 
-enum { OPT_RINGBUF = 256, OPT_VERSION, OPT_FLOOR, OPT_PYDEPTH };
+enum { OPT_RINGBUF = 256, OPT_VERSION, OPT_FLOOR, OPT_PYDEPTH, OPT_PYMALLOC };
 
 static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -53,6 +56,7 @@ static const struct option longopts[] = {
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "bench-floor", no_argument, NULL, OPT_FLOOR },
 	{ "py-depth", required_argument, NULL, OPT_PYDEPTH },
+	{ "pymalloc", no_argument, NULL, OPT_PYMALLOC },
 	{ 0 },
 };
 
@@ -159,6 +163,9 @@ static int parse_one(int c, const char *arg, struct env *env)
 		return 0;
 	case OPT_PYDEPTH:
 		return parse_depth(arg, env);
+	case OPT_PYMALLOC:
+		env->pymalloc = true;
+		return 0;
 	default:
 		log_err("unknown option; try --help");
 		return -1;

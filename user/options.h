@@ -24,6 +24,7 @@ struct env {
 	int verbose;
 	unsigned ringbuf_mb;
 	unsigned py_depth; /* Python frames walked per allocation */
+	bool pymalloc; /* probe _PyObject_Malloc & co. (exact small objects) */
 	bool bench_floor; /* probes do nothing: the benchmark's floor */
 };
 

@@ -14,7 +14,7 @@
 #include "pystacks.h"
 #include "symbolize.h"
 
-#define TRACEE_MAX_LINKS 32
+#define TRACEE_MAX_LINKS 48
 
 struct bpf_link;
 
