@@ -2,6 +2,11 @@
 # Install every Debian package that memprof-bpf's build, tests, benchmarks
 # and demo need. Idempotent: packages already present are not reinstalled,
 # and apt-get update only runs when something is missing.
+#
+#   install-deps.sh          what build, tests and demo need
+#   install-deps.sh --bench  also the optional packages of scripts/bench's
+#                            Python workloads (pandas, scalene,
+#                            memory_profiler); make test never needs them
 set -euo pipefail
 
 PKGS=(
@@ -15,6 +20,18 @@ PKGS=(
 	# benchmarks (side-by-side peers)
 	heaptrack
 )
+# Optional: scripts/bench's "python" section (pandas/numpy workload, and
+# scalene and memory_profiler as peers). Installed only with --bench.
+BENCH_PKGS=(python3-pandas python3-scalene python3-memory-profiler)
+
+case "${1:-}" in
+--bench) PKGS+=("${BENCH_PKGS[@]}") ;;
+"") ;;
+*)
+	echo "usage: $0 [--bench]" >&2
+	exit 2
+	;;
+esac
 
 missing=()
 for p in "${PKGS[@]}"; do
