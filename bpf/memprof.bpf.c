@@ -402,6 +402,23 @@ int BPF_KPROBE(pymalloc_free_enter, void *c, __u64 addr)
 	return 0;
 }
 
+/*
+ * ---- code objects -------------------------------------------------------
+ * code_dealloc (PyCode_Type.tp_dealloc): a code object's address may now
+ * come back as another code object, so cached frame chains of this process
+ * stop matching (bpf/pystack.bpf.h). Rare: notebook cells, exec'd code.
+ */
+SEC("uprobe")
+int BPF_KPROBE(code_dealloc_enter)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
+
+	if (cfg)
+		__sync_fetch_and_add(&cfg->code_gen, 1);
+	return 0;
+}
+
 /* ---- anonymous mappings ------------------------------------------------- */
 
 /*

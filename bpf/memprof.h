@@ -177,6 +177,10 @@ struct py_cfg {
 	__u16 ascii_data;
 	__u16 instr_is_ptr; /* 3.11+: instruction pointer, not an index */
 	__u16 depth; /* frames to walk, <= PY_MAX_DEPTH */
+	__u16 sig_cache; /* code_dealloc is probed: chains may be cached */
+	__u16 win; /* frames live in a contiguous data stack (3.11+) */
+	__u16 unused;
+	__u64 code_gen; /* bumped by BPF at every code object dealloc */
 };
 
 /* A garbage collection begins (done == 0) or ends on a thread. */

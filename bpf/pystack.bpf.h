@@ -45,21 +45,34 @@ struct code_ref {
 	__u32 unused;
 };
 
+/* A frame as first seen: its code object and instruction. */
+struct raw_frame {
+	__u64 code, instr;
+};
+
+#define FRAME_HDR 0x70 /* frame header copied (f_lasti is at 0x68 in 3.8) */
+#define WIN_SIZE 8192 /* data-stack bytes read at once below the top frame */
+
 /*
  * Scratch for one walk: too big for the 512-byte BPF stack. The config is
- * copied in once per walk so the per-frame callback needs no hash lookup.
+ * copied in once per walk so the per-frame callbacks need no hash lookup.
  */
 struct walk {
-	__u8 hdr[0x70]; /* frame header (f_lasti is at 0x68 in 3.8) */
+	__u8 hdr[FRAME_HDR];
 	__u8 head[0x90]; /* code object header */
 	struct py_cfg cfg;
 	struct rec_pystack rec;
 	struct code_ref refs[PY_MAX_DEPTH];
+	struct raw_frame raw[PY_MAX_DEPTH];
 	__u64 frame;
-	__u64 hash;
+	__u64 hash; /* stack id being built */
+	__u64 sig; /* code pointers and instructions, the cache key */
+	__u64 win_lo, win_hi; /* process addresses held in win */
 	__u32 pid;
-	__u32 depth;
+	__u32 depth; /* raw frames */
+	__u32 out; /* frames with a readable code object */
 	__u32 lost; /* a code record could not be sent */
+	__u8 win[WIN_SIZE + FRAME_HDR];
 };
 
 struct {
@@ -68,6 +81,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct walk);
 } walks SEC(".maps");
+
+/*
+ * Chain signature -> stack id. A signature is the frames' code pointers
+ * and instructions plus the process's code generation, which the
+ * code_dealloc probe bumps: a code object's address can only come back as
+ * another code object after a dealloc, which retires every signature.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} stack_sigs SEC(".maps");
 
 static __always_inline __u64 mix(__u64 h, __u64 v)
 {
@@ -192,17 +218,55 @@ static __always_inline struct walk *scratch(void)
 }
 
 /*
- * One frame: bpf_loop callback; returns 1 to stop. Map values cannot carry
- * pointers across the callback, so the scratch is looked up again here (an
- * array lookup the verifier inlines). Two reads per frame: the frame and
- * its code object, plus the filename string's identity.
+ * 3.11+ frames sit contiguously in the thread's data stack, callers below
+ * the top frame: one read of the WIN_SIZE bytes under the top frame's
+ * header serves most of the walk. If that crosses into unmapped memory,
+ * fall back to the top frame's own page.
  */
-static long walk_one(__u32 i, void *ctx)
+static __always_inline void read_window(struct walk *w, __u64 top)
+{
+	__u64 end = top + FRAME_HDR, lo = end - WIN_SIZE, n;
+
+	w->win_lo = w->win_hi = 0;
+	if (!w->cfg.win || top < WIN_SIZE)
+		return;
+	if (!bpf_probe_read_user(w->win, WIN_SIZE, (void *)lo)) {
+		w->win_lo = lo, w->win_hi = end;
+		return;
+	}
+	lo = top & ~4095ULL;
+	n = end - lo;
+	if (n > WIN_SIZE)
+		return;
+	if (!bpf_probe_read_user(w->win, n, (void *)lo))
+		w->win_lo = lo, w->win_hi = end;
+}
+
+/* Frame header at fr into w->hdr: from the window, else read. */
+static __always_inline bool frame_header(struct walk *w, __u64 fr)
+{
+	__u64 off = fr - w->win_lo;
+
+	if (fr >= w->win_lo && fr + FRAME_HDR <= w->win_hi &&
+	    off <= WIN_SIZE - FRAME_HDR) {
+		off &= WIN_SIZE - 1; /* for the verifier: already < WIN_SIZE */
+		__builtin_memcpy(w->hdr, &w->win[off], FRAME_HDR);
+		return true;
+	}
+	return !bpf_probe_read_user(w->hdr, FRAME_HDR, (void *)fr);
+}
+
+/*
+ * Pass 1, one frame (bpf_loop callback; 1 stops): the chain's code
+ * pointers and instructions, from frame headers only. Map values cannot
+ * carry pointers across the callback, so the scratch is looked up again
+ * here (an array lookup the verifier inlines).
+ */
+static long raw_one(__u32 i, void *ctx)
 {
 	struct walk *w = scratch();
 	const struct py_cfg *cfg;
-	struct code_ref *c;
-	__u64 instr, fr;
+	__u64 code, instr, fr;
 	__u16 own;
 	__u32 d;
 
@@ -211,13 +275,10 @@ static long walk_one(__u32 i, void *ctx)
 	cfg = &w->cfg;
 	fr = w->frame;
 	d = w->depth;
-	if (!fr || d >= PY_MAX_DEPTH)
+	if (!fr || d >= PY_MAX_DEPTH || !frame_header(w, fr))
 		return 1;
-	if (bpf_probe_read_user(w->hdr, sizeof(w->hdr), (void *)fr))
-		return 1;
-	c = &w->refs[d];
 	w->frame = field64(w->hdr, sizeof(w->hdr), cfg->fr_back);
-	c->code = field64(w->hdr, sizeof(w->hdr), cfg->fr_code);
+	code = field64(w->hdr, sizeof(w->hdr), cfg->fr_code);
 	instr = cfg->instr_is_ptr
 			? field64(w->hdr, sizeof(w->hdr), cfg->fr_instr)
 			: (__u64)(__s64)field32(w->hdr, sizeof(w->hdr),
@@ -225,19 +286,48 @@ static long walk_one(__u32 i, void *ctx)
 	own = cfg->fr_owner;
 	if (own < sizeof(w->hdr) && w->hdr[own] == FRAME_OWNED_BY_CSTACK)
 		return 0; /* C-stack shim frame (3.12+): keep walking */
-	if (!c->code ||
-	    bpf_probe_read_user(w->head, sizeof(w->head), (void *)c->code))
+	if (!code)
 		return 0;
+	w->raw[d].code = code;
+	w->raw[d].instr = instr;
+	w->sig = mix(mix(w->sig, code), instr);
+	w->depth = d + 1;
+	return 0;
+}
+
+/*
+ * Pass 2, one frame: what its code object is (address, names, first line,
+ * filename content), only for chains not seen under this code generation.
+ */
+static long id_one(__u32 i, void *ctx)
+{
+	struct walk *w = scratch();
+	const struct py_cfg *cfg;
+	struct raw_frame *f;
+	struct code_ref *c;
+	__u32 k;
+
+	if (!w || i >= w->depth)
+		return 1;
+	cfg = &w->cfg;
+	f = &w->raw[i & (PY_MAX_DEPTH - 1)];
+	k = w->out;
+	if (k >= PY_MAX_DEPTH)
+		return 1;
+	c = &w->refs[k];
+	c->code = f->code;
+	if (bpf_probe_read_user(w->head, sizeof(w->head), (void *)c->code))
+		return 0; /* unreadable code object: frame left out */
 	c->file = field64(w->head, sizeof(w->head), cfg->co_filename);
 	c->name = field64(w->head, sizeof(w->head), cfg->co_name);
 	c->first = field32(w->head, sizeof(w->head), cfg->co_firstlineno);
 	c->id = mix(mix(mix(mix(cfg->gen ^ w->pid, c->code), c->file), c->name),
 		    c->first);
 	c->id = mix(c->id, str_identity(cfg, c->file));
-	w->rec.frames[d].code_id = c->id;
-	w->rec.frames[d].lasti = lasti_of(cfg, c->code, instr);
-	w->hash = mix(mix(w->hash, c->id), instr);
-	w->depth = d + 1;
+	w->rec.frames[k].code_id = c->id;
+	w->rec.frames[k].lasti = lasti_of(cfg, c->code, f->instr);
+	w->hash = mix(mix(w->hash, c->id), f->instr);
+	w->out = k + 1;
 	return 0;
 }
 
@@ -246,7 +336,7 @@ static long note_one(__u32 i, void *ctx)
 {
 	struct walk *w = scratch();
 
-	if (!w || i >= w->depth)
+	if (!w || i >= w->out)
 		return 1;
 	note_code(w, &w->refs[i & (PY_MAX_DEPTH - 1)]); /* mask: verifier */
 	return 0;
@@ -265,23 +355,49 @@ static __always_inline bool send_stack(struct walk *w)
 	r->hdr.type = REC_PYSTACK;
 	r->hdr.pid = w->pid;
 	r->stack_id = w->hash;
-	r->depth = w->depth;
+	r->depth = w->out;
 	r->truncated = w->frame != 0 && w->depth >= w->cfg.depth;
 	bpf_ringbuf_submit(r, 0);
 	return true;
 }
 
 /*
- * Stack id of the current thread's Python stack (0: none). A known stack
- * costs the walk and one lookup; only a new one looks at its code objects
- * and crosses the ring buffer (codes first, so names precede their use).
+ * Stack id of a chain not in the signature cache: identify its code
+ * objects, and the first time the stack is seen send its code names
+ * (first, so names precede their use) and frames.
+ */
+static __always_inline __u64 identify(struct walk *w)
+{
+	__u8 one = 1;
+
+	w->out = 0;
+	w->lost = 0;
+	w->hash = w->cfg.gen ^ w->pid;
+	bpf_loop(w->depth, id_one, NULL, 0);
+	if (!w->out)
+		return PY_STACK_NATIVE_THREAD;
+	w->hash |= 1; /* never 0 */
+	if (bpf_map_lookup_elem(&known_stacks, &w->hash))
+		return w->hash;
+	bpf_loop(w->out, note_one, NULL, 0);
+	if (!send_stack(w))
+		w->lost = 1;
+	if (w->lost)
+		return w->hash; /* the agent lacks a record: not marked */
+	bpf_map_update_elem(&known_stacks, &w->hash, &one, BPF_ANY);
+	return w->hash;
+}
+
+/*
+ * Stack id of the current thread's Python stack (0: none). Pass 1 reads
+ * frame headers only (3.11+: mostly one read of the data stack); a chain
+ * already seen under the current code generation costs one lookup more.
  */
 static __always_inline __u64 py_stack(__u32 pid)
 {
 	const struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
 	struct walk *w = scratch();
-	__u64 ts;
-	__u8 one = 1;
+	__u64 ts, id, *hit;
 
 	if (!cfg || !w)
 		return 0;
@@ -291,19 +407,24 @@ static __always_inline __u64 py_stack(__u32 pid)
 	w->cfg = *cfg;
 	w->pid = pid;
 	w->depth = 0;
-	w->lost = 0;
-	w->hash = cfg->gen ^ pid;
 	w->frame = first_frame(cfg, ts);
-	bpf_loop(cfg->depth, walk_one, NULL, 0);
+	w->sig = mix(cfg->gen ^ pid, w->cfg.code_gen);
+	read_window(w, w->frame);
+	bpf_loop(cfg->depth, raw_one, NULL, 0);
 	if (!w->depth)
 		return PY_STACK_NATIVE_THREAD;
-	w->hash |= 1; /* never 0 */
-	if (bpf_map_lookup_elem(&known_stacks, &w->hash))
-		return w->hash;
-	bpf_loop(w->depth, note_one, NULL, 0);
-	if (send_stack(w) && !w->lost)
-		bpf_map_update_elem(&known_stacks, &w->hash, &one, BPF_ANY);
-	return w->hash;
+	w->sig = mix(w->sig, w->frame != 0); /* truncated or not */
+	if (w->cfg.sig_cache) {
+		hit = bpf_map_lookup_elem(&stack_sigs, &w->sig);
+		if (hit)
+			return *hit;
+	}
+	id = identify(w);
+	/* Cache only ids the agent knows, under an unchanged generation. */
+	if (w->cfg.sig_cache && !w->lost && id != PY_STACK_NATIVE_THREAD &&
+	    *(volatile __u64 *)&cfg->code_gen == w->cfg.code_gen)
+		bpf_map_update_elem(&stack_sigs, &w->sig, &id, BPF_ANY);
+	return id;
 }
 
 #endif

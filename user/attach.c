@@ -2,6 +2,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,6 +372,8 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->code_start = l->co_code_start;
 	c->ascii_data = l->ascii_data;
 	c->instr_is_ptr = l->co_code_start != 0xffff;
+	/* 3.11+ frames live in the per-thread data stack, callers below. */
+	c->win = c->instr_is_ptr;
 	c->depth = depth;
 }
 
@@ -526,6 +530,62 @@ static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
 	return 0;
 }
 
+#define TP_DEALLOC 48 /* PyTypeObject.tp_dealloc, 3.8-3.13 x86-64 */
+
+/*
+ * File offset of code_dealloc, from PyCode_Type.tp_dealloc in the live
+ * process (relocated by then even at the program's entry point). Found
+ * this way it needs no .symtab, so stripped builds have it too.
+ */
+static int64_t code_dealloc_offset(pid_t pid, const struct py_runtime *rt)
+{
+	uint64_t type, size, fn = 0;
+	struct elfsym *e;
+	char mem[64];
+	int64_t off;
+	int fd;
+
+	if (elfsym__object(rt->path, "PyCode_Type", &type, &size) ||
+	    size < TP_DEALLOC + 8)
+		return -ENOENT;
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
+	fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, &fn, 8, rt->bias + type + TP_DEALLOC) != 8)
+		fn = 0;
+	close(fd);
+	e = fn ? elfsym__open(rt->path) : NULL;
+	if (!e)
+		return -ENOENT;
+	off = elfsym__vaddr_to_off(e, fn - rt->bias);
+	elfsym__close(e);
+	return off < 0 ? -ENOENT : off;
+}
+
+/*
+ * Probe code_dealloc so BPF may cache frame chains (see stack_sigs in
+ * bpf/pystack.bpf.h); without it every allocation reads its code objects.
+ */
+static bool attach_code_dealloc(struct agent *a, struct tracee *t,
+				const struct py_runtime *rt)
+{
+	int64_t off = code_dealloc_offset(t->pid, rt);
+	struct bpf_link *l;
+
+	if (off < 0 || t->nlinks + 1 > TRACEE_MAX_LINKS)
+		return false;
+	l = bpf_program__attach_uprobe(a->skel->progs.code_dealloc_enter, false,
+				       t->pid, rt->path, off);
+	if (!l) {
+		log_debug("pid %d: code_dealloc probe: %s", t->pid,
+			  strerror(errno));
+		return false;
+	}
+	t->links[t->nlinks++] = l;
+	return true;
+}
+
 int attach__python(struct agent *a, struct tracee *t)
 {
 	struct py_runtime rt;
@@ -546,6 +606,11 @@ int attach__python(struct agent *a, struct tracee *t)
 				   &cfg, sizeof(cfg), BPF_ANY);
 	if (err)
 		return err;
+	if (attach_code_dealloc(a, t, &rt)) {
+		cfg.sig_cache = 1;
+		bpf_map__update_elem(a->skel->maps.py_procs, &key, sizeof(key),
+				     &cfg, sizeof(cfg), BPF_ANY);
+	}
 	t->python = true;
 	t->pylayout = rt.layout;
 	attach_markers(a, t, rt.path);

@@ -139,7 +139,8 @@ int pyruntime__detect(pid_t pid, struct py_runtime *rt)
 		pyruntime__version_from_path(files[i].path, &rt->major,
 					     &rt->minor);
 		snprintf(rt->path, sizeof(rt->path), "%.4000s", files[i].path);
-		rt->runtime = load_bias(&files[i]) + vaddr;
+		rt->bias = load_bias(&files[i]);
+		rt->runtime = rt->bias + vaddr;
 		rt->runtime_size = size;
 		rt->layout = pyruntime__layout(rt->major, rt->minor);
 		/* A different struct size means a build we have no table for. */

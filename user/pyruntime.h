@@ -34,6 +34,7 @@ struct py_runtime {
 	int major, minor;
 	char path[4096]; /* file defining _PyRuntime */
 	uint64_t runtime; /* its address in the process */
+	uint64_t bias; /* process address minus link-time address */
 	uint64_t runtime_size;
 	const struct py_layout *layout;
 };
