@@ -51,7 +51,7 @@ struct raw_frame {
 };
 
 #define FRAME_HDR 0x70 /* frame header copied (f_lasti is at 0x68 in 3.8) */
-#define WIN_SIZE 8192 /* data-stack bytes read at once below the top frame */
+#define WIN_SIZE 4096 /* data-stack bytes read at once below the top frame */
 
 /*
  * Scratch for one walk: too big for the 512-byte BPF stack. The config is
