@@ -280,3 +280,10 @@ def test_pymalloc_without_symbols_warns_once_and_keeps_arenas(tmp_path):
     assert len(warn) == 1 and "PYTHONMALLOC=malloc" in warn[0], r.stderr
     line5 = sum(s["bytes"] for s in float_stacks(load(out)))
     assert line5 >= 24 * 200_000  # arenas at least hold the floats
+    # The documented way out: PYTHONMALLOC=malloc, every object a malloc.
+    r = run_agent(["-o", str(out), "--", "/usr/bin/python3.11",
+                   os.path.join(HERE, "py", "small_objects.py")],
+                  env=dict(os.environ, PYTHONMALLOC="malloc"))
+    assert r.returncode == 0, r.stderr
+    floats = [s for s in float_stacks(load(out)) if s["count"] >= 199_000]
+    assert len(floats) == 1 and floats[0]["bytes"] == 24 * floats[0]["count"]
