@@ -17,12 +17,15 @@ PKGS=(
 	clang-format libcriterion-dev
 	# integration tests: real Python processes, notebooks
 	python3 python3-pytest python3-pytest-timeout python3-numpy
+	python3-pandas python3-ipykernel python3-nbclient python3-nbformat
+	# the cell-marker library of the python/ package (<sys/sdt.h>)
+	systemtap-sdt-dev
 	# benchmarks (side-by-side peers)
 	heaptrack
 )
 # Optional: scripts/bench's "python" section (pandas/numpy workload, and
 # scalene and memory_profiler as peers). Installed only with --bench.
-BENCH_PKGS=(python3-pandas python3-scalene python3-memory-profiler)
+BENCH_PKGS=(python3-scalene python3-memory-profiler)
 
 case "${1:-}" in
 --bench) PKGS+=("${BENCH_PKGS[@]}") ;;
