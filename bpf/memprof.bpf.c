@@ -409,13 +409,27 @@ int BPF_KPROBE(pymalloc_free_enter, void *c, __u64 addr)
  * stop matching (bpf/pystack.bpf.h). Rare: notebook cells, exec'd code.
  */
 SEC("uprobe")
-int BPF_KPROBE(code_dealloc_enter)
+int BPF_KPROBE(code_dealloc_enter, __u64 code)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
+	struct code_key key = { .pid = pid, .code = code };
+	struct rec_code_free *r;
 
-	if (cfg)
-		__sync_fetch_and_add(&cfg->code_gen, 1);
+	if (!cfg)
+		return 0;
+	__sync_fetch_and_add(&cfg->code_gen, 1);
+	if (!bpf_map_lookup_elem(&code_births, &key))
+		return 0; /* never in a stack: nobody needs to know */
+	bpf_map_delete_elem(&code_births, &key);
+	r = reserve(pid, sizeof(*r));
+	if (!r)
+		return 0;
+	r->hdr.type = REC_CODE_FREE;
+	r->hdr.pid = pid;
+	r->code = code;
+	r->ts_ns = bpf_ktime_get_ns();
+	submit(r);
 	return 0;
 }
 
@@ -597,6 +611,53 @@ SEC("usdt")
 int import_done(struct pt_regs *ctx)
 {
 	emit_import(ctx, 1);
+	return 0;
+}
+
+/*
+ * memprof:cell__start(n, file, head) / cell__end(n, file, head, ok), fired
+ * by the python/ package's IPython extension around each cell. Cells are
+ * seconds apart: these records always wake the agent.
+ */
+static __always_inline void emit_cell(struct pt_regs *ctx, __u32 done)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	long n = 0, file = 0, head = 0, ok = 0;
+	struct rec_cell *r;
+
+	r = reserve(id >> 32, sizeof(*r));
+	if (!r)
+		return;
+	bpf_usdt_arg(ctx, 0, &n);
+	bpf_usdt_arg(ctx, 1, &file);
+	bpf_usdt_arg(ctx, 2, &head);
+	if (done)
+		bpf_usdt_arg(ctx, 3, &ok);
+	r->hdr.type = REC_CELL;
+	r->hdr.pid = id >> 32;
+	r->tid = (__u32)id;
+	r->done = done;
+	r->execution_count = n;
+	r->success = ok;
+	r->ts_ns = bpf_ktime_get_ns();
+	if (bpf_probe_read_user_str(r->file, sizeof(r->file), (void *)file) < 0)
+		r->file[0] = '\0';
+	if (bpf_probe_read_user_str(r->head, sizeof(r->head), (void *)head) < 0)
+		r->head[0] = '\0';
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+}
+
+SEC("usdt")
+int cell_start(struct pt_regs *ctx)
+{
+	emit_cell(ctx, 0);
+	return 0;
+}
+
+SEC("usdt")
+int cell_end(struct pt_regs *ctx)
+{
+	emit_cell(ctx, 1);
 	return 0;
 }
 

@@ -29,6 +29,8 @@ enum rec_type {
 	REC_PYCODE = 11, /* first sighting of a code object: its names */
 	REC_GC = 12, /* python:gc__start / gc__done (USDT) */
 	REC_IMPORT = 13, /* python:import__find__load__start / __done */
+	REC_CELL = 14, /* memprof:cell__start / cell__end (python/ package) */
+	REC_CODE_FREE = 15, /* a code object seen in a stack was deallocated */
 	REC_TYPE_MAX,
 };
 
@@ -200,6 +202,28 @@ struct rec_import {
 	__u32 tid;
 	__u32 done;
 	char module[PY_MODULE_LEN];
+};
+
+#define CELL_HEAD_LEN 104
+
+/* A notebook cell starts (done == 0) or ends: the python/ extension's USDT. */
+struct rec_cell {
+	struct rec_hdr hdr;
+	__u32 tid;
+	__u32 done;
+	__s64 execution_count;
+	__s32 success; /* cell__end only */
+	__u32 unused;
+	__u64 ts_ns;
+	char file[PY_FILE_LEN]; /* the cell code's co_filename */
+	char head[CELL_HEAD_LEN]; /* first line of the cell's source */
+};
+
+/* code_dealloc of a code object the walker had identified. */
+struct rec_code_free {
+	struct rec_hdr hdr;
+	__u64 code; /* its address */
+	__u64 ts_ns;
 };
 
 /* Per-process value of the traced_pids map. */

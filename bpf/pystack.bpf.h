@@ -209,6 +209,43 @@ static __always_inline __s32 field32(const __u8 *buf, __u32 size, __u16 off)
 	return *(const __s32 *)(buf + off);
 }
 
+/*
+ * When each code object was first identified, keyed by its address; the
+ * code_dealloc probe deletes the entry. A code object's id includes its
+ * birth, so the next object at a freed one's address (the next notebook
+ * cell, or a re-run of the same source) is a different code, and a
+ * different cell run, even with identical names.
+ */
+struct code_key {
+	__u32 pid;
+	__u32 unused;
+	__u64 code;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct code_key);
+	__type(value, __u64);
+} code_births SEC(".maps");
+
+/* Birth of a live code object (0 when code_dealloc is not probed). */
+static __always_inline __u64 code_birth(struct walk *w, __u64 code)
+{
+	struct code_key key = { .pid = w->pid, .code = code };
+	__u64 *b, now;
+
+	if (!w->cfg.sig_cache)
+		return 0;
+	b = bpf_map_lookup_elem(&code_births, &key);
+	if (b)
+		return *b;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&code_births, &key, &now, BPF_NOEXIST);
+	b = bpf_map_lookup_elem(&code_births, &key);
+	return b ? *b : now;
+}
+
 /* The per-CPU scratch; always there (array map), checked for the verifier. */
 static __always_inline struct walk *scratch(void)
 {
@@ -324,6 +361,7 @@ static long id_one(__u32 i, void *ctx)
 	c->id = mix(mix(mix(mix(cfg->gen ^ w->pid, c->code), c->file), c->name),
 		    c->first);
 	c->id = mix(c->id, str_identity(cfg, c->file));
+	c->id = mix(c->id, code_birth(w, c->code));
 	w->rec.frames[k].code_id = c->id;
 	w->rec.frames[k].lasti = lasti_of(cfg, c->code, f->instr);
 	w->hash = mix(mix(w->hash, c->id), f->instr);

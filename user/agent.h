@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 #include "options.h"
 #include "tracee.h"
@@ -29,6 +30,9 @@ struct agent {
 	uint64_t records; /* ring-buffer records consumed */
 	uint64_t unknown_records;
 	int write_errors; /* snapshots that could not be written */
+	FILE *out; /* report lines and per-cell tables */
+	char publish_dir[256]; /* per-process state for %memprof */
+	bool publishing;
 	int exit_code;
 };
 

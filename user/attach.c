@@ -622,10 +622,70 @@ int attach__python(struct agent *a, struct tracee *t)
 	return 0;
 }
 
+#define MARKERS_LIB "/_memprof_markers.so"
+
+/* The python/ package's marker library, if this process has loaded it. */
+static bool find_markers(pid_t pid, char *path, size_t size)
+{
+	char maps[64], line[4400], file[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (!strstr(line, MARKERS_LIB) ||
+		    sscanf(line, "%*s %*s %*s %*s %*s %4095s", file) != 1)
+			continue;
+		snprintf(path, size, "%s", file);
+		found = true;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * memprof:cell__start/__end of the IPython extension (python/), attached
+ * as soon as a traced kernel has loaded its library: called every poll,
+ * cheap (one read of /proc/PID/maps) until found.
+ */
+int attach__cell_markers(struct agent *a, struct tracee *t)
+{
+	struct bpf_link *l[2];
+	char path[4096];
+
+	if (t->cell_markers || !t->python || t->nlinks + 2 > TRACEE_MAX_LINKS ||
+	    !find_markers(t->pid, path, sizeof(path)))
+		return 0;
+	l[0] = bpf_program__attach_usdt(a->skel->progs.cell_start, t->pid, path,
+					"memprof", "cell__start", NULL);
+	l[1] = l[0] ? bpf_program__attach_usdt(a->skel->progs.cell_end, t->pid,
+					       path, "memprof", "cell__end",
+					       NULL)
+		    : NULL;
+	if (!l[1]) {
+		int err = -errno;
+
+		bpf_link__destroy(l[0]);
+		t->cell_markers = true; /* don't retry a broken library */
+		log_warn("pid %d: cell markers in %s: %s", t->pid, path,
+			 strerror(-err));
+		return err;
+	}
+	t->links[t->nlinks++] = l[0];
+	t->links[t->nlinks++] = l[1];
+	t->cell_markers = true;
+	log_info("pid %d: notebook cell markers attached (%s)", t->pid, path);
+	return 0;
+}
+
 void attach__forget_python(struct agent *a, struct tracee *t)
 {
 	__u32 key = t->pid;
 
 	bpf_map__delete_elem(a->skel->maps.py_procs, &key, sizeof(key), 0);
 	t->python = false;
+	t->cell_markers = false;
 }

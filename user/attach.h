@@ -27,6 +27,8 @@ void attach__detach(struct tracee *t);
  */
 int attach__python(struct agent *a, struct tracee *t);
 void attach__forget_python(struct agent *a, struct tracee *t);
+/* memprof:cell__* markers once the kernel loaded python/'s library. */
+int attach__cell_markers(struct agent *a, struct tracee *t);
 /* Choose the allocator file among a process's mapped files. */
 const char *attach__pick_allocator(char *const *paths, int n, const char *exe);
 

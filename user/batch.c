@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdlib.h>
 #include <time.h>
 #include "batch.h"
 #include "procs.h"
@@ -76,4 +77,63 @@ void batch__report(struct agent *a, FILE *out, double elapsed)
 	for (i = 0; i < a->procs.len; i++)
 		line(out, when, a->procs.v[i], elapsed);
 	fflush(out);
+}
+
+static void cell_seconds(const struct cell_run *r, uint64_t now_ns, char *buf,
+			 size_t size)
+{
+	uint64_t end = r->finished_ns ? r->finished_ns : now_ns;
+
+	if (!r->finished_ns && !r->marked)
+		snprintf(buf, size, "-");
+	else
+		snprintf(buf, size, "%.2fs%s",
+			 end > r->started_ns ? (end - r->started_ns) / 1e9 : 0,
+			 r->finished_ns ? "" : "+");
+}
+
+static void cell_row(FILE *out, const struct cell_run *r,
+		     const struct cell_totals *t, uint64_t now_ns)
+{
+	char live[16], high[16], above[16], at[16], allocs[16], secs[24];
+
+	batch__fmt_bytes(t->live_bytes, live, sizeof(live));
+	batch__fmt_bytes(r ? r->max_live : 0, high, sizeof(high));
+	batch__fmt_bytes(r ? r->max_live - r->start_live : 0, above,
+			 sizeof(above));
+	batch__fmt_bytes(t->peak_bytes, at, sizeof(at));
+	batch__fmt_count(t->allocs, allocs, sizeof(allocs));
+	if (r)
+		cell_seconds(r, now_ns, secs, sizeof(secs));
+	fprintf(out, "  %-16.16s %10s %10s %10s %10s %7s %7s  %.60s\n",
+		r ? r->label : "(outside cells)", live, r ? high : "-",
+		r ? above : "-", at, allocs, r ? secs : "-",
+		r && r->head ? r->head : (r && r->file ? r->file : ""));
+}
+
+void batch__cells(FILE *out, struct tracee *t, uint64_t now_ns)
+{
+	const struct cells *c = &t->cells;
+	struct cell_totals *tot;
+	char peak[16];
+	size_t i;
+
+	if (!c->n || !(tot = calloc(c->n + 1, sizeof(*tot))))
+		return;
+	heap__settle_peak(&t->heap);
+	cells__totals(c, &t->heap, tot);
+	batch__fmt_bytes(t->heap.peak_bytes, peak, sizeof(peak));
+	fprintf(out,
+		"cells of pid %d (%s): high-water mark %s, reached in %s\n",
+		t->pid, t->comm, peak,
+		c->peak_run >= 0 ? c->runs[c->peak_run].label
+				 : "(outside cells)");
+	fprintf(out, "  %-16s %10s %10s %10s %10s %7s %7s  %s\n", "CELL",
+		"LIVE", "HIGH", "+ABOVE", "AT PEAK", "ALLOCS", "TIME",
+		"SOURCE");
+	for (i = 0; i < c->n; i++)
+		cell_row(out, &c->runs[i], &tot[i], now_ns);
+	cell_row(out, NULL, &tot[c->n], now_ns);
+	fflush(out);
+	free(tot);
 }

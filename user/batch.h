@@ -14,5 +14,11 @@ void batch__fmt_bytes(uint64_t bytes, char *buf, size_t size);
 void batch__fmt_count(double n, char *buf, size_t size);
 /* Print the report for this interval (elapsed seconds since the last). */
 void batch__report(struct agent *a, FILE *out, double elapsed);
+/*
+ * The per-cell table of a notebook kernel (nothing without cell runs):
+ * each run's live bytes now, the process high during it and how far above
+ * its start level, its bytes at the high-water mark, and its source line.
+ */
+void batch__cells(FILE *out, struct tracee *t, uint64_t now_ns);
 
 #endif

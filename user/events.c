@@ -18,7 +18,8 @@ static uint64_t name_hash(const char *s)
 	return s ? h : 0;
 }
 
-static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid)
+static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid,
+		       uint64_t now)
 {
 	const char *import = tid ? tracee__importing(t, tid) : NULL;
 	uint64_t key = stack ? (stack ^ (ip * 0x9E3779B97F4A7C15ULL)) : ip;
@@ -28,6 +29,8 @@ static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid)
 	site = heap__site(&t->heap, key);
 	if (site >= 0 && (size_t)site >= t->nframes) {
 		tracee__note_site(t, site, ip, stack, import);
+		cells__note_site(&t->cells, site, &t->py, stack, now,
+				 t->heap.live_bytes);
 		tracee__resolve_sites(t);
 	}
 	return site;
@@ -36,28 +39,37 @@ static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid)
 static void on_alloc(struct agent *a, struct tracee *t,
 		     const struct rec_alloc *r)
 {
-	int64_t site = site_of(t, r->site, r->stack, r->tid);
+	int64_t site = site_of(t, r->site, r->stack, r->tid, a->now_ns);
 
-	if (site >= 0)
-		heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
+	if (site < 0)
+		return;
+	heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
+	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+			t->heap.peak_bytes);
 }
 
 static void on_realloc(struct agent *a, struct tracee *t,
 		       const struct rec_realloc *r)
 {
-	int64_t site = site_of(t, r->site, r->stack, r->tid);
+	int64_t site = site_of(t, r->site, r->stack, r->tid, a->now_ns);
 
-	if (site >= 0)
-		heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
-			      r->flags & REALLOC_REMAPPED, a->now_ns);
+	if (site < 0)
+		return;
+	heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
+		      r->flags & REALLOC_REMAPPED, a->now_ns);
+	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+			t->heap.peak_bytes);
 }
 
 static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 {
-	int64_t site = site_of(t, r->site, r->stack, 0);
+	int64_t site = site_of(t, r->site, r->stack, 0, a->now_ns);
 
-	if (site >= 0)
-		heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
+	if (site < 0)
+		return;
+	heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
+	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+			t->heap.peak_bytes);
 }
 
 /* Frees made while a collection runs are what the collection released. */
@@ -156,6 +168,18 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 				     r->new_addr, r->new_len, a->now_ns);
 		break;
 	}
+	case REC_CELL:
+		if (size >= sizeof(struct rec_cell))
+			cells__marker(&t->cells, (const void *)h,
+				      t->heap.live_bytes);
+		break;
+	case REC_CODE_FREE: {
+		const struct rec_code_free *r = (const void *)h;
+
+		if (size >= sizeof(*r))
+			cells__code_freed(&t->cells, r->code, r->ts_ns);
+		break;
+	}
 	}
 	return 0;
 }
@@ -180,6 +204,8 @@ int events__handle(void *ctx, void *data, size_t size)
 	case REC_PYCODE:
 	case REC_GC:
 	case REC_IMPORT:
+	case REC_CELL:
+	case REC_CODE_FREE:
 		return on_heap_record(a, h, size);
 	case REC_FORK:
 		if (size >= sizeof(*p))

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "options.h"
+#include "publish.h"
 #include "reaper.h"
 #include "session.h"
 
@@ -145,7 +147,7 @@ static bool time_is_up(struct agent *a, uint64_t start)
 /* Poll events, report every interval, act on signals, until done. */
 static void run(struct agent *a)
 {
-	FILE *out = a->env.command ? stderr : stdout;
+	FILE *out = a->out;
 	uint64_t start = now_monotonic_ns(), last = start;
 	uint64_t interval = a->env.interval * 1e9;
 
@@ -172,6 +174,7 @@ static void run(struct agent *a)
 		session__tick(a, a->now_ns - last >= interval);
 		if (a->now_ns - last >= interval) {
 			batch__report(a, out, (a->now_ns - last) / 1e9);
+			publish__tick(a);
 			last = a->now_ns;
 		}
 	}
@@ -202,8 +205,17 @@ static int finish(struct agent *a)
 	return 0;
 }
 
+/* Where notebooks' %memprof finds this agent's figures (optional). */
+static void start_publishing(struct agent *a)
+{
+	const char *dir = getenv("MEMPROF_BPF_STATE_DIR");
+
+	publish__start(a, dir && *dir ? dir : PUBLISH_DIR);
+}
+
 static void cleanup(struct agent *a)
 {
+	publish__stop(a);
 	tracees__free(&a->procs);
 	reaper__stop(); /* links go before the programs they run */
 	ring_buffer__free(a->rb);
@@ -218,6 +230,8 @@ int main(int argc, char **argv)
 	err = options__parse(argc, argv, &a.env);
 	if (err)
 		return err > 0 ? 0 : 2;
+	/* A command's own stdout stays its own. */
+	a.out = a.env.command ? stderr : stdout;
 	log_verbosity = a.env.verbose;
 	setup_signals();
 	err = check_environment();
@@ -227,6 +241,8 @@ int main(int argc, char **argv)
 		log_warn("no detach thread: detaching will pause event intake");
 	if (!err)
 		err = session__start(&a);
+	if (!err)
+		start_publishing(&a);
 	if (!err) {
 		run(&a);
 		err = finish(&a);

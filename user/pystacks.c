@@ -138,6 +138,7 @@ int pystacks__add_code(struct pystacks *ps, const struct rec_pycode *r)
 	}
 	c = &ps->codes[ps->ncodes++];
 	c->id = r->code_id;
+	c->addr = r->code;
 	c->file = str_field(r->filename, sizeof(r->filename));
 	c->name = str_field(r->name, sizeof(r->name));
 	c->firstlineno = r->firstlineno;
@@ -218,6 +219,7 @@ int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 	dst->minor = src->minor;
 	for (i = 0; i < src->ncodes; i++) {
 		struct rec_pycode r = { .code_id = src->codes[i].id,
+					.code = src->codes[i].addr,
 					.firstlineno =
 						src->codes[i].firstlineno };
 

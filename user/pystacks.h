@@ -15,6 +15,7 @@
 
 struct py_code {
 	uint64_t id;
+	uint64_t addr; /* the code object's address in the process */
 	char *file, *name;
 	int firstlineno;
 	uint8_t *table; /* line table bytes, NULL when unreadable */

@@ -9,12 +9,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "attach.h"
+#include "batch.h"
 #include "events.h"
 #include "launch.h"
 #include "log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "procs.h"
+#include "publish.h"
 #include "session.h"
 #include "snapshot.h"
 
@@ -77,6 +79,7 @@ static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 
 static void untrack(struct agent *a, struct tracee *t)
 {
+	publish__forget(a, t->pid);
 	attach__forget_python(a, t);
 	attach__unmark(a, t->pid);
 	tracees__remove(&a->procs, t->pid);
@@ -385,6 +388,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.site_import = t->site_import,
 		.nsite_stack = t->nsite_info,
 		.py = &t->py,
+		.cells = &t->cells,
 		.gc_probed = t->gc.probed,
 		.gc_collections = t->gc.collections,
 		.gc_ns = t->gc.total_ns,
@@ -401,6 +405,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	m.dropped_events = t->dropped;
 	m.rss_bytes = t->exited ? 0 : procs__rss_bytes(t->pid);
 	tracee__resolve_sites(t);
+	batch__cells(a->out ? a->out : stderr, t, m.taken_ns);
 	doc = snapshot__build(&m, &t->heap, t->frames, t->nframes);
 	if (!doc)
 		return -ENOMEM;
@@ -445,6 +450,8 @@ void session__tick(struct agent *a, bool rescan)
 		read_counters(a, t);
 		if (t->attach == ATTACH_PENDING)
 			try_attach(a, t);
+		else if (t->python && !t->cell_markers)
+			attach__cell_markers(a, t);
 	}
 }
 

@@ -119,16 +119,97 @@ static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 	return arr;
 }
 
+/* ISO time of a CLOCK_MONOTONIC instant, or null for 0 (not yet). */
+static json_t *mono_time(const struct snap_meta *m, uint64_t ns)
+{
+	char buf[40];
+
+	if (!ns)
+		return json_null();
+	snapshot__iso_time(ns + m->mono_to_real_ns, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+/* One cell run (run == NULL: the allocations outside any cell). */
+static json_t *cell_json(const struct snap_meta *m, const struct cell_run *r,
+			 const struct cell_totals *t, bool peak)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "label",
+			    json_string(r ? r->label : "(outside cells)"));
+	json_object_set_new(o, "execution_count",
+			    r && r->execution_count >= 0
+				    ? json_integer(r->execution_count)
+				    : json_null());
+	json_object_set_new(o, "file", str_or_null(r ? r->file : NULL));
+	json_object_set_new(o, "source_head", str_or_null(r ? r->head : NULL));
+	json_object_set_new(o, "started_at",
+			    r ? mono_time(m, r->started_ns) : json_null());
+	json_object_set_new(o, "finished_at",
+			    r ? mono_time(m, r->finished_ns) : json_null());
+	json_object_set_new(o, "live_bytes",
+			    json_integer(peak ? t->peak_bytes : t->live_bytes));
+	json_object_set_new(o, "live_count",
+			    json_integer(peak ? t->peak_count : t->live_count));
+	json_object_set_new(o, "peak_bytes_during",
+			    r ? json_integer(r->max_live) : json_null());
+	json_object_set_new(o, "peak_above_start",
+			    r ? json_integer(r->max_live - r->start_live)
+			      : json_null());
+	json_object_set_new(o, "bytes_at_process_peak",
+			    json_integer(t->peak_bytes));
+	json_object_set_new(o, "count", json_integer(t->allocs));
+	return o;
+}
+
+json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
+			bool peak)
+{
+	const struct cells *c = m->cells;
+	struct cell_totals *t;
+	json_t *arr = json_array();
+	size_t i;
+
+	if (!c || !arr)
+		return arr;
+	t = calloc(c->n + 1, sizeof(*t));
+	if (!t)
+		return arr;
+	cells__totals(c, h, t);
+	for (i = 0; i < c->n; i++)
+		json_array_append_new(arr,
+				      cell_json(m, &c->runs[i], &t[i], peak));
+	if (c->n)
+		json_array_append_new(arr, cell_json(m, NULL, &t[c->n], peak));
+	free(t);
+	return arr;
+}
+
 static json_t *section(const struct snap_meta *m, const struct heap *h,
 		       const struct frame *frames, size_t nframes, bool peak,
 		       const char *at)
 {
-	return json_pack("{s:I, s:I, s:s, s:o}", "bytes",
-			 (json_int_t)(peak ? h->peak_bytes : h->live_bytes),
-			 "count",
-			 (json_int_t)(peak ? h->peak_count : h->live_count),
-			 "at", at, "stacks",
-			 stacks(m, h, frames, nframes, peak));
+	json_t *s = json_pack(
+		"{s:I, s:I, s:s, s:o}", "bytes",
+		(json_int_t)(peak ? h->peak_bytes : h->live_bytes), "count",
+		(json_int_t)(peak ? h->peak_count : h->live_count), "at", at,
+		"stacks", stacks(m, h, frames, nframes, peak));
+
+	if (s)
+		json_object_set_new(s, "cells", snapshot__cells(m, h, peak));
+	return s;
+}
+
+json_t *snapshot__peak_cell(const struct snap_meta *m)
+{
+	const struct cells *c = m->cells;
+
+	if (!c || c->peak_run < 0 || (size_t)c->peak_run >= c->n)
+		return json_null();
+	return json_string(c->runs[c->peak_run].label);
 }
 
 /* The kernel's exit code: status << 8 on exit(), the signal number if killed. */
@@ -183,6 +264,7 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 	json_object_set_new(doc, "exit_code", exit_status(m->exit_code));
 	json_object_set_new(doc, "exit_signal", exit_signal(m->exit_code));
 	json_object_set_new(doc, "gc", gc_json(m));
+	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(m));
 	json_object_set_new(doc, "peak",
 			    section(m, h, frames, nframes, true, peak_at));
 	json_object_set_new(doc, "current",

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "cells.h"
 #include "heap.h"
 #include "pystacks.h"
 #include "symbolize.h"
@@ -32,6 +33,7 @@ struct snap_meta {
 	char *const *site_import; /* module being imported, per site */
 	size_t nsite_stack;
 	const struct pystacks *py;
+	const struct cells *cells; /* notebook cell runs, or NULL */
 	/* CPython collections (NULL: no USDT markers in this interpreter). */
 	uint64_t gc_collections, gc_ns, gc_objects, gc_bytes_freed;
 	bool gc_probed;
@@ -40,6 +42,14 @@ struct snap_meta {
 /* Build the document; sites resolved in frames[0..nframes). */
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 			const struct frame *frames, size_t nframes);
+/*
+ * Per-cell figures, oldest run first, then "(outside cells)"; live_bytes
+ * at the peak (peak) or now. Call after heap__settle_peak().
+ */
+json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
+			bool peak);
+/* Label of the cell running at the high-water mark, or JSON null. */
+json_t *snapshot__peak_cell(const struct snap_meta *m);
 /*
  * Write doc to path. replace: rename over an existing file (-o); else the
  * name must be new (-EEXIST otherwise). Returns 0 or -errno.

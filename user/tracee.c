@@ -22,6 +22,7 @@ struct tracee *tracee__new(pid_t pid, bool primary)
 	t->primary = primary;
 	symbolizer__init(&t->sym, pid);
 	pystacks__init(&t->py);
+	cells__init(&t->cells);
 	tracee__read_identity(t);
 	return t;
 }
@@ -124,6 +125,9 @@ int tracee__inherit(struct tracee *c, const struct tracee *p)
 			p->site_import[i] ? strdup(p->site_import[i]) : NULL;
 	c->nsite_info = p->nsite_info;
 	pystacks__free(&c->py);
+	cells__free(&c->cells);
+	if (cells__clone(&c->cells, &p->cells))
+		return -1;
 	return pystacks__clone(&c->py, &p->py);
 }
 
@@ -144,6 +148,7 @@ void tracee__forget_sites(struct tracee *t)
 	t->site_ip = t->site_stack = NULL;
 	t->nframes = t->nsite_info = t->site_info_cap = 0;
 	pystacks__free(&t->py);
+	cells__free(&t->cells);
 }
 
 /* ---- table ------------------------------------------------------------ */

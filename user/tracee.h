@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "cells.h"
 #include "heap.h"
 #include "pyruntime.h"
 #include "pystacks.h"
@@ -53,6 +54,8 @@ struct tracee {
 	char **site_import; /* "numpy" when made by `import numpy`, or NULL */
 	size_t nsite_info, site_info_cap;
 	struct pystacks py;
+	struct cells cells; /* notebook cell runs (user/cells.c) */
+	bool cell_markers; /* memprof:cell__* USDT attached */
 	bool python; /* py_procs configured for it */
 	const struct py_layout *pylayout;
 	struct gc_stats gc; /* from python:gc__* USDT markers */

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cells.h"
+#include "heap.h"
+#include "pystacks.h"
+
+void cells__init(struct cells *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->current = c->peak_run = -1;
+}
+
+void cells__free(struct cells *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->runs[i].file);
+		free(c->runs[i].head);
+	}
+	free(c->runs);
+	free(c->site_run);
+	cells__init(c);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* A forked child carries its parent's runs: its blocks point at them. */
+int cells__clone(struct cells *dst, const struct cells *src)
+{
+	size_t i;
+
+	cells__init(dst);
+	dst->runs = calloc(src->cap ? src->cap : 1, sizeof(*dst->runs));
+	dst->site_run = calloc(src->sites_cap ? src->sites_cap : 1,
+			       sizeof(*dst->site_run));
+	if (!dst->runs || !dst->site_run) {
+		cells__free(dst);
+		return -ENOMEM;
+	}
+	for (i = 0; i < src->n; i++) {
+		dst->runs[i] = src->runs[i];
+		dst->runs[i].file = dup_or_null(src->runs[i].file);
+		dst->runs[i].head = dup_or_null(src->runs[i].head);
+	}
+	memcpy(dst->site_run, src->site_run,
+	       src->nsites * sizeof(*dst->site_run));
+	dst->n = src->n;
+	dst->cap = src->cap ? src->cap : 1;
+	dst->nsites = src->nsites;
+	dst->sites_cap = src->sites_cap ? src->sites_cap : 1;
+	dst->current = dst->peak_run = -1;
+	return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/*
+ * ipykernel: <tmp>/ipykernel_<pid>/<murmur2 of the source>.py (a number);
+ * terminal IPython: <ipython-input-N-<sha1 prefix>>.
+ */
+bool cells__is_cell_file(const char *file)
+{
+	const char *dir, *base;
+
+	if (!file)
+		return false;
+	if (strncmp(file, "<ipython-input-", 15) == 0)
+		return true;
+	dir = strstr(file, "/ipykernel_");
+	base = strrchr(file, '/');
+	if (!dir || !base || base <= dir || !ends_with(base, ".py"))
+		return false;
+	for (base++; *base != '.'; base++)
+		if (*base < '0' || *base > '9')
+			return false;
+	return true;
+}
+
+/* A file some marked run announced: other front ends name cells freely. */
+static bool marked_file(const struct cells *c, const char *file)
+{
+	size_t i;
+
+	for (i = c->n; i-- > 0;)
+		if (c->runs[i].marked && c->runs[i].file &&
+		    strcmp(c->runs[i].file, file) == 0)
+			return true;
+	return false;
+}
+
+static struct cell_run *new_run(struct cells *c, const char *file, uint64_t now,
+				uint64_t live)
+{
+	struct cell_run *r;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+
+		r = realloc(c->runs, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		c->runs = r;
+		c->cap = cap;
+	}
+	r = &c->runs[c->n];
+	memset(r, 0, sizeof(*r));
+	r->file = dup_or_null(file);
+	if (file && !r->file)
+		return NULL;
+	r->execution_count = -1;
+	r->started_ns = now;
+	r->start_live = r->max_live = live;
+	c->n++;
+	return r;
+}
+
+/* Without markers a run is named by its hash filename. */
+static void label_from_file(struct cell_run *r)
+{
+	const char *base = r->file ? strrchr(r->file, '/') : NULL;
+
+	snprintf(r->label, sizeof(r->label), "%s",
+		 base ? base + 1 : (r->file ? r->file : "?"));
+}
+
+/*
+ * Newest run of file, marked or not; unclaimed: still running and not yet
+ * tied to a code object (a marked run waiting for its cell's code).
+ */
+static int64_t newest(const struct cells *c, const char *file, bool marked,
+		      bool unclaimed)
+{
+	size_t i;
+
+	for (i = c->n; i-- > 0;) {
+		const struct cell_run *r = &c->runs[i];
+
+		if (r->marked == marked && r->file &&
+		    strcmp(r->file, file) == 0 &&
+		    (!unclaimed || (!r->code_id && !r->finished_ns)))
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * The run of a cell frame's code. <module> code is one execution; a
+ * function defined in a cell and reached without that cell's <module> on
+ * the stack (a callback, a thread) belongs to the newest run of its file.
+ */
+static int32_t run_of_code(struct cells *c, const struct py_code *code,
+			   uint64_t now, uint64_t live)
+{
+	bool module = code->name && strcmp(code->name, "<module>") == 0;
+	struct cell_run *r;
+	int64_t i;
+
+	for (i = c->n; i-- > 0;)
+		if (c->runs[i].code_id == code->id)
+			return i;
+	if (!module && (i = newest(c, code->file, true, false)) < 0)
+		i = newest(c, code->file, false, false);
+	else if (module)
+		i = newest(c, code->file, true, true);
+	if (i >= 0) {
+		if (module)
+			c->runs[i].code_id = code->id,
+			c->runs[i].code_addr = code->addr;
+		return i;
+	}
+	r = new_run(c, code->file, now, live);
+	if (!r)
+		return CELL_OUTSIDE;
+	label_from_file(r);
+	if (module)
+		r->code_id = code->id, r->code_addr = code->addr;
+	return c->n - 1;
+}
+
+/* The outermost cell frame of a stack decides its run. */
+static int32_t run_of_stack(struct cells *c, const struct pystacks *ps,
+			    uint64_t stack_id, uint64_t now, uint64_t live)
+{
+	const struct py_stack *st = stack_id ? pystacks__stack(ps, stack_id)
+					     : NULL;
+	uint32_t i;
+
+	if (!st)
+		return CELL_OUTSIDE;
+	for (i = st->depth; i-- > 0;) {
+		const struct py_code *code =
+			pystacks__code(ps, st->frames[i].code_id);
+
+		if (code && code->file &&
+		    (cells__is_cell_file(code->file) ||
+		     marked_file(c, code->file)))
+			return run_of_code(c, code, now, live);
+	}
+	return CELL_OUTSIDE;
+}
+
+int32_t cells__note_site(struct cells *c, size_t site,
+			 const struct pystacks *ps, uint64_t stack_id,
+			 uint64_t now, uint64_t live)
+{
+	int32_t run;
+
+	if (site < c->nsites)
+		return c->site_run[site];
+	if (site >= c->sites_cap) {
+		size_t cap = c->sites_cap ? c->sites_cap * 2 : 256;
+		int32_t *v;
+
+		while (cap <= site)
+			cap *= 2;
+		v = realloc(c->site_run, cap * sizeof(*v));
+		if (!v)
+			return CELL_OUTSIDE;
+		c->site_run = v;
+		c->sites_cap = cap;
+	}
+	/* Sites are created in order; fill any gap as outside cells. */
+	while (c->nsites < site)
+		c->site_run[c->nsites++] = CELL_OUTSIDE;
+	run = run_of_stack(c, ps, stack_id, now, live);
+	c->site_run[c->nsites++] = run;
+	return run;
+}
+
+static void set_head(struct cell_run *r, const char *head)
+{
+	if (r->head || !head || !*head)
+		return;
+	r->head = strdup(head);
+}
+
+static void start_marked(struct cells *c, const struct rec_cell *m,
+			 uint64_t live)
+{
+	struct cell_run *r = new_run(c, m->file, m->ts_ns, live);
+
+	if (!r)
+		return;
+	r->marked = true;
+	r->execution_count = m->execution_count;
+	snprintf(r->label, sizeof(r->label), "In [%lld]",
+		 (long long)m->execution_count);
+	set_head(r, m->head);
+	c->current = c->n - 1;
+}
+
+/*
+ * The end marker closes its run. If the start was missed (the agent
+ * attached the markers mid-cell), the run seen from the stacks is adopted.
+ */
+static void end_marked(struct cells *c, const struct rec_cell *m, uint64_t live)
+{
+	int64_t i = newest(c, m->file, true, false);
+	struct cell_run *r;
+
+	if (i < 0 || c->runs[i].finished_ns ||
+	    c->runs[i].execution_count != m->execution_count)
+		i = newest(c, m->file, false, false);
+	if (i < 0) {
+		r = new_run(c, m->file, m->ts_ns, live);
+		if (!r)
+			return;
+		i = c->n - 1;
+	}
+	r = &c->runs[i];
+	r->marked = true;
+	r->execution_count = m->execution_count;
+	snprintf(r->label, sizeof(r->label), "In [%lld]",
+		 (long long)m->execution_count);
+	set_head(r, m->head);
+	r->finished_ns = m->ts_ns > r->started_ns ? m->ts_ns : r->started_ns;
+	r->success = m->success;
+	if (c->current == i)
+		c->current = -1;
+}
+
+void cells__marker(struct cells *c, const struct rec_cell *m, uint64_t live)
+{
+	if (!m->file[0])
+		return;
+	if (m->done)
+		end_marked(c, m, live);
+	else
+		start_marked(c, m, live);
+}
+
+void cells__code_freed(struct cells *c, uint64_t code_addr, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		struct cell_run *r = &c->runs[i];
+
+		if (r->marked || r->finished_ns || r->code_addr != code_addr)
+			continue;
+		r->finished_ns = now > r->started_ns ? now : r->started_ns;
+		if (c->current == (int64_t)i)
+			c->current = -1;
+	}
+}
+
+void cells__on_alloc(struct cells *c, size_t site, uint64_t live, uint64_t peak)
+{
+	int32_t run = site < c->nsites ? c->site_run[site] : CELL_OUTSIDE;
+	struct cell_run *r;
+
+	if (run >= 0) {
+		r = &c->runs[run];
+		/* Unmarked: the cell allocating now is the one running. */
+		if (!r->marked && !r->finished_ns)
+			c->current = run;
+	}
+	if (live >= peak)
+		c->peak_run = c->current;
+	if (c->current < 0)
+		return;
+	r = &c->runs[c->current];
+	if (live > r->max_live)
+		r->max_live = live;
+}
+
+void cells__totals(const struct cells *c, const struct heap *h,
+		   struct cell_totals *out)
+{
+	size_t i;
+
+	memset(out, 0, (c->n + 1) * sizeof(*out));
+	for (i = 0; i < h->nsites; i++) {
+		int32_t run = i < c->nsites ? c->site_run[i] : CELL_OUTSIDE;
+		struct cell_totals *t = &out[run >= 0 ? (size_t)run : c->n];
+
+		t->live_bytes += h->sites[i].live_bytes;
+		t->live_count += h->sites[i].live_count;
+		t->peak_bytes += h->sites[i].peak_bytes;
+		t->peak_count += h->sites[i].peak_count;
+		t->allocs += h->sites[i].allocs;
+	}
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Notebook cell runs of one process. An allocation belongs to the cell
+ * whose code is the outermost cell frame on its Python stack; a cell's
+ * code is recognised by its filename (ipykernel's <tmp>/ipykernel_<pid>/
+ * <hash>.py, IPython's <ipython-input-N-...>, or a file the python/
+ * extension announced). Each execution compiles a new code object, so a
+ * run is one code object (its id includes its birth): re-runs of the same
+ * source are separate runs. The extension's markers add "In [N]", the
+ * first source line and exact start/end times.
+ *
+ * Per event the cost is O(1): a site's run is decided once, when the site
+ * is created; live and at-peak bytes per run are summed from the sites
+ * when a report or snapshot is made.
+ */
+#ifndef MEMPROF_CELLS_H
+#define MEMPROF_CELLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "memprof.h"
+
+struct heap;
+struct pystacks;
+struct py_code;
+
+#define CELL_OUTSIDE (-1) /* site run: no cell frame on its stack */
+
+struct cell_run {
+	char label[64]; /* "In [3]", or the hash filename without markers */
+	int64_t execution_count; /* -1: unknown (no marker) */
+	char *file; /* the cell code's co_filename */
+	char *head; /* first source line (markers only), or NULL */
+	uint64_t code_id; /* the cell's <module> code, 0 until seen */
+	uint64_t code_addr;
+	uint64_t started_ns, finished_ns; /* CLOCK_MONOTONIC; 0: running */
+	uint64_t start_live; /* process live bytes when it started */
+	uint64_t max_live; /* highest process live bytes while it ran */
+	bool marked; /* announced by the extension */
+	bool success; /* marked runs: the cell raised nothing */
+};
+
+struct cells {
+	struct cell_run *runs;
+	size_t n, cap;
+	int32_t *site_run; /* per heap site: run index or CELL_OUTSIDE */
+	size_t nsites, sites_cap;
+	int64_t current; /* run executing now, -1 none */
+	int64_t peak_run; /* run executing at the high-water mark, -1 none */
+};
+
+/* Live and at-peak bytes and blocks of one run (or of "outside"). */
+struct cell_totals {
+	int64_t live_bytes, live_count;
+	int64_t peak_bytes, peak_count;
+	uint64_t allocs; /* allocations ever made */
+};
+
+void cells__init(struct cells *c);
+void cells__free(struct cells *c);
+int cells__clone(struct cells *dst, const struct cells *src);
+
+/* Is this a notebook cell's code filename (without any marker)? */
+bool cells__is_cell_file(const char *file);
+
+/*
+ * Run of a new site with Python stack stack_id (0: none), created on first
+ * sight at now with the process at live bytes. Records it for the site.
+ */
+int32_t cells__note_site(struct cells *c, size_t site,
+			 const struct pystacks *ps, uint64_t stack_id,
+			 uint64_t now, uint64_t live);
+
+/* memprof:cell__start / cell__end from the python/ extension. */
+void cells__marker(struct cells *c, const struct rec_cell *r, uint64_t live);
+
+/* A code object died: an unmarked run whose code it was has finished. */
+void cells__code_freed(struct cells *c, uint64_t code_addr, uint64_t now);
+
+/*
+ * After an allocation at site (process now at live bytes, peak at peak):
+ * follows the running cell's high level, and notes which run executes
+ * when a new high-water mark is reached.
+ */
+void cells__on_alloc(struct cells *c, size_t site, uint64_t live,
+		     uint64_t peak);
+
+/*
+ * Sum the heap's sites by run: out[0..n) per run, out[n] outside cells.
+ * Call after heap__settle_peak() for exact at-peak figures.
+ */
+void cells__totals(const struct cells *c, const struct heap *h,
+		   struct cell_totals *out);
+
+#endif

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "agent.h"
+#include "log.h"
+#include "publish.h"
+#include "snapshot.h"
+
+static void file_of(const struct agent *a, pid_t pid, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/%d.json", a->publish_dir, (int)pid);
+}
+
+/*
+ * The directory must be ours alone: a real directory owned by root and
+ * writable by nobody else, or nothing is published (one warning).
+ */
+static int safe_dir(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) && errno != EEXIST)
+		return -errno;
+	if (lstat(dir, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022))
+		return -EPERM;
+	return 0;
+}
+
+/* Write text to path atomically (temp file, fsync, rename), mode 0600. */
+static int write_atomic(const char *path, const char *text, uid_t uid,
+			gid_t gid)
+{
+	char tmp[4200];
+	size_t len = strlen(text);
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0)
+		return -errno;
+	if (fchown(fd, uid, gid) || write(fd, text, len) != (ssize_t)len)
+		err = -errno ? -errno : -EIO;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+int publish__start(struct agent *a, const char *dir)
+{
+	char path[300], pid[32];
+	int err;
+
+	snprintf(a->publish_dir, sizeof(a->publish_dir), "%s", dir);
+	err = safe_dir(dir);
+	if (!err) {
+		snprintf(path, sizeof(path), "%s/agent.pid", dir);
+		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+		err = write_atomic(path, pid, 0, 0);
+	}
+	if (err) {
+		log_warn("%s: %s; %%memprof in notebooks will not see this "
+			 "agent",
+			 dir, strerror(-err));
+		return err;
+	}
+	/* Readable by everyone: it only says that an agent runs. */
+	chmod(path, 0644);
+	a->publishing = true;
+	return 0;
+}
+
+/* The kernel's user owns its file: only it (and root) may read it. */
+static void owner_of(pid_t pid, uid_t *uid, gid_t *gid)
+{
+	char proc[32];
+	struct stat st;
+
+	snprintf(proc, sizeof(proc), "/proc/%d", (int)pid);
+	*uid = 0, *gid = 0;
+	if (!stat(proc, &st))
+		*uid = st.st_uid, *gid = st.st_gid;
+}
+
+static json_t *state_of(struct agent *a, struct tracee *t)
+{
+	struct snap_meta m = {
+		.mono_to_real_ns = snapshot__mono_to_real(),
+		.taken_ns = a->now_ns,
+		.cells = &t->cells,
+	};
+	char now[40], peak_at[40];
+	json_t *doc = json_object();
+
+	if (!doc)
+		return NULL;
+	heap__settle_peak(&t->heap);
+	snapshot__iso_time(a->now_ns + m.mono_to_real_ns, now, sizeof(now));
+	snapshot__iso_time(t->heap.peak_at_ns + m.mono_to_real_ns, peak_at,
+			   sizeof(peak_at));
+	json_object_set_new(doc, "pid", json_integer(t->pid));
+	json_object_set_new(doc, "agent_pid", json_integer(getpid()));
+	json_object_set_new(doc, "updated_at", json_string(now));
+	json_object_set_new(doc, "live_bytes",
+			    json_integer(t->heap.live_bytes));
+	json_object_set_new(doc, "peak_bytes",
+			    json_integer(t->heap.peak_bytes));
+	json_object_set_new(doc, "peak_at",
+			    t->heap.peak_at_ns ? json_string(peak_at)
+					       : json_null());
+	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(&m));
+	json_object_set_new(doc, "cells", snapshot__cells(&m, &t->heap, false));
+	return doc;
+}
+
+void publish__tick(struct agent *a)
+{
+	char path[300];
+	size_t i;
+
+	if (!a->publishing)
+		return;
+	for (i = 0; i < a->procs.len; i++) {
+		struct tracee *t = a->procs.v[i];
+		json_t *doc;
+		char *text;
+		uid_t uid;
+		gid_t gid;
+
+		if (!t->python || t->exited)
+			continue;
+		doc = state_of(a, t);
+		text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+		json_decref(doc);
+		if (!text)
+			continue;
+		owner_of(t->pid, &uid, &gid);
+		file_of(a, t->pid, path, sizeof(path));
+		if (write_atomic(path, text, uid, gid))
+			log_debug("%s: %s", path, strerror(errno));
+		free(text);
+	}
+}
+
+void publish__forget(struct agent *a, pid_t pid)
+{
+	char path[300];
+
+	if (!a->publishing)
+		return;
+	file_of(a, pid, path, sizeof(path));
+	unlink(path);
+}
+
+void publish__stop(struct agent *a)
+{
+	char path[300], buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (!a->publishing)
+		return;
+	snprintf(path, sizeof(path), "%s/agent.pid", a->publish_dir);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0 && atoi(buf) == (int)getpid())
+		unlink(path);
+	a->publishing = false;
+}
