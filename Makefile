@@ -109,7 +109,7 @@ format:
 demo: memprof-bpf
 	$(Q)bash scripts/demo
 
-# The Python workloads' optional peers (pandas, scalene, memory_profiler)
+# The Python workloads' optional peers (scalene, memory_profiler)
 # come from install-deps.sh --bench, never from 'make test'.
 bench: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
 	$(Q)bash scripts/install-deps.sh --bench

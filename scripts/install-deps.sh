@@ -4,9 +4,9 @@
 # and apt-get update only runs when something is missing.
 #
 #   install-deps.sh          what build, tests and demo need
-#   install-deps.sh --bench  also the optional packages of scripts/bench's
-#                            Python workloads (pandas, scalene,
-#                            memory_profiler); make test never needs them
+#   install-deps.sh --bench  also the optional peers of scripts/bench's
+#                            Python workloads (scalene, memory_profiler);
+#                            make test never needs them
 set -euo pipefail
 
 PKGS=(
@@ -23,8 +23,8 @@ PKGS=(
 	# benchmarks (side-by-side peers)
 	heaptrack
 )
-# Optional: scripts/bench's "python" section (pandas/numpy workload, and
-# scalene and memory_profiler as peers). Installed only with --bench.
+# Optional: scalene and memory_profiler, peers in scripts/bench's "python"
+# section (its pandas workload uses python3-pandas above). Only with --bench.
 BENCH_PKGS=(python3-scalene python3-memory-profiler)
 
 case "${1:-}" in
