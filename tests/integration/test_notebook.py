@@ -1,0 +1,178 @@
+"""Notebook cells, end to end: Debian's ipykernel started by nbclient,
+traced with --comm ipykernel, per-cell figures read from the state file the
+agent publishes for %memprof and from the kernel's exit snapshot."""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import AGENT, load, wait_for
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+NOTEBOOK = os.path.join(ROOT, "tests", "notebooks", "cells.ipynb")
+PYTHONPATH = os.path.join(ROOT, "python")
+MiB = 1 << 20
+
+
+def near(value, want, tol=0.05):
+    return abs(value - want) <= tol * want
+
+
+@contextlib.contextmanager
+def agent(tmp_path):
+    state = tmp_path / "state"
+    env = dict(os.environ, MEMPROF_BPF_STATE_DIR=str(state))
+    a = subprocess.Popen([AGENT, "--batch", "-i", "0.2", "-D",
+                          str(tmp_path), "--comm", "ipykernel"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    try:
+        assert wait_for(lambda: (state / "agent.pid").exists()), \
+            a.stderr.read()
+        yield a, state
+    finally:
+        a.send_signal(signal.SIGINT)
+        a.wait(20)
+
+
+@contextlib.contextmanager
+def kernel(extension=False):
+    """A real ipykernel (Debian's python3) run cell by cell by nbclient."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    if extension:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(
+            "%load_ext memprof_bpf"))
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH,
+               PYDEVD_DISABLE_FILE_VALIDATION="1")
+    c = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
+                                startup_timeout=60)
+    with c.setup_kernel(env=env):
+        c.pid = c.km.provisioner.process.pid
+        yield c, nb
+
+
+def run_cell(c, nb, i):
+    """Execute cell i; its printed code filename (last output line)."""
+    cell = c.execute_cell(nb.cells[i], i)
+    text = "".join(o.get("text", "") for o in cell.outputs
+                   if o.get("output_type") == "stream")
+    return text.strip().split()[-1] if text.strip() else None
+
+
+def state_of(state, pid):
+    try:
+        with open(state / ("%d.json" % pid)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def runs_of(doc, file):
+    return [r for r in doc["cells"] if r["file"] == file]
+
+
+def run_notebook(state, c, nb, first):
+    """Run the test cells (from index first); their filenames, in order."""
+    assert wait_for(lambda: state_of(state, c.pid) is not None, 20), \
+        "kernel %d never published" % c.pid
+    return [run_cell(c, nb, i) for i in range(first, len(nb.cells))]
+
+
+def check_cells(state, pid, files):
+    _, keep1, tmp, _, call, keep2 = files
+    assert keep1 == keep2  # same source, same ipykernel filename
+
+    def settled():
+        doc = state_of(state, pid)
+        return doc and len(runs_of(doc, keep2)) == 2 and \
+            near(runs_of(doc, keep2)[1]["live_bytes"], 128 * MiB)
+    assert wait_for(settled, 10), state_of(state, pid)
+    doc = state_of(state, pid)
+    first, again = runs_of(doc, keep1)
+    # Retained now: the re-run replaced the first run's array.
+    assert first["live_bytes"] < MiB
+    assert near(again["live_bytes"], 128 * MiB)
+    assert near(first["peak_above_start"], 128 * MiB)
+    assert again["started_at"] > first["started_at"]
+    # The 256 MiB temporary: gone, but it drove the process peak.
+    t, = runs_of(doc, tmp)
+    assert t["live_bytes"] < MiB
+    assert near(t["peak_above_start"], 256 * MiB)
+    assert near(t["bytes_at_process_peak"], 256 * MiB)
+    assert doc["peak_cell"] == t["label"]
+    # make() was defined in the cell before; the cell that called it owns
+    # the bytes.
+    b, = runs_of(doc, call)
+    assert near(b["live_bytes"], 50_000_001)
+    return doc
+
+
+def test_cells_without_the_extension(tmp_path):
+    with agent(tmp_path) as (a, state), kernel() as (c, nb):
+        files = run_notebook(state, c, nb, 0)
+        doc = check_cells(state, c.pid, files)
+        # No markers: a run is labelled by its hash filename.
+        for r in doc["cells"][:-1]:
+            assert r["execution_count"] is None
+            assert r["label"] == os.path.basename(r["file"])
+        assert doc["cells"][-1]["label"] == "(outside cells)"
+        pid = c.pid
+    snap = tmp_path / ("memprof-python3-%d-exit.json" % pid)
+    assert wait_for(snap.exists, 20), a.stderr.read()
+    peak = load(snap)
+    tmp_run = [r for r in peak["peak"]["cells"] if r["file"] == files[2]]
+    assert peak["peak_cell"] == tmp_run[0]["label"]
+    assert near(tmp_run[0]["live_bytes"], 256 * MiB)
+
+
+def marker_library():
+    return os.path.exists(os.path.join(PYTHONPATH, "memprof_bpf",
+                                       "_memprof_markers.so"))
+
+
+def test_cells_with_the_extension(tmp_path):
+    if not marker_library():
+        pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
+    with agent(tmp_path) as (a, state), kernel(extension=True) as (c, nb):
+        files = run_notebook(state, c, nb, 1)
+        doc = check_cells(state, c.pid, files)
+        heads = [cell.source.splitlines()[0] for cell in nb.cells]
+        for n, f in ((2, files[1]), (3, files[2]), (5, files[4])):
+            r = runs_of(doc, f)[0]
+            assert (r["label"], r["execution_count"]) == ("In [%d]" % n, n)
+            assert r["source_head"] == heads[n - 1].strip()
+            assert r["finished_at"] >= r["started_at"]
+        again = runs_of(doc, files[5])[1]
+        assert again["label"] == "In [6]"
+
+
+def test_two_kernels_are_not_mixed(tmp_path):
+    code = "blob = bytearray({n})\nprint(sys._getframe().f_code.co_filename)"
+    with agent(tmp_path) as (a, state), kernel() as (c1, nb1), \
+            kernel() as (c2, nb2):
+        for c, nb in ((c1, nb1), (c2, nb2)):
+            assert wait_for(lambda: state_of(state, c.pid), 20)
+            run_cell(c, nb, 0)
+        n1, n2 = 64 * MiB, 96 * MiB
+        nb1.cells[1].source = code.format(n=n1)
+        nb2.cells[1].source = code.format(n=n2)
+        f1 = run_cell(c1, nb1, 1)
+        f2 = run_cell(c2, nb2, 1)
+
+        def have(c, f):
+            doc = state_of(state, c.pid)
+            return doc and runs_of(doc, f)
+        assert wait_for(lambda: have(c1, f1) and have(c2, f2), 10)
+        r1, = runs_of(state_of(state, c1.pid), f1)
+        r2, = runs_of(state_of(state, c2.pid), f2)
+        assert r1["live_bytes"] == n1 + 1 and r2["live_bytes"] == n2 + 1
+        assert not runs_of(state_of(state, c1.pid), f2)
+        assert not runs_of(state_of(state, c2.pid), f1)
