@@ -71,6 +71,18 @@ memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# The notebook extension's cell markers (python/): memprof:cell__start and
+# cell__end USDT probes in a plain shared library the extension loads with
+# ctypes. Its name is what the agent looks for in /proc/PID/maps.
+MARKERS_SO := python/memprof_bpf/_memprof_markers.so
+
+.PHONY: python
+python: $(MARKERS_SO)
+
+$(MARKERS_SO): python/memprof_bpf/markers.c | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -fPIC -shared -fvisibility=hidden -Wall -Wextra -Werror $< -o $@
+
 # ---- tests -----------------------------------------------------------------
 
 $(OUT)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_OBJS)
@@ -94,7 +106,7 @@ $(OUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
-integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
+integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
 test: deps lint unit integration
@@ -117,6 +129,6 @@ bench: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUT) memprof-bpf demo-peak.json
+	$(Q)rm -rf $(OUT) memprof-bpf demo-peak.json $(MARKERS_SO)
 
 .SECONDARY:
