@@ -1,0 +1,143 @@
+"""memprof-bpf's IPython extension: cell markers and the %memprof magic.
+
+    %load_ext memprof_bpf
+
+marks every cell for the memprof-bpf agent (USDT probes memprof:cell__start
+and memprof:cell__end in _memprof_markers.so) and adds %memprof, which
+prints this kernel's per-cell table as the agent publishes it.
+"""
+
+import argparse
+import os
+import shlex
+import time
+
+from .cells import CellHooks, code_filename, source_head
+from .markers import BUILD_HINT, Markers
+from .table import report, state_dir
+
+__all__ = ["load_ipython_extension", "unload_ipython_extension",
+           "code_filename", "source_head", "report", "last_cell"]
+__version__ = "0.1.0"
+
+#: The latest cell the hooks saw (a cells.Cell), for tests and debugging.
+last_cell = None
+#: Compute each cell's name and head even while no tracer is attached.
+force = bool(os.environ.get("MEMPROF_BPF_FORCE_MARKS"))
+
+ATTACH_WAIT = 1.0  # the agent looks for newly loaded markers every 100 ms
+ATTACH_POLL = 0.02
+
+_loaded = {}  # id(shell) -> (shell, hooks or None)
+
+
+# ---- the extension -----------------------------------------------------------
+
+class _Hooks(CellHooks):
+    """CellHooks that publish the latest cell as memprof_bpf.last_cell and
+    read the module's force switch at every cell."""
+
+    def _wanted(self):
+        return force or self.markers.traced()
+
+    def pre_run_cell(self, info):
+        global last_cell
+        CellHooks.pre_run_cell(self, info)
+        last_cell = self.last
+
+
+def load_ipython_extension(ip):
+    """%load_ext memprof_bpf: register the hooks and %memprof."""
+    unload_ipython_extension(ip)  # %reload_ext: never hook twice
+    markers = Markers.load()
+    hooks = None
+    if markers is None:
+        print(BUILD_HINT)
+    else:
+        hooks = _Hooks(ip, markers)
+        ip.events.register("pre_run_cell", hooks.pre_run_cell)
+        ip.events.register("post_run_cell", hooks.post_run_cell)
+        wait_for_agent(markers)
+    ip.register_magic_function(memprof, "line", "memprof")
+    _loaded[id(ip)] = (ip, hooks)
+
+
+def unload_ipython_extension(ip):
+    entry = _loaded.pop(id(ip), None)
+    if entry is None or entry[1] is None:
+        return
+    hooks = entry[1]
+    for event, callback in (("pre_run_cell", hooks.pre_run_cell),
+                            ("post_run_cell", hooks.post_run_cell)):
+        try:
+            ip.events.unregister(event, callback)
+        except ValueError:
+            pass
+
+
+def agent_running(directory=None):
+    """Does <state dir>/agent.pid name a live process?"""
+    from .table import pid_alive
+    try:
+        with open(os.path.join(directory or state_dir(), "agent.pid")) as f:
+            pid = int(f.read().strip())
+    except (OSError, ValueError):
+        return False
+    return pid_alive(pid)
+
+
+def wait_for_agent(markers, timeout=ATTACH_WAIT):
+    """If an agent runs but has not attached the markers yet, give it up to
+    timeout seconds (it scans traced kernels every 100 ms), so that the next
+    cell is marked. True once attached."""
+    if markers.traced():
+        return True
+    if not agent_running():
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(ATTACH_POLL)
+        if markers.traced():
+            return True
+    return False
+
+
+# ---- %memprof ----------------------------------------------------------------
+
+class _ArgumentError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports instead of exiting the kernel."""
+
+    def error(self, message):
+        raise _ArgumentError("%memprof: " + message)
+
+    def exit(self, status=0, message=None):
+        raise _ArgumentError(message.strip() if message else "")
+
+
+def _parser():
+    p = _Parser(prog="%memprof", add_help=True,
+                description="This kernel's memory by notebook cell, as the "
+                            "memprof-bpf agent publishes it.")
+    p.add_argument("--sort", choices=("live", "peak", "time"), default="live",
+                   help="live or peak during the cell: largest first; time: "
+                        "in the order the cells ran (default: live)")
+    p.add_argument("--top", type=int, metavar="N",
+                   help="show only the first N rows")
+    return p
+
+
+def memprof(line=""):
+    """%memprof [--sort live|peak|time] [--top N]: the per-cell table."""
+    try:
+        args = _parser().parse_args(shlex.split(line))
+    except (_ArgumentError, ValueError) as e:
+        text = str(e)
+        if text:
+            print(text)
+        return None
+    print(report(os.getpid(), args.sort, args.top))
+    return None

@@ -1,0 +1,139 @@
+"""Marking notebook cells: IPython's pre/post_run_cell hooks fire the probes.
+
+The agent ties a cell's allocations to the cell by its code object's
+co_filename, so the marker must carry exactly the name the shell compiles
+the cell under. Nothing about the name is computed while no tracer is
+attached: untraced, a hook is a ctypes call and a list append.
+"""
+
+import os
+
+HEAD_BYTES = 100
+
+
+class Cell:
+    """One cell run as the hooks saw it (execution_count, code_filename,
+    source_head are None until a tracer asks for them)."""
+
+    __slots__ = ("info", "execution_count", "code_filename", "source_head",
+                 "success")
+
+    def __init__(self, info, execution_count):
+        self.info = info
+        self.execution_count = execution_count
+        self.code_filename = None
+        self.source_head = None
+        self.success = None
+
+    def __repr__(self):
+        return ("Cell(execution_count=%r, code_filename=%r, source_head=%r, "
+                "success=%r)" % (self.execution_count, self.code_filename,
+                                 self.source_head, self.success))
+
+
+def source_head(raw_cell, limit=HEAD_BYTES):
+    """The first non-blank line of raw_cell, stripped, cut to at most limit
+    bytes of UTF-8 on a character boundary ('' for a blank cell)."""
+    for line in raw_cell.splitlines():
+        line = line.strip()
+        if line:
+            break
+    else:
+        return ""
+    data = line.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return line
+    cut = limit
+    while cut > 0 and (data[cut] & 0xC0) == 0x80:  # continuation byte
+        cut -= 1
+    return data[:cut].decode("utf-8").rstrip()
+
+
+def code_filename(shell, raw_cell, number, shell_futures=True):
+    """The co_filename the shell gives the code of raw_cell run as number.
+
+    IPython's run_cell_async names the cell with
+    compiler.cache(transform_cell(raw), execution_count, raw_code=raw), and
+    cache() takes the name from get_code_name(raw, transformed, number):
+    ipykernel's compiler hashes the raw cell into
+    <tmp>/ipykernel_<pid>/<murmur2>.py, terminal IPython names it
+    <ipython-input-N-<sha1 of the transformed cell>>.
+    """
+    try:
+        transformed = shell.transform_cell(raw_cell)
+    except Exception:  # IPython then compiles the raw cell (and fails)
+        transformed = raw_cell
+    compiler = shell.compile if shell_futures else shell.compiler_class()
+    if hasattr(compiler, "get_code_name"):
+        return compiler.get_code_name(raw_cell, transformed, number)
+    from IPython.core.compilerop import code_name  # IPython < 7.24
+    return code_name(transformed, number)
+
+
+def _encode(text):
+    return os.fsencode(text) if text is not None else b""
+
+
+class CellHooks:
+    """pre_run_cell / post_run_cell callbacks for one shell.
+
+    Cells can nest (a cell calling shell.run_cell), so the runs in progress
+    are a stack matched by their ExecutionInfo. A tracer that attaches in
+    the middle of a cell still gets that cell's end marker, with the name
+    computed then from what pre_run_cell recorded.
+    """
+
+    def __init__(self, shell, markers, force=False):
+        self.shell = shell
+        self.markers = markers
+        self.force = force  # compute names even untraced (tests, debugging)
+        self.running = []
+        self.last = None
+
+    def _wanted(self):
+        return self.force or self.markers.traced()
+
+    def _describe(self, cell):
+        if cell.code_filename is None:
+            info = cell.info
+            cell.code_filename = code_filename(
+                self.shell, info.raw_cell, cell.execution_count,
+                getattr(info, "shell_futures", True))
+            cell.source_head = source_head(info.raw_cell)
+
+    def pre_run_cell(self, info):
+        # The number run_cell_async passes to compiler.cache().
+        cell = Cell(info, self.shell.execution_count)
+        self.running.append(cell)
+        self.last = cell
+        if self._wanted():
+            self._describe(cell)
+            self.markers.start(cell.execution_count,
+                               _encode(cell.code_filename),
+                               cell.source_head.encode("utf-8", "replace"))
+
+    def post_run_cell(self, result):
+        cell = self._finished(result)
+        if cell is None:
+            return
+        cell.success = bool(getattr(result, "success", False))
+        if result is not None and result.execution_count is not None:
+            cell.execution_count = result.execution_count
+        if self._wanted():
+            self._describe(cell)
+            self.markers.end(cell.execution_count, _encode(cell.code_filename),
+                             cell.source_head.encode("utf-8", "replace"),
+                             int(cell.success))
+
+    def _finished(self, result):
+        """Pop the run result belongs to. An empty cell gets a post_run_cell
+        without a pre_run_cell: it matches nothing and is ignored."""
+        info = getattr(result, "info", None)
+        if result is None:  # run_cell raised before making a result
+            return self.running.pop() if self.running else None
+        for i in range(len(self.running) - 1, -1, -1):
+            if self.running[i].info is info:
+                cell = self.running[i]
+                del self.running[i:]
+                return cell
+        return None
