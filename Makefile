@@ -107,16 +107,16 @@ unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
 integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
-	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
+	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/python tests/integration
 
 test: deps lint unit integration
 
 lint: | $(DEPS_STAMP)
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c python/memprof_bpf/*.c
 	@echo "  LINT     ok"
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c python/memprof_bpf/*.c
 
 demo: memprof-bpf
 	$(Q)bash scripts/demo

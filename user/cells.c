@@ -55,7 +55,8 @@ int cells__clone(struct cells *dst, const struct cells *src)
 	dst->cap = src->cap ? src->cap : 1;
 	dst->nsites = src->nsites;
 	dst->sites_cap = src->sites_cap ? src->sites_cap : 1;
-	dst->current = dst->peak_run = -1;
+	dst->current = src->current;
+	dst->peak_run = src->peak_run;
 	return 0;
 }
 
@@ -72,7 +73,7 @@ static bool ends_with(const char *s, const char *suffix)
  */
 bool cells__is_cell_file(const char *file)
 {
-	const char *dir, *base;
+	const char *dir, *base, *p;
 
 	if (!file)
 		return false;
@@ -82,10 +83,11 @@ bool cells__is_cell_file(const char *file)
 	base = strrchr(file, '/');
 	if (!dir || !base || base <= dir || !ends_with(base, ".py"))
 		return false;
-	for (base++; *base != '.'; base++)
-		if (*base < '0' || *base > '9')
+	/* <digits>.py, nothing else */
+	for (p = base + 1; p < file + strlen(file) - 3; p++)
+		if (*p < '0' || *p > '9')
 			return false;
-	return true;
+	return p > base + 1;
 }
 
 /* A file some marked run announced: other front ends name cells freely. */
@@ -136,11 +138,11 @@ static void label_from_file(struct cell_run *r)
 }
 
 /*
- * Newest run of file, marked or not; unclaimed: still running and not yet
- * tied to a code object (a marked run waiting for its cell's code).
+ * Newest run of file, marked or not; open: only one still running (a
+ * marked run between its start and end markers).
  */
 static int64_t newest(const struct cells *c, const char *file, bool marked,
-		      bool unclaimed)
+		      bool open)
 {
 	size_t i;
 
@@ -148,17 +150,45 @@ static int64_t newest(const struct cells *c, const char *file, bool marked,
 		const struct cell_run *r = &c->runs[i];
 
 		if (r->marked == marked && r->file &&
-		    strcmp(r->file, file) == 0 &&
-		    (!unclaimed || (!r->code_id && !r->finished_ns)))
+		    strcmp(r->file, file) == 0 && (!open || !r->finished_ns))
 			return i;
 	}
 	return -1;
 }
 
+/* Tie a run to the <module> code just seen executing in it. */
+static int32_t claim(struct cells *c, int64_t i, const struct py_code *code)
+{
+	struct cell_run *r = &c->runs[i];
+
+	r->code_id = code->id;
+	r->code_addr = code->addr;
+	r->last_line = code->firstlineno;
+	return i;
+}
+
 /*
- * The run of a cell frame's code. <module> code is one execution; a
- * function defined in a cell and reached without that cell's <module> on
- * the stack (a callback, a thread) belongs to the newest run of its file.
+ * Run of a <module> code of a cell file: the open marked run of the file;
+ * else, without markers, the newest run of the file if this statement
+ * comes after the last one seen (first lines rise within one execution);
+ * -1: a new run (the same source executed again).
+ */
+static int64_t run_of_module(struct cells *c, const struct py_code *code)
+{
+	int64_t i = newest(c, code->file, true, true);
+
+	if (i >= 0)
+		return i;
+	i = newest(c, code->file, false, false);
+	if (i >= 0 && code->firstlineno > c->runs[i].last_line)
+		return i;
+	return -1;
+}
+
+/*
+ * The run of a cell frame's code. A function defined in a cell and
+ * reached without any cell <module> on the stack (a callback, a thread)
+ * belongs to the newest run of its file.
  */
 static int32_t run_of_code(struct cells *c, const struct py_code *code,
 			   uint64_t now, uint64_t live)
@@ -170,23 +200,22 @@ static int32_t run_of_code(struct cells *c, const struct py_code *code,
 	for (i = c->n; i-- > 0;)
 		if (c->runs[i].code_id == code->id)
 			return i;
-	if (!module && (i = newest(c, code->file, true, false)) < 0)
-		i = newest(c, code->file, false, false);
-	else if (module)
-		i = newest(c, code->file, true, true);
-	if (i >= 0) {
-		if (module)
-			c->runs[i].code_id = code->id,
-			c->runs[i].code_addr = code->addr;
-		return i;
+	if (module) {
+		i = run_of_module(c, code);
+		if (i >= 0)
+			return claim(c, i, code);
+	} else {
+		i = newest(c, code->file, true, false);
+		if (i < 0)
+			i = newest(c, code->file, false, false);
+		if (i >= 0)
+			return i;
 	}
 	r = new_run(c, code->file, now, live);
 	if (!r)
 		return CELL_OUTSIDE;
 	label_from_file(r);
-	if (module)
-		r->code_id = code->id, r->code_addr = code->addr;
-	return c->n - 1;
+	return module ? claim(c, c->n - 1, code) : (int32_t)(c->n - 1);
 }
 
 /* The outermost cell frame of a stack decides its run. */
@@ -316,7 +345,7 @@ void cells__code_freed(struct cells *c, uint64_t code_addr, uint64_t now)
 	}
 }
 
-void cells__on_alloc(struct cells *c, size_t site, uint64_t live, uint64_t peak)
+void cells__on_alloc(struct cells *c, size_t site, uint64_t live, bool new_peak)
 {
 	int32_t run = site < c->nsites ? c->site_run[site] : CELL_OUTSIDE;
 	struct cell_run *r;
@@ -327,7 +356,7 @@ void cells__on_alloc(struct cells *c, size_t site, uint64_t live, uint64_t peak)
 		if (!r->marked && !r->finished_ns)
 			c->current = run;
 	}
-	if (live >= peak)
+	if (new_peak)
 		c->peak_run = c->current;
 	if (c->current < 0)
 		return;

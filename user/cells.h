@@ -4,9 +4,13 @@
  * whose code is the outermost cell frame on its Python stack; a cell's
  * code is recognised by its filename (ipykernel's <tmp>/ipykernel_<pid>/
  * <hash>.py, IPython's <ipython-input-N-...>, or a file the python/
- * extension announced). Each execution compiles a new code object, so a
- * run is one code object (its id includes its birth): re-runs of the same
- * source are separate runs. The extension's markers add "In [N]", the
+ * extension announced). IPython compiles each top-level statement of a
+ * cell into its own <module> code object, one after the other, with line
+ * numbers rising; every execution compiles anew (a code id includes its
+ * birth). So a run is: with markers, everything under that file between
+ * cell__start and cell__end; without, <module> codes of one file whose
+ * first lines rise; a first line at or above the last one seen starts a
+ * new run (a re-run of the same source). The markers add "In [N]", the
  * first source line and exact start/end times.
  *
  * Per event the cost is O(1): a site's run is decided once, when the site
@@ -32,8 +36,9 @@ struct cell_run {
 	int64_t execution_count; /* -1: unknown (no marker) */
 	char *file; /* the cell code's co_filename */
 	char *head; /* first source line (markers only), or NULL */
-	uint64_t code_id; /* the cell's <module> code, 0 until seen */
+	uint64_t code_id; /* its latest <module> code, 0 until seen */
 	uint64_t code_addr;
+	int last_line; /* first line of that code: statements rise */
 	uint64_t started_ns, finished_ns; /* CLOCK_MONOTONIC; 0: running */
 	uint64_t start_live; /* process live bytes when it started */
 	uint64_t max_live; /* highest process live bytes while it ran */
@@ -79,12 +84,12 @@ void cells__marker(struct cells *c, const struct rec_cell *r, uint64_t live);
 void cells__code_freed(struct cells *c, uint64_t code_addr, uint64_t now);
 
 /*
- * After an allocation at site (process now at live bytes, peak at peak):
- * follows the running cell's high level, and notes which run executes
- * when a new high-water mark is reached.
+ * After an allocation at site (process now at live bytes; new_peak: this
+ * event raised the high-water mark): follows the running cell's high
+ * level, and notes which run executes when the high-water mark rises.
  */
 void cells__on_alloc(struct cells *c, size_t site, uint64_t live,
-		     uint64_t peak);
+		     bool new_peak);
 
 /*
  * Sum the heap's sites by run: out[0..n) per run, out[n] outside cells.

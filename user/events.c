@@ -40,36 +40,42 @@ static void on_alloc(struct agent *a, struct tracee *t,
 		     const struct rec_alloc *r)
 {
 	int64_t site = site_of(t, r->site, r->stack, r->tid, a->now_ns);
+	uint64_t peak;
 
 	if (site < 0)
 		return;
+	peak = t->heap.peak_bytes;
 	heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
 	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
-			t->heap.peak_bytes);
+			t->heap.peak_bytes > peak);
 }
 
 static void on_realloc(struct agent *a, struct tracee *t,
 		       const struct rec_realloc *r)
 {
 	int64_t site = site_of(t, r->site, r->stack, r->tid, a->now_ns);
+	uint64_t peak;
 
 	if (site < 0)
 		return;
+	peak = t->heap.peak_bytes;
 	heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
 		      r->flags & REALLOC_REMAPPED, a->now_ns);
 	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
-			t->heap.peak_bytes);
+			t->heap.peak_bytes > peak);
 }
 
 static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 {
 	int64_t site = site_of(t, r->site, r->stack, 0, a->now_ns);
+	uint64_t peak;
 
 	if (site < 0)
 		return;
+	peak = t->heap.peak_bytes;
 	heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
 	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
-			t->heap.peak_bytes);
+			t->heap.peak_bytes > peak);
 }
 
 /* Frees made while a collection runs are what the collection released. */

@@ -34,7 +34,10 @@ static int safe_dir(const char *dir)
 	return 0;
 }
 
-/* Write text to path atomically (temp file, fsync, rename), mode 0600. */
+/*
+ * Write text to path atomically (temp file, rename), mode 0600, owned by
+ * uid:gid. /run is tmpfs: no fsync, these files do not outlive a boot.
+ */
 static int write_atomic(const char *path, const char *text, uid_t uid,
 			gid_t gid)
 {
@@ -137,6 +140,7 @@ void publish__tick(struct agent *a)
 		struct tracee *t = a->procs.v[i];
 		json_t *doc;
 		char *text;
+		int err;
 		uid_t uid;
 		gid_t gid;
 
@@ -149,8 +153,9 @@ void publish__tick(struct agent *a)
 			continue;
 		owner_of(t->pid, &uid, &gid);
 		file_of(a, t->pid, path, sizeof(path));
-		if (write_atomic(path, text, uid, gid))
-			log_debug("%s: %s", path, strerror(errno));
+		err = write_atomic(path, text, uid, gid);
+		if (err)
+			log_debug("%s: %s", path, strerror(-err));
 		free(text);
 	}
 }
@@ -173,6 +178,8 @@ void publish__stop(struct agent *a)
 
 	if (!a->publishing)
 		return;
+	for (size_t i = 0; i < a->procs.len; i++)
+		publish__forget(a, a->procs.v[i]->pid);
 	snprintf(path, sizeof(path), "%s/agent.pid", a->publish_dir);
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;

@@ -44,13 +44,15 @@ def agent(tmp_path):
 
 
 @contextlib.contextmanager
-def kernel(extension=False):
-    """A real ipykernel (Debian's python3) run cell by cell by nbclient."""
+def kernel(state, extension=False):
+    """A real ipykernel (Debian's python3) run cell by cell by nbclient;
+    state: where the agent publishes (the extension looks for it there)."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     if extension:
         nb.cells.insert(0, nbformat.v4.new_code_cell(
             "%load_ext memprof_bpf"))
     env = dict(os.environ, PYTHONPATH=PYTHONPATH,
+               MEMPROF_BPF_STATE_DIR=str(state),
                PYDEVD_DISABLE_FILE_VALIDATION="1")
     c = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
                                 startup_timeout=60)
@@ -116,7 +118,7 @@ def check_cells(state, pid, files):
 
 
 def test_cells_without_the_extension(tmp_path):
-    with agent(tmp_path) as (a, state), kernel() as (c, nb):
+    with agent(tmp_path) as (a, state), kernel(state) as (c, nb):
         files = run_notebook(state, c, nb, 0)
         doc = check_cells(state, c.pid, files)
         # No markers: a run is labelled by its hash filename.
@@ -141,23 +143,27 @@ def marker_library():
 def test_cells_with_the_extension(tmp_path):
     if not marker_library():
         pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
-    with agent(tmp_path) as (a, state), kernel(extension=True) as (c, nb):
+    with agent(tmp_path) as (a, state), kernel(state, extension=True) as (c, nb):
+        assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
+        run_cell(c, nb, 0)  # %load_ext memprof_bpf: In [1]
         files = run_notebook(state, c, nb, 1)
         doc = check_cells(state, c.pid, files)
-        heads = [cell.source.splitlines()[0] for cell in nb.cells]
-        for n, f in ((2, files[1]), (3, files[2]), (5, files[4])):
-            r = runs_of(doc, f)[0]
+        # Cell i of the notebook file is In [i + 2]; its first source line.
+        for i in (1, 2, 4):
+            r = runs_of(doc, files[i])[0]
+            n = i + 2
             assert (r["label"], r["execution_count"]) == ("In [%d]" % n, n)
-            assert r["source_head"] == heads[n - 1].strip()
+            assert r["source_head"] == \
+                nb.cells[i + 1].source.splitlines()[0].strip()
             assert r["finished_at"] >= r["started_at"]
         again = runs_of(doc, files[5])[1]
-        assert again["label"] == "In [6]"
+        assert again["label"] == "In [7]"
 
 
 def test_two_kernels_are_not_mixed(tmp_path):
     code = "blob = bytearray({n})\nprint(sys._getframe().f_code.co_filename)"
-    with agent(tmp_path) as (a, state), kernel() as (c1, nb1), \
-            kernel() as (c2, nb2):
+    with agent(tmp_path) as (a, state), kernel(state) as (c1, nb1), \
+            kernel(state) as (c2, nb2):
         for c, nb in ((c1, nb1), (c2, nb2)):
             assert wait_for(lambda: state_of(state, c.pid), 20)
             run_cell(c, nb, 0)
