@@ -194,9 +194,11 @@ static int64_t cell_site(struct tracee *t, uint64_t key, uint64_t stack)
 static void cell_alloc(struct tracee *t, int64_t site, uint64_t addr,
 		       uint64_t size)
 {
+	uint64_t peak = t->heap.peak_bytes;
+
 	cr_assert_eq(heap__alloc(&t->heap, addr, size, site, addr), 0);
 	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
-			t->heap.peak_bytes);
+			t->heap.peak_bytes > peak);
 }
 
 /* What batch__cells prints, as one string (caller frees). */

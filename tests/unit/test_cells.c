@@ -15,9 +15,15 @@
 #define FILE_LIB "/usr/lib/python3/dist-packages/numpy/core/numeric.py"
 #define FILE_SHELL "/usr/lib/python3/dist-packages/IPython/core/shell.py"
 
-#define MOD_A 0x1111000000000001ULL /* cell A's <module>, first run */
-#define MOD_A2 0x1111000000000002ULL /* cell A's <module>, re-run */
-#define MAKE_A 0x1111000000000003ULL /* def make() in cell A */
+/*
+ * IPython compiles each top-level statement of a cell into a <module> code
+ * of its own; first lines rise within one execution of the cell.
+ */
+#define MOD_A 0x1111000000000001ULL /* cell A, first run, line 1 */
+#define MOD_A2 0x1111000000000002ULL /* cell A, re-run, line 1 */
+#define MAKE_A 0x1111000000000003ULL /* def make() in cell A, line 2 */
+#define MOD_A3 0x1111000000000004ULL /* cell A, first run, line 3 */
+#define MOD_A4 0x1111000000000005ULL /* cell A, re-run, line 4 */
 #define MOD_B 0x2222000000000001ULL
 #define LIB 0x3333000000000001ULL
 #define SHELL 0x4444000000000001ULL
@@ -26,6 +32,8 @@
 #define ADDR_MOD_A2 0x7f0000002000ULL
 #define ADDR_MAKE_A 0x7f0000003000ULL
 #define ADDR_MOD_B 0x7f0000004000ULL
+#define ADDR_MOD_A3 0x7f0000007000ULL
+#define ADDR_MOD_A4 0x7f0000008000ULL
 
 /* Stacks, innermost first as the probe records them. */
 #define ST_A 0xa000000000000001ULL /* LIB <- MOD_A <- SHELL */
@@ -35,17 +43,19 @@
 #define ST_A2 0xa000000000000005ULL /* MOD_A2 <- SHELL */
 #define ST_THREAD 0xa000000000000006ULL /* LIB <- MAKE_A: a callback */
 #define ST_B 0xa000000000000007ULL /* MOD_B <- SHELL */
+#define ST_A3 0xa000000000000008ULL /* LIB <- MOD_A3 <- SHELL */
+#define ST_A4 0xa000000000000009ULL /* LIB <- MOD_A4 <- SHELL */
 #define ST_UNKNOWN 0xa0000000000000ffULL
 
 static void add_code(struct pystacks *ps, uint64_t id, uint64_t addr,
-		     const char *file, const char *name)
+		     const char *file, const char *name, int firstlineno)
 {
 	struct rec_pycode r;
 
 	memset(&r, 0, sizeof(r));
 	r.code_id = id;
 	r.code = addr;
-	r.firstlineno = 1;
+	r.firstlineno = firstlineno;
 	strncpy(r.filename, file, sizeof(r.filename) - 1);
 	strncpy(r.name, name, sizeof(r.name) - 1);
 	cr_assert_eq(pystacks__add_code(ps, &r), 0);
@@ -78,14 +88,18 @@ static void notebook(struct pystacks *ps)
 	static const uint64_t a2[] = { MOD_A2, SHELL };
 	static const uint64_t thread[] = { LIB, MAKE_A };
 	static const uint64_t b[] = { MOD_B, SHELL };
+	static const uint64_t a3[] = { LIB, MOD_A3, SHELL };
+	static const uint64_t a4[] = { LIB, MOD_A4, SHELL };
 
 	pystacks__init(ps);
-	add_code(ps, MOD_A, ADDR_MOD_A, FILE_A, "<module>");
-	add_code(ps, MOD_A2, ADDR_MOD_A2, FILE_A, "<module>");
-	add_code(ps, MAKE_A, ADDR_MAKE_A, FILE_A, "make");
-	add_code(ps, MOD_B, ADDR_MOD_B, FILE_B, "<module>");
-	add_code(ps, LIB, 0x7f0000005000ULL, FILE_LIB, "zeros");
-	add_code(ps, SHELL, 0x7f0000006000ULL, FILE_SHELL, "run_code");
+	add_code(ps, MOD_A, ADDR_MOD_A, FILE_A, "<module>", 1);
+	add_code(ps, MOD_A2, ADDR_MOD_A2, FILE_A, "<module>", 1);
+	add_code(ps, MAKE_A, ADDR_MAKE_A, FILE_A, "make", 2);
+	add_code(ps, MOD_A3, ADDR_MOD_A3, FILE_A, "<module>", 3);
+	add_code(ps, MOD_A4, ADDR_MOD_A4, FILE_A, "<module>", 4);
+	add_code(ps, MOD_B, ADDR_MOD_B, FILE_B, "<module>", 1);
+	add_code(ps, LIB, 0x7f0000005000ULL, FILE_LIB, "zeros", 10);
+	add_code(ps, SHELL, 0x7f0000006000ULL, FILE_SHELL, "run_code", 20);
 	add_stack(ps, ST_A, 3, a);
 	add_stack(ps, ST_A_MAKE, 4, a_make);
 	add_stack(ps, ST_B_MAKE, 4, b_make);
@@ -93,6 +107,8 @@ static void notebook(struct pystacks *ps)
 	add_stack(ps, ST_A2, 2, a2);
 	add_stack(ps, ST_THREAD, 2, thread);
 	add_stack(ps, ST_B, 2, b);
+	add_stack(ps, ST_A3, 3, a3);
+	add_stack(ps, ST_A4, 3, a4);
 }
 
 static struct rec_cell marker(bool done, int64_t n, const char *file,
@@ -139,12 +155,17 @@ static int64_t new_site(struct heap *h, struct cells *c,
 	return s;
 }
 
-/* An allocation as events.c makes it: heap first, then the cells. */
+/*
+ * An allocation as events.c makes it: heap first, then the cells, told
+ * whether this event raised the high-water mark.
+ */
 static void alloc(struct heap *h, struct cells *c, int64_t site, uint64_t addr,
 		  uint64_t size, uint64_t now)
 {
+	uint64_t before = h->peak_bytes;
+
 	cr_assert_eq(heap__alloc(h, addr, size, site, now), 0);
-	cells__on_alloc(c, site, h->live_bytes, h->peak_bytes);
+	cells__on_alloc(c, site, h->live_bytes, h->peak_bytes > before);
 }
 
 static void expect_totals(const struct cell_totals *t, int64_t live_bytes,
@@ -172,13 +193,13 @@ Test(cells, is_cell_file, .timeout = 10)
 	cr_assert(cells__is_cell_file("/tmp/ipykernel_123/4062188087.py"));
 	cr_assert(cells__is_cell_file("/var/tmp/ipykernel_7/0.py"));
 	cr_assert(cells__is_cell_file("<ipython-input-3-abcdef012345>"));
-	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_123/notes.py"), "not "
-									  "a "
-									  "numb"
-									  "er");
+	/* The base name is digits, nothing else. */
+	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_123/notes.py"));
 	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_123/40621x8087.py"));
 	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_123/4062188087.pyc"));
 	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_123/4062188087"));
+	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_1/.py"), "no digits");
+	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_1/12.34.py"));
 	cr_assert_not(cells__is_cell_file("/tmp/ipykernel_123"));
 	cr_assert_not(cells__is_cell_file("/home/u/x.py"));
 	cr_assert_not(cells__is_cell_file("/home/u/4062188087.py"));
@@ -260,6 +281,11 @@ Test(cells, outermost_cell_frame_decides_the_run, .timeout = 10)
 	pystacks__free(&ps);
 }
 
+/*
+ * Without markers: a <module> code of the file whose first line does not
+ * rise above the last one seen (line 1, then line 1 again) is the same
+ * source executed again, a new run.
+ */
 Test(cells, rerun_of_the_same_source_is_a_new_run, .timeout = 10)
 {
 	struct pystacks ps;
@@ -268,6 +294,7 @@ Test(cells, rerun_of_the_same_source_is_a_new_run, .timeout = 10)
 	notebook(&ps);
 	cells__init(&c);
 	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(c.runs[0].last_line, 1);
 	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A2, 200, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_str_eq(c.runs[1].file, FILE_A);
@@ -275,10 +302,121 @@ Test(cells, rerun_of_the_same_source_is_a_new_run, .timeout = 10)
 	cr_assert_eq(c.runs[0].code_id, MOD_A);
 	cr_assert_eq(c.runs[1].code_id, MOD_A2);
 	cr_assert_eq(c.runs[1].code_addr, ADDR_MOD_A2);
+	cr_assert_eq(c.runs[1].last_line, 1);
+	cr_assert_eq(c.runs[1].started_ns, 200);
 	/* The first run's code still maps to the first run. */
 	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A_MAKE, 300, 0), 0);
 	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_A2, 300, 0), 1);
 	cr_assert_eq(c.n, 2);
+	cells__free(&c);
+	pystacks__free(&ps);
+}
+
+/* (a) Without markers: statements at lines 1 then 3 are one execution. */
+Test(cells, rising_statements_of_a_file_are_one_run, .timeout = 10)
+{
+	struct pystacks ps;
+	struct cells c;
+
+	notebook(&ps);
+	cells__init(&c);
+	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A3, 200, 50), 0);
+	cr_assert_eq(c.n, 1, "one run, not one per statement");
+	cr_assert_str_eq(c.runs[0].label, LABEL_A);
+	cr_assert_eq(c.runs[0].code_id, MOD_A3, "its latest <module> code");
+	cr_assert_eq(c.runs[0].code_addr, ADDR_MOD_A3);
+	cr_assert_eq(c.runs[0].last_line, 3);
+	cr_assert_eq(c.runs[0].started_ns, 100, "started by its first code");
+	cr_assert_eq(c.runs[0].start_live, 0);
+	/* A function of the cell reached without its <module>: that run. */
+	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_THREAD, 300, 0), 0);
+	cr_assert_eq(c.n, 1);
+	cr_assert_eq(c.nsites, 3);
+	/* Another cell's statement does not join it. */
+	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_B, 400, 0), 1);
+	cr_assert_eq(c.n, 2);
+	cells__free(&c);
+	pystacks__free(&ps);
+}
+
+/*
+ * (b) Without markers: lines 1 and 3, then line 1 again is a re-run: two
+ * runs. The re-run's own later statement (line 4) rises again and joins it.
+ */
+Test(cells, first_line_falling_back_starts_a_rerun, .timeout = 10)
+{
+	struct pystacks ps;
+	struct cells c;
+
+	notebook(&ps);
+	cells__init(&c);
+	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A3, 200, 0), 0);
+	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A2, 300, 10), 1);
+	cr_assert_eq(c.n, 2);
+	cr_assert_str_eq(c.runs[1].file, FILE_A);
+	cr_assert_str_eq(c.runs[1].label, LABEL_A);
+	cr_assert_eq(c.runs[1].code_id, MOD_A2);
+	cr_assert_eq(c.runs[1].last_line, 1);
+	cr_assert_eq(c.runs[1].started_ns, 300);
+	cr_assert_eq(c.runs[1].start_live, 10);
+	cr_assert_eq(c.runs[0].code_id, MOD_A3, "the first run is untouched");
+	cr_assert_eq(c.runs[0].last_line, 3);
+	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_A4, 400, 0), 1);
+	cr_assert_eq(c.n, 2);
+	cr_assert_eq(c.runs[1].code_id, MOD_A4);
+	cr_assert_eq(c.runs[1].last_line, 4);
+	/* A function of the cell without its <module>: the newest run. */
+	cr_assert_eq(cells__note_site(&c, 4, &ps, ST_THREAD, 500, 0), 1);
+	cr_assert_eq(c.site_run[0], 0);
+	cr_assert_eq(c.site_run[1], 0);
+	cr_assert_eq(c.site_run[2], 1);
+	cr_assert_eq(c.site_run[3], 1);
+	cells__free(&c);
+	pystacks__free(&ps);
+}
+
+/*
+ * (c) With markers: every <module> code of the file while its marked run
+ * is open belongs to it, whatever its first line; after the end marker a
+ * new <module> code of the file starts a new, unmarked run.
+ */
+Test(cells, statements_under_an_open_marked_run_belong_to_it, .timeout = 10)
+{
+	struct pystacks ps;
+	struct cells c;
+
+	notebook(&ps);
+	cells__init(&c);
+	start(&c, 5, FILE_A, "x = 1", 1000, 0);
+	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 1100, 0), 0);
+	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A3, 1200, 0), 0);
+	cr_assert_eq(c.n, 1);
+	cr_assert_str_eq(c.runs[0].label, "In [5]");
+	cr_assert(c.runs[0].marked);
+	cr_assert_eq(c.runs[0].code_id, MOD_A3);
+	cr_assert_eq(c.runs[0].last_line, 3);
+	/* Not rising, but the marked run is still open: the same run. */
+	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A2, 1300, 0), 0);
+	cr_assert_eq(c.n, 1);
+	cr_assert_eq(c.runs[0].code_id, MOD_A2);
+	cr_assert_eq(c.runs[0].last_line, 1);
+	cr_assert_eq(c.current, 0);
+	end(&c, 5, FILE_A, "", true, 2000, 0);
+	cr_assert_eq(c.runs[0].finished_ns, 2000);
+	cr_assert_eq(c.current, -1);
+
+	/* Closed: line 4 rises above its last line, yet starts a new run. */
+	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_A4, 3000, 0), 1);
+	cr_assert_eq(c.n, 2);
+	cr_assert_not(c.runs[1].marked);
+	cr_assert_str_eq(c.runs[1].label, LABEL_A);
+	cr_assert_eq(c.runs[1].execution_count, -1);
+	cr_assert_eq(c.runs[1].code_id, MOD_A4);
+	cr_assert_eq(c.runs[1].started_ns, 3000);
+	cr_assert_eq(c.runs[1].finished_ns, 0);
+	cr_assert_eq(c.runs[0].code_id, MOD_A2, "the marked run keeps its own");
 	cells__free(&c);
 	pystacks__free(&ps);
 }
@@ -290,6 +428,7 @@ Test(cells, function_without_its_module_goes_to_the_newest_run, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
+	/* Cell A, then its re-run (line 1 again): make() on a thread. */
 	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
 	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A2, 200, 0), 1);
 	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_THREAD, 300, 0), 1);
@@ -396,7 +535,7 @@ Test(cells, marked_file_is_a_cell_file, .timeout = 10)
 
 	notebook(&ps);
 	add_code(&ps, 0x5555000000000001ULL, 0x7f0000009000ULL,
-		 "/home/u/cell-7", "<module>");
+		 "/home/u/cell-7", "<module>", 1);
 	add_stack(&ps, 0xb000000000000001ULL, 3, st);
 	cells__init(&c);
 	cr_assert_eq(cells__note_site(&c, 0, &ps, 0xb000000000000001ULL, 10, 0),
@@ -418,7 +557,7 @@ Test(cells, end_without_start_adopts_the_unmarked_run, .timeout = 10)
 	notebook(&ps);
 	cells__init(&c);
 	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cells__on_alloc(&c, 0, 64, 64);
+	cells__on_alloc(&c, 0, 64, true);
 	cr_assert_eq(c.current, 0);
 	end(&c, 7, FILE_A, "y = 2", false, 5000, 64);
 	cr_assert_eq(c.n, 1);
@@ -469,7 +608,7 @@ Test(cells, code_freed_finishes_unmarked_runs_only, .timeout = 10)
 	notebook(&ps);
 	cells__init(&c);
 	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cells__on_alloc(&c, 0, 10, 10);
+	cells__on_alloc(&c, 0, 10, true);
 	cr_assert_eq(c.current, 0);
 	cells__code_freed(&c, 0x7fffdead0000ULL, 150);
 	cr_assert_eq(c.runs[0].finished_ns, 0, "not its code");
@@ -480,7 +619,7 @@ Test(cells, code_freed_finishes_unmarked_runs_only, .timeout = 10)
 	cells__code_freed(&c, ADDR_MOD_A, 950);
 	cr_assert_eq(c.runs[0].finished_ns, 900);
 	/* An allocation at a finished run's site does not revive it. */
-	cells__on_alloc(&c, 0, 20, 20);
+	cells__on_alloc(&c, 0, 20, true);
 	cr_assert_eq(c.current, -1);
 
 	/* A marked run ends with its end marker, not its code. */
@@ -508,45 +647,46 @@ Test(cells, on_alloc_follows_the_running_run, .timeout = 10)
 	cells__init(&c);
 	/* A high-water mark before any cell: reached outside. */
 	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_OUT, 10, 0), CELL_OUTSIDE);
-	cells__on_alloc(&c, 0, 100, 100);
+	cells__on_alloc(&c, 0, 100, true);
 	cr_assert_eq(c.current, -1);
 	cr_assert_eq(c.peak_run, -1);
 
 	start(&c, 3, FILE_A, "a = make()", 1000, 100);
 	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A_MAKE, 1100, 100), 0);
-	cells__on_alloc(&c, 1, 300, 300);
+	cells__on_alloc(&c, 1, 300, true);
 	cr_assert_eq(c.runs[0].max_live, 300);
 	cr_assert_eq(c.peak_run, 0);
 	/* Lower than its high: the high stays. */
-	cells__on_alloc(&c, 1, 250, 300);
+	cells__on_alloc(&c, 1, 250, false);
 	cr_assert_eq(c.runs[0].max_live, 300);
 	/* Outside allocations while a marked cell runs are its level too. */
-	cells__on_alloc(&c, 0, 320, 320);
+	cells__on_alloc(&c, 0, 320, true);
 	cr_assert_eq(c.runs[0].max_live, 320);
 	cr_assert_eq(c.peak_run, 0);
 	end(&c, 3, FILE_A, "", true, 2000, 320);
 	cr_assert_eq(c.current, -1);
 
 	/* After the end nothing moves run 0; a new mark is outside. */
-	cells__on_alloc(&c, 0, 200, 320);
-	cells__on_alloc(&c, 0, 400, 400);
+	cells__on_alloc(&c, 0, 200, false);
+	cr_assert_eq(c.peak_run, 0, "no new high-water mark");
+	cells__on_alloc(&c, 0, 400, true);
 	cr_assert_eq(c.runs[0].max_live, 320);
 	cr_assert_eq(c.runs[0].start_live, 100);
 	cr_assert_eq(c.peak_run, -1);
 
 	/* Unmarked: the run allocating becomes the running one... */
 	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_B, 3000, 400), 1);
-	cells__on_alloc(&c, 2, 500, 500);
+	cells__on_alloc(&c, 2, 500, true);
 	cr_assert_eq(c.current, 1);
 	cr_assert_eq(c.peak_run, 1);
 	cr_assert_eq(c.runs[1].start_live, 400);
 	cr_assert_eq(c.runs[1].max_live, 500);
 	/* ...and stays so until its code object dies. */
-	cells__on_alloc(&c, 0, 600, 600);
+	cells__on_alloc(&c, 0, 600, true);
 	cr_assert_eq(c.runs[1].max_live, 600);
 	cr_assert_eq(c.peak_run, 1);
 	cells__code_freed(&c, ADDR_MOD_B, 4000);
-	cells__on_alloc(&c, 0, 700, 700);
+	cells__on_alloc(&c, 0, 700, true);
 	cr_assert_eq(c.peak_run, -1);
 	cr_assert_eq(c.runs[1].max_live, 600);
 	cr_assert_eq(c.runs[0].max_live, 320);
@@ -633,11 +773,9 @@ Test(cells, totals_without_runs, .timeout = 10)
 }
 
 /*
- * BUG (cells__on_alloc): the header promises "notes which run executes
- * when a *new* high-water mark is reached", but live >= peak also moves
- * peak_run when a later run merely returns to the old mark. The heap keeps
- * its first peak (peak_at_ns, per-site breakdown: all of it run A's), so
- * "reached in" names run B while B holds nothing at the peak.
+ * A later run that merely returns to the old high-water mark does not
+ * raise it: the heap keeps its first peak (peak_at_ns, per-site
+ * breakdown: all of it run A's), so the peak stays reached in run A.
  */
 Test(cells, equal_level_is_not_a_new_high_water_mark, .timeout = 10)
 {
@@ -687,7 +825,7 @@ Test(cells, clone_is_deep, .timeout = 10)
 	cr_assert_eq(cells__note_site(&src, 1, &ps, ST_OUT, 2100, 128),
 		     CELL_OUTSIDE);
 	cr_assert_eq(cells__note_site(&src, 2, &ps, ST_B, 3000, 128), 1);
-	cells__on_alloc(&src, 2, 256, 256);
+	cells__on_alloc(&src, 2, 256, true);
 
 	cr_assert_eq(cells__clone(&dst, &src), 0);
 	cr_assert_eq(dst.n, 2);
@@ -707,6 +845,11 @@ Test(cells, clone_is_deep, .timeout = 10)
 	cr_assert(dst.runs[0].marked);
 	cr_assert_str_eq(dst.runs[1].label, LABEL_B);
 	cr_assert_eq(dst.runs[1].max_live, 256);
+	/* The run executing and the one at the high-water mark carry over. */
+	cr_assert_eq(src.current, 1);
+	cr_assert_eq(src.peak_run, 1);
+	cr_assert_eq(dst.current, 1);
+	cr_assert_eq(dst.peak_run, 1);
 
 	/* Scribble over the source and free it: the clone is intact. */
 	src.runs[0].file[0] = 'X';
