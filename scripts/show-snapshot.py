@@ -30,9 +30,12 @@ def main(path, top=8):
     print(f"{snap['comm']} (pid {snap['pid']}): peak {human(peak['bytes'])} "
           f"in {peak['count']} blocks at {peak['at']}; "
           f"dropped events: {snap['dropped_events']}")
-    print(f"{'BYTES':>12} {'BLOCKS':>8}  ALLOCATED BY")
+    cells = any(st.get("cell") for st in peak["stacks"])
+    print(f"{'BYTES':>12} {'BLOCKS':>8}  " + ("CELL      " if cells else "")
+          + "ALLOCATED BY")
     for st in peak["stacks"][:top]:
-        print(f"{human(st['bytes']):>12} {st['count']:>8}  "
+        cell = f"{st.get('cell') or '-':<9.9} " if cells else ""
+        print(f"{human(st['bytes']):>12} {st['count']:>8}  {cell}"
               f"{where(st['frames'])}")
 
 

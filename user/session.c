@@ -412,6 +412,8 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	err = save(a, t, doc, reason, path, sizeof(path));
 	if (err)
 		save_elsewhere(a, t, doc, reason, path, err);
+	else if (t->cells.n && a->out)
+		fprintf(a->out, "  snapshot: %s\n", path); /* under its table */
 	else
 		log_info("wrote %s", path);
 	json_decref(doc);

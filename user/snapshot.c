@@ -82,6 +82,19 @@ static json_t *frames_of(const struct snap_meta *m, uint32_t site,
 	return arr;
 }
 
+/* The cell run a site's bytes belong to: its label, or null outside. */
+static json_t *cell_of(const struct snap_meta *m, uint32_t site)
+{
+	const struct cells *c = m->cells;
+	int32_t run;
+
+	if (!c || site >= c->nsites)
+		return json_null();
+	run = c->site_run[site];
+	return run >= 0 && (size_t)run < c->n ? json_string(c->runs[run].label)
+					      : json_null();
+}
+
 static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 		      const struct frame *frames, size_t nframes, bool peak)
 {
@@ -109,11 +122,12 @@ static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 		const struct frame *f = r[i].site < nframes ? &frames[r[i].site]
 							    : &unknown;
 
-		json_array_append_new(
-			arr, json_pack("{s:I, s:I, s:o}", "bytes",
-				       (json_int_t)r[i].bytes, "count",
-				       (json_int_t)r[i].count, "frames",
-				       frames_of(m, r[i].site, f)));
+		json_array_append_new(arr,
+				      json_pack("{s:I, s:I, s:o, s:o}", "bytes",
+						(json_int_t)r[i].bytes, "count",
+						(json_int_t)r[i].count, "cell",
+						cell_of(m, r[i].site), "frames",
+						frames_of(m, r[i].site, f)));
 	}
 	free(r);
 	return arr;
