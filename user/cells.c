@@ -164,6 +164,12 @@ static int32_t claim(struct cells *c, int64_t i, const struct py_code *code)
 	r->code_id = code->id;
 	r->code_addr = code->addr;
 	r->last_line = code->firstlineno;
+	/*
+	 * IPython frees a statement's code once the next one is compiled:
+	 * the unmarked run seen ending then was only between statements.
+	 */
+	if (!r->marked)
+		r->finished_ns = 0;
 	return i;
 }
 
