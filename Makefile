@@ -118,7 +118,7 @@ lint: | $(DEPS_STAMP)
 format:
 	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c python/memprof_bpf/*.c
 
-demo: memprof-bpf
+demo: memprof-bpf $(MARKERS_SO)
 	$(Q)bash scripts/demo
 
 # The Python workloads' optional peers (scalene, memory_profiler)
