@@ -107,7 +107,8 @@ unit: $(UNIT_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
 integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
-	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/python tests/integration
+	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/python
+	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
 test: deps lint unit integration
 
