@@ -20,7 +20,7 @@ endif
 DEPS_STAMP := $(OUT)/.deps-ok
 CFLAGS ?= -O2 -g
 CFLAGS += -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Iuser
-LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lpthread
+LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lncursesw -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ibpf -I/usr/include/x86_64-linux-gnu
 

@@ -13,11 +13,15 @@ PKGS=(
 	# build
 	clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
 	libjansson-dev libcapstone-dev linux-libc-dev
+	# the live terminal view (user/topview.c)
+	libncurses-dev
 	# lint and unit tests
 	clang-format libcriterion-dev
 	# integration tests: real Python processes, notebooks
 	python3 python3-pytest python3-pytest-timeout python3-numpy
 	python3-pandas python3-ipykernel python3-nbclient python3-nbformat
+	# the terminal view's test drives it in tmux
+	tmux
 	# the cell-marker library of the python/ package (<sys/sdt.h>)
 	systemtap-sdt-dev
 	# benchmarks (side-by-side peers)

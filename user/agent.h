@@ -13,6 +13,7 @@
 
 struct memprof_bpf;
 struct ring_buffer;
+struct topview;
 
 #define MAX_SELF 32
 
@@ -30,6 +31,9 @@ struct agent {
 	uint64_t records; /* ring-buffer records consumed */
 	uint64_t unknown_records;
 	int write_errors; /* snapshots that could not be written */
+	unsigned snapshots_written;
+	char last_snapshot[4200]; /* path of the latest one, for the view */
+	struct topview *view; /* the live terminal view, NULL: line output */
 	FILE *out; /* report lines and per-cell tables */
 	char publish_dir[256]; /* per-process state for %memprof */
 	bool publishing;

@@ -23,6 +23,7 @@
 #include "publish.h"
 #include "reaper.h"
 #include "session.h"
+#include "topview.h"
 
 int log_verbosity;
 volatile sig_atomic_t stop_requested;
@@ -173,10 +174,15 @@ static void run(struct agent *a)
 		catch_lost_primary_exit(a);
 		session__tick(a, a->now_ns - last >= interval);
 		if (a->now_ns - last >= interval) {
-			batch__report(a, out, (a->now_ns - last) / 1e9);
+			if (a->view)
+				topview__interval(a->view,
+						  (a->now_ns - last) / 1e9);
+			else
+				batch__report(a, out, (a->now_ns - last) / 1e9);
 			publish__tick(a);
 			last = a->now_ns;
 		}
+		topview__poll(a->view); /* keys; never waits */
 	}
 	ring_buffer__consume(a->rb); /* what is already queued counts */
 	a->now_ns = now_monotonic_ns();
@@ -243,8 +249,12 @@ int main(int argc, char **argv)
 		err = session__start(&a);
 	if (!err)
 		start_publishing(&a);
+	if (!err && topview__wanted(&a.env))
+		a.view = topview__open(&a); /* NULL: line output */
 	if (!err) {
 		run(&a);
+		topview__close(a.view); /* final tables go to the terminal */
+		a.view = NULL;
 		err = finish(&a);
 	} else {
 		finish(&a); /* whatever was gathered is still written */

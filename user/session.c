@@ -410,6 +410,11 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	if (!doc)
 		return -ENOMEM;
 	err = save(a, t, doc, reason, path, sizeof(path));
+	if (!err) {
+		a->snapshots_written++;
+		snprintf(a->last_snapshot, sizeof(a->last_snapshot), "%s",
+			 path);
+	}
 	if (err)
 		save_elsewhere(a, t, doc, reason, path, err);
 	else if (t->cells.n && a->out)
