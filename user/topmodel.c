@@ -195,6 +195,28 @@ static bool next_word(const char **s, char *buf, size_t size)
 	return true;
 }
 
+/*
+ * An ipykernel whose connection file is not kernel-<uuid>.json (nbclient
+ * uses a temporary file): "kernel:<file name without .json>".
+ */
+static bool kernel_file(const char *rest, char *buf, size_t size)
+{
+	char w[256];
+	size_t n;
+
+	while (next_word(&rest, w, sizeof(w)))
+		if (!strcmp(w, "-f") && next_word(&rest, w, sizeof(w))) {
+			const char *b = base_name(w);
+
+			n = strlen(b);
+			if (n > 5 && !strcmp(b + n - 5, ".json"))
+				n -= 5;
+			snprintf(buf, size, "kernel:%.*s", (int)n, b);
+			return true;
+		}
+	return false;
+}
+
 /* The script, -m module or -c of a Python command line, after argv[0]. */
 static void python_target(const char *rest, const char *prog, char *buf,
 			  size_t size)
@@ -203,7 +225,9 @@ static void python_target(const char *rest, const char *prog, char *buf,
 
 	while (next_word(&rest, w, sizeof(w))) {
 		if (!strcmp(w, "-m") && next_word(&rest, w, sizeof(w))) {
-			snprintf(buf, size, "%s", w);
+			if (strncmp(w, "ipykernel", 9) ||
+			    !kernel_file(rest, buf, size))
+				snprintf(buf, size, "%s", w);
 			return;
 		}
 		if (!strcmp(w, "-c")) {
@@ -348,6 +372,13 @@ static void line_add(struct line *l, const char *s, int w, bool right)
 	if (l->len >= l->size)
 		l->len = l->size - 1;
 	l->cols += used + pad;
+}
+
+/* A left-aligned field followed by text: always one blank between. */
+static void line_add_sep(struct line *l, const char *s, int w)
+{
+	line_add(l, s, w - 1, false);
+	line_add(l, "", 1, false);
 }
 
 /* Lines end where their text does: no trailing blanks. */
@@ -887,7 +918,7 @@ void topmodel__stack_line(const struct top_stack_row *r, int width, bool utf8,
 	add_bytes(&l, r->bytes, SW_BYTES);
 	line_add(&l, count, SW_COUNT, true);
 	line_add(&l, "", 2, false);
-	line_add(&l, *r->cell ? r->cell : "-", SW_CELL - 2, false);
+	line_add_sep(&l, *r->cell ? r->cell : "-", SW_CELL - 2);
 	line_add(&l, innermost(r), -1, false);
 	line_end(&l);
 }
@@ -946,8 +977,8 @@ void topmodel__proc_line(const struct top_proc_row *r, int width, bool utf8,
 	line_init(&l, buf, size, width, utf8);
 	line_add(&l, pid, PW_PID, true);
 	line_add(&l, "", 2, false);
-	line_add(&l, r->name, PW_NAME - 2, false);
-	line_add(&l, r->comm, PW_COMM, false);
+	line_add_sep(&l, r->name, PW_NAME - 2);
+	line_add_sep(&l, r->comm, PW_COMM);
 	add_bytes(&l, r->live, PW_BYTES);
 	add_bytes(&l, r->peak, PW_BYTES);
 	if (r->rss)

@@ -141,7 +141,8 @@ int topmodel__sparkline(const struct top_history *h, int width, bool utf8,
 
 /*
  * Short name of a process from its command line: a Jupyter kernel's
- * `-f .../kernel-<uuid>.json` gives "kernel-<first 8 of uuid>", a Python
+ * `-f .../kernel-<uuid>.json` gives "kernel-<first 8 of uuid>" (another
+ * connection file: "kernel:<its name>"), a Python
  * script its base name, `-m mod` the module; else the program's base
  * name, or comm when there is no command line.
  */

@@ -213,6 +213,12 @@ Test(topmodel, proc_name, .timeout = 10)
 				 "kernel-0badcafe-1111.json",
 				 "python3"),
 			 "kernel-0badcafe");
+	cr_assert_str_eq(name_of("/usr/bin/python3 -m ipykernel_launcher -f "
+				 "/tmp/tmppgl5dooi.json --HistoryManager.x=1",
+				 "python3"),
+			 "kernel:tmppgl5dooi", "nbclient's connection file");
+	cr_assert_str_eq(name_of("python3 -m ipykernel_launcher", "python3"),
+			 "ipykernel_launcher");
 	cr_assert_str_eq(name_of("/usr/bin/python3 /home/u/train.py --lr 3",
 				 "python3"),
 			 "train.py");
@@ -501,6 +507,12 @@ Test(topmodel, proc_bar_and_line, .timeout = 10)
 	cr_assert_str_eq(l1, "     PID  NAME              COMM               "
 			     "    LIVE HIGH-WATER        RSS  ALLOC/S  DROPPED"
 			     "  CELLS  STATE");
+	snprintf(r.name, sizeof(r.name), "kernel:tmptixdr406");
+	topmodel__proc_line(&r, 200, false, l1, sizeof(l1));
+	cr_assert_str_eq(l1, "    1514  kernel:tmptixdr4~ python3           "
+			     " 4.5 MiB  103.5 MiB   64.0 MiB     1.2k        3"
+			     "      3");
+	snprintf(r.name, sizeof(r.name), "kernel-1a2b3c4d");
 	topmodel__proc_line(&r, 200, false, l1, sizeof(l1));
 	cr_assert_str_eq(l1, "    1514  kernel-1a2b3c4d   python3            "
 			     " 4.5 MiB  103.5 MiB   64.0 MiB     1.2k        3"
@@ -779,6 +791,12 @@ Test(topmodel, stack_lines, .timeout = 10)
 			      "numeric.py:10 zeros");
 	topmodel__stack_line(&r[2], 80, false, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "   30.0 KiB        1  -              "
+			      "numeric.py:10 zeros");
+	/* A label as wide as its column still leaves a blank after it. */
+	snprintf(r[2].cell, sizeof(r[2].cell),
+		 "<ipython-input-12-0123456789ab>");
+	topmodel__stack_line(&r[2], 80, false, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "   30.0 KiB        1  <ipython-inpu~ "
 			      "numeric.py:10 zeros");
 	topmodel__frame_line(&r[1], 2, 80, false, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "        In [1]:2 make");
