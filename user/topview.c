@@ -21,6 +21,12 @@
 #define LINE_MAX_COLS 400 /* wider terminals get this much */
 #define MSG_SECONDS 8 /* how long a message stays in the status line */
 #define KEYS_PER_POLL 64 /* bound the work one poll can be asked for */
+/*
+ * Under load the main loop turns thousands of times a second (the ring
+ * wakes it); keys and the captured log are looked at 20 times a second,
+ * which is all a reader needs, so the view adds no syscalls per event.
+ */
+#define KEYS_EVERY_NS 50000000ULL
 
 enum { C_HOT = 1, C_RUN, C_SPARK, C_MSG, C_HEAD };
 
@@ -54,6 +60,7 @@ struct topview {
 	int saved_err;
 	long log_seen;
 	uint64_t cpu_prev_us, records_prev;
+	uint64_t keys_ns; /* when keys were last read (a->now_ns) */
 	int64_t mono_to_real;
 };
 
@@ -665,8 +672,9 @@ void topview__poll(struct topview *v)
 	bool fresh = false;
 	int ch, n = 0;
 
-	if (!v)
+	if (!v || (!v->dirty && v->a->now_ns - v->keys_ns < KEYS_EVERY_NS))
 		return;
+	v->keys_ns = v->a->now_ns;
 	while (n++ < KEYS_PER_POLL && (ch = getch()) != ERR) {
 		fresh |= on_key(v, ch);
 		v->dirty = true;
