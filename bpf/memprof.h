@@ -237,6 +237,9 @@ struct memprof_stats {
 	__u64 nested; /* allocator calls made inside another (not counted) */
 	__u64 exec_dropped; /* exec notifications lost */
 	__u64 no_state; /* per-thread call state unavailable at an entry */
+	__u64 py_walks; /* Python stacks walked */
+	__u64 py_identified; /* walks whose chain was not in the cache */
+	__u64 py_new_stacks; /* stacks sent to the agent */
 };
 
 #endif /* MEMPROF_H */

@@ -72,6 +72,7 @@ struct walk {
 	__u32 depth; /* raw frames */
 	__u32 out; /* frames with a readable code object */
 	__u32 lost; /* a code record could not be sent */
+	__u32 refills; /* windows read after the first */
 	__u8 win[WIN_SIZE + FRAME_HDR];
 };
 
@@ -279,18 +280,32 @@ static __always_inline void read_window(struct walk *w, __u64 top)
 		w->win_lo = lo, w->win_hi = end;
 }
 
-/* Frame header at fr into w->hdr: from the window, else read. */
-static __always_inline bool frame_header(struct walk *w, __u64 fr)
-{
-	__u64 off = fr - w->win_lo;
+#define WIN_REFILLS 3 /* further windows per walk, down the data stack */
+#define WIN_REACH (64 << 10) /* "same data stack": this close below */
 
+/*
+ * Frame header at fr: in the window, else read into w->hdr; NULL when
+ * unreadable. A frame just below the window (deep stacks of big frames:
+ * pandas) is more data stack: the window moves down to end at it, instead
+ * of one read per frame.
+ */
+static __always_inline const __u8 *frame_header(struct walk *w, __u64 fr)
+{
+	__u64 off;
+
+	if (w->win_hi && fr < w->win_lo && w->win_lo - fr < WIN_REACH &&
+	    w->refills < WIN_REFILLS) {
+		w->refills++;
+		read_window(w, fr);
+	}
+	off = fr - w->win_lo;
 	if (fr >= w->win_lo && fr + FRAME_HDR <= w->win_hi &&
 	    off <= WIN_SIZE - FRAME_HDR) {
 		off &= WIN_SIZE - 1; /* for the verifier: already < WIN_SIZE */
-		__builtin_memcpy(w->hdr, &w->win[off], FRAME_HDR);
-		return true;
+		return &w->win[off];
 	}
-	return !bpf_probe_read_user(w->hdr, FRAME_HDR, (void *)fr);
+	return bpf_probe_read_user(w->hdr, FRAME_HDR, (void *)fr) ? NULL
+								  : w->hdr;
 }
 
 /*
@@ -304,6 +319,7 @@ static long raw_one(__u32 i, void *ctx)
 	struct walk *w = scratch();
 	const struct py_cfg *cfg;
 	__u64 code, instr, fr;
+	const __u8 *h;
 	__u16 own;
 	__u32 d;
 
@@ -312,16 +328,15 @@ static long raw_one(__u32 i, void *ctx)
 	cfg = &w->cfg;
 	fr = w->frame;
 	d = w->depth;
-	if (!fr || d >= PY_MAX_DEPTH || !frame_header(w, fr))
+	if (!fr || d >= PY_MAX_DEPTH || !(h = frame_header(w, fr)))
 		return 1;
-	w->frame = field64(w->hdr, sizeof(w->hdr), cfg->fr_back);
-	code = field64(w->hdr, sizeof(w->hdr), cfg->fr_code);
+	w->frame = field64(h, FRAME_HDR, cfg->fr_back);
+	code = field64(h, FRAME_HDR, cfg->fr_code);
 	instr = cfg->instr_is_ptr
-			? field64(w->hdr, sizeof(w->hdr), cfg->fr_instr)
-			: (__u64)(__s64)field32(w->hdr, sizeof(w->hdr),
-						cfg->fr_instr);
+			? field64(h, FRAME_HDR, cfg->fr_instr)
+			: (__u64)(__s64)field32(h, FRAME_HDR, cfg->fr_instr);
 	own = cfg->fr_owner;
-	if (own < sizeof(w->hdr) && w->hdr[own] == FRAME_OWNED_BY_CSTACK)
+	if (own < FRAME_HDR && h[own] == FRAME_OWNED_BY_CSTACK)
 		return 0; /* C-stack shim frame (3.12+): keep walking */
 	if (!code)
 		return 0;
@@ -418,6 +433,7 @@ static __always_inline __u64 identify(struct walk *w)
 	if (bpf_map_lookup_elem(&known_stacks, &w->hash))
 		return w->hash;
 	bpf_loop(w->out, note_one, NULL, 0);
+	__sync_fetch_and_add(&stats.py_new_stacks, 1);
 	if (!send_stack(w))
 		w->lost = 1;
 	if (w->lost)
@@ -447,16 +463,19 @@ static __always_inline __u64 py_stack(__u32 pid)
 	w->depth = 0;
 	w->frame = first_frame(cfg, ts);
 	w->sig = mix(cfg->gen ^ pid, w->cfg.code_gen);
+	w->refills = 0;
 	read_window(w, w->frame);
 	bpf_loop(cfg->depth, raw_one, NULL, 0);
 	if (!w->depth)
 		return PY_STACK_NATIVE_THREAD;
+	__sync_fetch_and_add(&stats.py_walks, 1);
 	w->sig = mix(w->sig, w->frame != 0); /* truncated or not */
 	if (w->cfg.sig_cache) {
 		hit = bpf_map_lookup_elem(&stack_sigs, &w->sig);
 		if (hit)
 			return *hit;
 	}
+	__sync_fetch_and_add(&stats.py_identified, 1);
 	id = identify(w);
 	/* Cache only ids the agent knows, under an unchanged generation. */
 	if (w->cfg.sig_cache && !w->lost && id != PY_STACK_NATIVE_THREAD &&

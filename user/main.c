@@ -199,9 +199,13 @@ static int finish(struct agent *a)
 			 "raise --ringbuf-size",
 			 (unsigned long long)a->skel->bss->stats.dropped);
 	if (a->skel)
-		log_info("probe stats: nested %llu, no call state %llu",
+		log_info("probe stats: nested %llu, no call state %llu; "
+			 "Python stacks walked %llu, identified %llu, new %llu",
 			 (unsigned long long)a->skel->bss->stats.nested,
-			 (unsigned long long)a->skel->bss->stats.no_state);
+			 (unsigned long long)a->skel->bss->stats.no_state,
+			 (unsigned long long)a->skel->bss->stats.py_walks,
+			 (unsigned long long)a->skel->bss->stats.py_identified,
+			 (unsigned long long)a->skel->bss->stats.py_new_stacks);
 	if (a->write_errors)
 		return 1;
 	if (a->primary && WIFEXITED(a->primary_status))
