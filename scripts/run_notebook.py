@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Run a notebook in a real Jupyter kernel (nbclient), cell by cell,
 printing each cell's first line and its text output: what `make demo`
-shows of the notebook side."""
+shows of the notebook side. RUN_NOTEBOOK_HOLD=S keeps the kernel alive S
+seconds after the last cell (scripts/demo-top reads the live view then)."""
+import os
 import sys
+import time
 
 import nbclient
 import nbformat
@@ -20,6 +23,8 @@ def main(path):
                     "text/plain", "")
                 if text:
                     print("    " + text.rstrip().replace("\n", "\n    "))
+        sys.stdout.flush()
+        time.sleep(float(os.environ.get("RUN_NOTEBOOK_HOLD", "0")))
     return 0
 
 

@@ -923,12 +923,24 @@ void topmodel__stack_line(const struct top_stack_row *r, int width, bool utf8,
 	line_end(&l);
 }
 
-void topmodel__frame_line(const struct top_stack_row *r, size_t i, int width,
-			  bool utf8, char *buf, size_t size)
+size_t topmodel__cell_frame(const struct top_stack_row *r)
 {
-	size_t depth = i < 16 ? i : 16; /* deep stacks stay readable */
+	size_t i, n = strlen(r->cell);
+
+	for (i = 0; n && i < r->nframes; i++)
+		if (!strncmp(r->frames[i].text, r->cell, n) &&
+		    r->frames[i].text[n] == ':')
+			return i;
+	return 0;
+}
+
+void topmodel__frame_line(const struct top_stack_row *r, size_t i, size_t depth,
+			  int width, bool utf8, char *buf, size_t size)
+{
 	struct line l;
 
+	if (depth > 12)
+		depth = 12; /* deep stacks stay readable */
 	line_init(&l, buf, size, width, utf8);
 	line_add(&l, "", 4 + 2 * depth, false);
 	if (i < r->nframes)

@@ -209,9 +209,14 @@ void topmodel__stacks_head(bool at_peak, int width, bool utf8, char *buf,
 /* A stack's summary line: bytes, blocks, cell, innermost Python frame. */
 void topmodel__stack_line(const struct top_stack_row *r, int width, bool utf8,
 			  char *buf, size_t size);
-/* Frame i of a stack, indented by its depth (capped). */
-void topmodel__frame_line(const struct top_stack_row *r, size_t i, int width,
-			  bool utf8, char *buf, size_t size);
+/* Frame i of a stack, indented by depth (capped). */
+void topmodel__frame_line(const struct top_stack_row *r, size_t i, size_t depth,
+			  int width, bool utf8, char *buf, size_t size);
+/*
+ * Index of the stack's own cell frame ("In [7]:1 <module>"): what is
+ * above it is the kernel's machinery. 0 when the stack has no cell.
+ */
+size_t topmodel__cell_frame(const struct top_stack_row *r);
 void topmodel__procs_head(int width, bool utf8, char *buf, size_t size);
 void topmodel__proc_line(const struct top_proc_row *r, int width, bool utf8,
 			 char *buf, size_t size);

@@ -42,6 +42,7 @@ struct topview {
 	char run_label[64];
 	int sel[3], top[3]; /* selected row and first shown, per view */
 	int64_t sel_key[3]; /* what is selected: run, site or pid */
+	bool sel_moved[3]; /* by the user: follow the row, else stay on top */
 	/* The copies drawn: built by the model between drains. */
 	struct top_model model;
 	struct top_stats stats;
@@ -102,13 +103,16 @@ static int64_t row_key(const struct topview *v, ssize_t i)
 				       : v->procs[i].pid;
 }
 
-/* After a rebuild the same run, site or pid stays selected. */
+/*
+ * After a rebuild the run, site or pid the user moved to stays selected
+ * wherever it sorts; untouched, the selection stays on the top row.
+ */
 static void keep_selection(struct topview *v)
 {
 	ssize_t i, n = nrows(v);
 	int *sel = &v->sel[v->view];
 
-	for (i = 0; i < n; i++)
+	for (i = 0; v->sel_moved[v->view] && i < n; i++)
 		if (row_key(v, i) == v->sel_key[v->view])
 			*sel = i;
 	if (*sel >= n)
@@ -383,28 +387,37 @@ static void draw_cells(struct topview *v, int y0, int h)
 	}
 }
 
-/* The selected stack's frames, eliding the middle when they do not fit. */
+/*
+ * The selected stack's frames from its cell's frame down (the kernel's
+ * machinery above it counted in one line), eliding the middle when they
+ * do not fit: the innermost frames say who allocated.
+ */
 static int draw_frames(struct topview *v, const struct top_stack_row *r, int y,
 		       int room)
 {
 	char buf[LINE_MAX_COLS * 4];
-	size_t i, n = r->nframes, head = n, skip = 0;
+	size_t top = topmodel__cell_frame(r), n = r->nframes, i, from;
 
 	if (room <= 0)
-		return 0;
-	if ((int)n > room) {
-		head = room > 3 ? 2 : 0;
-		skip = n - (room - head - 1);
+		return y;
+	if (top) {
+		snprintf(buf, sizeof(buf), "    (%zu frames above the cell)",
+			 top);
+		put(v, y++, buf, 0, A_DIM);
+		room--;
 	}
-	for (i = 0; i < n; i++) {
-		if (i == head && skip) {
+	/* Shown: frame top, then the last ones; "..." for the middle. */
+	from = n - top > (size_t)room && room > 2 ? n - (room - 2) : top + 1;
+	for (i = top; i < n && room > 0; i++, room--) {
+		if (i == top + 1 && from > top + 1) {
 			snprintf(buf, sizeof(buf), "      ... %zu frames ...",
-				 skip - head);
+				 from - i);
 			put(v, y++, buf, 0, A_DIM);
-			i = skip - 1;
+			i = from - 1;
 			continue;
 		}
-		topmodel__frame_line(r, i, width(), v->utf8, buf, sizeof(buf));
+		topmodel__frame_line(r, i, i - top, width(), v->utf8, buf,
+				     sizeof(buf));
 		put(v, y++, buf, 0, r->frames[i].native ? A_DIM : 0);
 	}
 	return y;
@@ -525,6 +538,7 @@ static void move_sel(struct topview *v, int by)
 	int *sel = &v->sel[v->view], n = nrows(v);
 
 	*sel += by;
+	v->sel_moved[v->view] = true;
 	if (*sel >= n)
 		*sel = n - 1;
 	if (*sel < 0)
@@ -547,13 +561,13 @@ static void drill(struct topview *v)
 		v->run = v->cells[sel].run;
 		snprintf(v->run_label, sizeof(v->run_label), "%s",
 			 v->cells[sel].label);
-		v->sel_key[TOP_STACKS] = INT64_MIN;
+		v->sel_moved[TOP_STACKS] = false;
 		v->sel[TOP_STACKS] = 0;
 		switch_to(v, TOP_STACKS);
 	} else if (v->view == TOP_PROCS && sel < v->nprocs) {
 		v->pid = v->procs[sel].pid;
 		v->sel[TOP_CELLS] = 0;
-		v->sel_key[TOP_CELLS] = INT64_MIN;
+		v->sel_moved[TOP_CELLS] = false;
 		switch_to(v, TOP_CELLS);
 	}
 }
@@ -772,7 +786,6 @@ struct topview *topview__open(struct agent *a)
 	v->mono_to_real = snapshot__mono_to_real();
 	v->cpu_prev_us = cpu_us();
 	v->records_prev = a->records;
-	v->sel_key[0] = v->sel_key[1] = v->sel_key[2] = INT64_MIN;
 	topmodel__init(&v->model);
 	if (init_screen(v) || capture_output(v)) {
 		if (v->scr) {

@@ -509,7 +509,7 @@ Test(topmodel, proc_bar_and_line, .timeout = 10)
 			     "  CELLS  STATE");
 	snprintf(r.name, sizeof(r.name), "kernel:tmptixdr406");
 	topmodel__proc_line(&r, 200, false, l1, sizeof(l1));
-	cr_assert_str_eq(l1, "    1514  kernel:tmptixdr4~ python3           "
+	cr_assert_str_eq(l1, "    1514  kernel:tmptixdr4~ python3            "
 			     " 4.5 MiB  103.5 MiB   64.0 MiB     1.2k        3"
 			     "      3");
 	snprintf(r.name, sizeof(r.name), "kernel-1a2b3c4d");
@@ -798,10 +798,18 @@ Test(topmodel, stack_lines, .timeout = 10)
 	topmodel__stack_line(&r[2], 80, false, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "   30.0 KiB        1  <ipython-inpu~ "
 			      "numeric.py:10 zeros");
-	topmodel__frame_line(&r[1], 2, 80, false, buf, sizeof(buf));
+	topmodel__frame_line(&r[1], 2, 2, 80, false, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "        In [1]:2 make");
-	topmodel__frame_line(&r[1], 4, 30, false, buf, sizeof(buf));
+	topmodel__frame_line(&r[1], 2, 1, 80, false, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "      In [1]:2 make");
+	topmodel__frame_line(&r[1], 4, 4, 30, false, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "            PyArray_Zeros+0x1~");
+	topmodel__frame_line(&r[1], 4, 40, 80, false, buf, sizeof(buf));
+	cr_assert_eq(strspn(buf, " "), 4 + 2 * 12, "indent capped");
+	/* The cell's own frame; none outside cells. */
+	cr_assert_eq(topmodel__cell_frame(&r[0]), 1);
+	cr_assert_eq(topmodel__cell_frame(&r[1]), 1);
+	cr_assert_eq(topmodel__cell_frame(&r[2]), 0);
 	topmodel__free_stacks(r, 3);
 	kernel_free(&k);
 }
