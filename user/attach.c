@@ -659,11 +659,15 @@ int attach__cell_markers(struct agent *a, struct tracee *t)
 	if (t->cell_markers || !t->python || t->nlinks + 2 > TRACEE_MAX_LINKS ||
 	    !find_markers(t->pid, path, sizeof(path)))
 		return 0;
-	l[0] = bpf_program__attach_usdt(a->skel->progs.cell_start, t->pid, path,
-					"memprof", "cell__start", NULL);
-	l[1] = l[0] ? bpf_program__attach_usdt(a->skel->progs.cell_end, t->pid,
-					       path, "memprof", "cell__end",
-					       NULL)
+	/*
+	 * End first: a cell whose start is recorded must get its end, even
+	 * if it starts and finishes between the two attachments.
+	 */
+	l[0] = bpf_program__attach_usdt(a->skel->progs.cell_end, t->pid, path,
+					"memprof", "cell__end", NULL);
+	l[1] = l[0] ? bpf_program__attach_usdt(a->skel->progs.cell_start,
+					       t->pid, path, "memprof",
+					       "cell__start", NULL)
 		    : NULL;
 	if (!l[1]) {
 		int err = -errno;
