@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "agent.h"
 #include "batch.h"
+#include "diff.h"
 #include "events.h"
 #include "log.h"
 #include "memprof.h"
@@ -22,6 +23,7 @@
 #include "options.h"
 #include "publish.h"
 #include "reaper.h"
+#include "report.h"
 #include "session.h"
 #include "topview.h"
 
@@ -237,6 +239,11 @@ int main(int argc, char **argv)
 	struct agent a = { .exit_code = 0 };
 	int err;
 
+	/* Reading saved snapshots needs no root and no BPF. */
+	if (argc > 1 && !strcmp(argv[1], "report"))
+		return report__main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "diff"))
+		return diff__main(argc - 1, argv + 1);
 	err = options__parse(argc, argv, &a.env);
 	if (err)
 		return err > 0 ? 0 : 2;

@@ -13,8 +13,12 @@
 static const char usage[] =
 	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD "
 	"[ARGS])\n"
+	"       memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
+	"                   [--format text|folded]\n"
+	"       memprof-bpf diff A B [--top N]\n"
 	"Trace the allocations of running or new processes from outside and\n"
-	"keep the breakdown of live bytes at their peak.\n"
+	"keep the breakdown of live bytes at their peak; report and diff read\n"
+	"saved snapshots (no root needed).\n"
 	"\n"
 	"  -p, --pid PID          trace a running process (repeatable)\n"
 	"  -c, --comm NAME        trace every process named NAME or running\n"

@@ -1,0 +1,185 @@
+"""`memprof-bpf report` and `diff` on snapshots the agent wrote for real
+programs with known allocations; no root needed to read them back."""
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import AGENT, load, prog, run_agent
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3.11"
+# flamegraph.pl's own parse of a folded line: stack, space, count.
+FOLDED = re.compile(r"^(.*)\s+?(\d+(?:\.\d*)?)$")
+
+
+def fmt_bytes(n):
+    """batch__fmt_bytes in Python: 1023 B, 1.5 KiB, 12.3 MiB."""
+    if n < 1024:
+        return "%d B" % n
+    v, units = float(n), ["KiB", "MiB", "GiB", "TiB", "PiB"]
+    u = -1
+    while v >= 1023.95 and u < 4:
+        v /= 1024
+        u += 1
+    return "%.1f %s" % (v, units[u])
+
+
+def snapshot(tmp_path, name, cmd):
+    out = tmp_path / (name + ".json")
+    r = run_agent(["-o", str(out), "--"] + cmd)
+    assert r.returncode == 0, r.stderr
+    assert load(out)["dropped_events"] == 0
+    return out
+
+
+def review(*args, user=None):
+    kw = {}
+    if user is not None:
+        kw["preexec_fn"] = lambda: (os.setgid(user), os.setuid(user))
+    return subprocess.run([AGENT] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=30, **kw)
+
+
+@pytest.fixture(scope="module")
+def allocs(tmp_path_factory):
+    return snapshot(tmp_path_factory.mktemp("allocs"), "allocs",
+                    [prog("allocs")])
+
+
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory):
+    return snapshot(tmp_path_factory.mktemp("nested"), "nested",
+                    [PY, os.path.join(HERE, "py", "nested.py")])
+
+
+def test_report_native_text_and_folded(allocs):
+    r = review("report", allocs)
+    assert r.returncode == 0 and r.stderr == ""
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("snapshot of allocs (pid ")
+    assert lines[2].startswith("peak: 100.9 KiB in 10 blocks at ")
+    assert "cells" not in r.stdout  # not a notebook
+    rows = [l.split() for l in lines[lines.index("") + 3:]]
+    # Rank, bytes, share, blocks, cell, where: the mmap first.
+    assert rows[0] == ["1", "64.0", "KiB", "63.4%", "1", "-", "do_mmap",
+                       "(allocs)"]
+    assert rows[9][-2:] == ["do_malloc", "(allocs)"] and len(rows) == 10
+
+    f = review("report", allocs, "--format", "folded")
+    assert f.returncode == 0 and f.stderr == ""
+    folded = dict(l.rsplit(" ", 1) for l in f.stdout.splitlines())
+    assert folded == {
+        "do_mmap (allocs)": "65536", "do_pvalloc (allocs)": "8192",
+        "do_valloc (allocs)": "7000", "do_aligned_alloc (allocs)": "6000",
+        "do_posix_memalign (allocs)": "5000",
+        "do_memalign (allocs)": "4096", "do_realloc (allocs)": "3000",
+        "do_calloc (allocs)": "2000", "do_reallocarray (allocs)": "1500",
+        "do_malloc (allocs)": "1000"}
+    assert sum(map(int, folded.values())) == 103324
+
+
+def test_report_python_stacks_files_and_flame_graph(nested):
+    r = review("report", nested, "--top", "1")
+    assert r.returncode == 0, r.stderr
+    # Two bytearray(30_000_000): 60,000,002 bytes from make_big, line 6.
+    row = r.stdout.splitlines()[-1].split()
+    assert row[:4] == ["1", "57.2", "MiB", row[3]]
+    assert row[-2:] == ["nested.py:6", "make_big"]
+    assert "top 1 stacks at the peak" in r.stdout
+
+    r = review("report", nested, "--by", "file", "--top", "1")
+    first = r.stdout.splitlines()[-1].split()
+    assert first[:2] == ["57.2", "MiB"]
+    assert first[-1] == os.path.join(HERE, "py", "nested.py")
+
+    f = review("report", nested, "--format=folded")
+    lines = f.stdout.splitlines()
+    assert lines and all(FOLDED.match(l) for l in lines)
+    stack, count = lines[0].rsplit(" ", 1)
+    assert count == "60000002"
+    frames = stack.split(";")
+    assert frames[:4] == ["<module> (nested.py:18)",
+                          "Holder.fill (nested.py:12)",
+                          "Holder.fill.<locals>.<listcomp> (nested.py:13)",
+                          "make_big (nested.py:6)"]
+    assert frames[-1].endswith("(python3.11)")  # the native caller
+    total = load(nested)["peak"]["bytes"]
+    assert sum(int(l.rsplit(" ", 1)[1]) for l in lines) == total
+
+
+def test_report_needs_no_root(nested):
+    d = tempfile.mkdtemp()
+    try:
+        os.chmod(d, 0o755)
+        copy = os.path.join(d, "nested.json")
+        shutil.copy(nested, copy)
+        os.chmod(copy, 0o644)
+        r = review("report", copy, user=65534)
+        assert r.returncode == 0, r.stderr
+        assert "make_big" in r.stdout
+    finally:
+        shutil.rmtree(d)
+
+
+def test_diff_two_runs_of_different_sizes(tmp_path):
+    script = os.path.join(HERE, "py", "sized.py")
+    a = snapshot(tmp_path, "a", [PY, script, "10000000", "20000000"])
+    b = snapshot(tmp_path, "b", [PY, script, "30000000", "20000000"])
+    r = review("diff", a, b, "--top", "3")
+    assert r.returncode == 0 and r.stderr == ""
+    out = r.stdout.splitlines()
+    pa, pb = load(a)["peak"]["bytes"], load(b)["peak"]["bytes"]
+    assert out[2].startswith("peak: %s -> %s (+" % (fmt_bytes(pa),
+                                                     fmt_bytes(pb)))
+    assert "cells" not in r.stdout
+    # load_a grew by 20,000,000 bytes (19.1 MiB); load_b is unchanged.
+    rows = out[out.index("stacks, bytes at the peak (matched by frames):")
+               + 2:]
+    assert rows[0].split() == ["+19.1", "MiB", "9.5", "MiB", "28.6", "MiB",
+                               "sized.py:8", "load_a"]
+    assert not any("load_b" in l for l in out)
+
+    same = review("diff", a, a)
+    assert same.stdout.endswith("matched by frames):\n  no change\n")
+
+
+def cut_in_half(src, dst):
+    data = open(src, "rb").read()
+    with open(dst, "wb") as f:
+        f.write(data[:len(data) // 2])
+
+
+def test_damaged_or_missing_files_one_line_exit_2(allocs, tmp_path):
+    half = tmp_path / "half.json"
+    cut_in_half(allocs, half)
+    for args in (["report", half], ["report", half, "--format", "folded"],
+                 ["diff", allocs, half], ["diff", half, allocs]):
+        r = review(*args)
+        assert r.returncode == 2, args
+        assert r.stdout == ""
+        assert len(r.stderr.splitlines()) == 1, r.stderr
+        assert r.stderr.startswith("memprof-bpf: %s: not a valid snapshot"
+                                   % half), r.stderr
+    missing = tmp_path / "missing.json"
+    for args in (["report", missing], ["diff", missing, allocs],
+                 ["diff", allocs, missing]):
+        r = review(*args)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr == ("memprof-bpf: %s: No such file or directory\n"
+                            % missing)
+
+
+def test_bad_arguments_one_line_exit_2(allocs):
+    for args in (["report"], ["report", allocs, "--by", "line"],
+                 ["report", allocs, "--top", "0"], ["diff", allocs],
+                 ["report", allocs, "--format", "svg"]):
+        r = review(*args)
+        assert r.returncode == 2, args
+        assert len(r.stderr.splitlines()) == 1, r.stderr
+    h = review("--help")
+    assert "memprof-bpf report FILE" in h.stdout
+    assert "memprof-bpf diff A B" in h.stdout

@@ -1,0 +1,522 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "batch.h"
+#include "log.h"
+#include "report.h"
+#include "snapshot.h"
+
+/* ---- frames ------------------------------------------------------------- */
+
+/* Missing keys read as 0 / NULL: jansson's getters accept NULL. */
+static json_int_t int_of(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Paths are long; a table row or a flame graph box wants the file name. */
+static const char *base_name(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+
+	return slash ? slash + 1 : path;
+}
+
+json_t *report__leaf_python(json_t *stack)
+{
+	json_t *frames = json_object_get(stack, "frames");
+	size_t i = json_array_size(frames);
+
+	while (i--) {
+		json_t *f = json_array_get(frames, i);
+
+		if (json_is_false(json_object_get(f, "native")))
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * One frame as people read it: Python "function (file.py:12)", markers
+ * such as "[native thread]" as they are, native "function (libc.so.6)".
+ */
+static void frame_name(json_t *f, char *buf, size_t size)
+{
+	const char *fn = str_of(f, "function");
+	const char *file = str_of(f, "file");
+	const char *mod = str_of(f, "module");
+
+	if (!fn)
+		fn = "[unknown]";
+	if (json_is_false(json_object_get(f, "native")))
+		if (file)
+			snprintf(buf, size, "%s (%s:%lld)", fn, base_name(file),
+				 (long long)int_of(f, "line"));
+		else
+			snprintf(buf, size, "%s", fn);
+	else if (mod)
+		snprintf(buf, size, "%s (%s)", fn, base_name(mod));
+	else
+		snprintf(buf, size, "%s", fn);
+}
+
+void report__where(json_t *stack, char *buf, size_t size)
+{
+	json_t *py = report__leaf_python(stack);
+	json_t *frames = json_object_get(stack, "frames");
+	const char *file = str_of(py, "file");
+
+	if (py && file)
+		snprintf(buf, size, "%s:%lld %s", base_name(file),
+			 (long long)int_of(py, "line"),
+			 str_of(py, "function") ?: "?");
+	else if (py)
+		frame_name(py, buf, size);
+	else if (json_array_size(frames))
+		frame_name(json_array_get(frames, json_array_size(frames) - 1),
+			   buf, size);
+	else
+		snprintf(buf, size, "(no frames)");
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+json_t *report__load(const char *path)
+{
+	char err[512];
+	FILE *f = fopen(path, "r");
+	json_t *doc;
+
+	/* jansson would say "line -1: unable to open": name the cause. */
+	if (!f) {
+		log_err("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	fclose(f);
+	doc = snapshot__load(path, err, sizeof(err));
+	if (!doc)
+		log_err("%s", err);
+	return doc;
+}
+
+/* ---- text tables -------------------------------------------------------- */
+
+static double share(json_int_t part, json_int_t whole)
+{
+	return whole > 0 ? 100.0 * part / whole : 0;
+}
+
+static void header(FILE *out, json_t *doc)
+{
+	json_t *peak = json_object_get(doc, "peak");
+	const char *cell = str_of(doc, "peak_cell");
+	char bytes[16];
+
+	batch__fmt_bytes(int_of(peak, "bytes"), bytes, sizeof(bytes));
+	fprintf(out, "snapshot of %s (pid %lld), reason %s, taken %s\n",
+		str_of(doc, "comm") ?: "?", (long long)int_of(doc, "pid"),
+		str_of(doc, "reason") ?: "?", str_of(doc, "taken_at") ?: "?");
+	if (str_of(doc, "cmdline"))
+		fprintf(out, "command: %s\n", str_of(doc, "cmdline"));
+	fprintf(out, "peak: %s in %lld blocks at %s", bytes,
+		(long long)int_of(peak, "count"), str_of(peak, "at") ?: "?");
+	if (cell)
+		fprintf(out, ", reached in %s", cell);
+	fputc('\n', out);
+	if (int_of(doc, "dropped_events") > 0)
+		fprintf(out,
+			"warning: %lld events were dropped (ring buffer full): "
+			"the figures may be off\n",
+			(long long)int_of(doc, "dropped_events"));
+}
+
+struct row {
+	json_t *v;
+	json_int_t bytes;
+	size_t order; /* position in the file: ties keep it */
+	int first; /* 1: pinned to the top (the cell at the peak) */
+};
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct row *x = a, *y = b;
+
+	if (x->first != y->first)
+		return y->first - x->first;
+	if (x->bytes != y->bytes)
+		return x->bytes < y->bytes ? 1 : -1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Rows of an array ranked by "key" bytes, largest first; the element
+ * whose label is `pinned` goes first. Caller frees.
+ */
+static struct row *ranked(json_t *arr, const char *key, const char *pinned)
+{
+	size_t i, n = json_array_size(arr);
+	struct row *r = calloc(n ? n : 1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		json_t *e = json_array_get(arr, i);
+		const char *label = str_of(e, "label");
+
+		r[i] = (struct row){ e, int_of(e, key), i,
+				     pinned && label &&
+					     !strcmp(label, pinned) };
+	}
+	qsort(r, n, sizeof(*r), row_cmp);
+	return r;
+}
+
+/* One cell run: its bytes at the peak, how far it pushed, its source. */
+static void cell_row(FILE *out, const struct row *r, json_int_t peak)
+{
+	json_t *above = json_object_get(r->v, "peak_above_start");
+	const char *src = str_of(r->v, "source_head");
+	char at[16], ab[16], allocs[16];
+
+	if (!src)
+		src = base_name(str_of(r->v, "file"));
+	batch__fmt_bytes(r->bytes, at, sizeof(at));
+	batch__fmt_bytes(json_integer_value(above), ab, sizeof(ab));
+	batch__fmt_count(int_of(r->v, "count"), allocs, sizeof(allocs));
+	fprintf(out, "%c %-16.16s %10s %5.1f%% %10s %7s%s%.60s\n",
+		r->first ? '*' : ' ', str_of(r->v, "label") ?: "?", at,
+		share(r->bytes, peak), json_is_integer(above) ? ab : "-",
+		allocs, src ? "  " : "", src ?: "");
+}
+
+/* The cell that held the peak first: it is the one to look at. */
+static void cell_table(FILE *out, json_t *doc, int top)
+{
+	json_t *peak = json_object_get(doc, "peak");
+	json_t *cells = json_object_get(peak, "cells");
+	const char *pc = str_of(doc, "peak_cell");
+	struct row *r;
+	size_t i, n = json_array_size(cells);
+
+	if (!n || !(r = ranked(cells, "bytes_at_process_peak", pc)))
+		return;
+	fprintf(out, "\ncells at the peak:\n");
+	fprintf(out, "  %-16s %10s %6s %10s %7s  %s\n", "CELL", "AT PEAK",
+		"SHARE", "+ABOVE", "ALLOCS", "SOURCE");
+	for (i = 0; i < n && i < (size_t)top; i++)
+		cell_row(out, &r[i], int_of(peak, "bytes"));
+	if (pc)
+		fprintf(out, "  (* running when the peak was reached)\n");
+	free(r);
+}
+
+static void stack_table(FILE *out, json_t *doc, int top)
+{
+	json_t *peak = json_object_get(doc, "peak");
+	json_t *stacks = json_object_get(peak, "stacks");
+	size_t i, n = json_array_size(stacks);
+	struct row *r = ranked(stacks, "bytes", NULL);
+
+	if (!r)
+		return;
+	fprintf(out, "\ntop %zu stacks at the peak (of %zu):\n",
+		n < (size_t)top ? n : (size_t)top, n);
+	fprintf(out, "  %3s %10s %6s %7s  %-16s %s\n", "#", "BYTES", "SHARE",
+		"BLOCKS", "CELL", "WHERE");
+	for (i = 0; i < n && i < (size_t)top; i++) {
+		char b[16], where[512];
+
+		batch__fmt_bytes(r[i].bytes, b, sizeof(b));
+		report__where(r[i].v, where, sizeof(where));
+		fprintf(out, "  %3zu %10s %5.1f%% %7lld  %-16.16s %s\n", i + 1,
+			b, share(r[i].bytes, int_of(peak, "bytes")),
+			(long long)int_of(r[i].v, "count"),
+			str_of(r[i].v, "cell") ?: "-", where);
+	}
+	free(r);
+}
+
+/* The file a stack's bytes are charged to: its innermost Python frame's. */
+static const char *file_of(json_t *stack)
+{
+	json_t *py = report__leaf_python(stack);
+	json_t *frames = json_object_get(stack, "frames");
+	json_t *leaf = json_array_get(frames, json_array_size(frames) - 1);
+
+	/* Markers such as "[native thread]" have no file: they name themselves. */
+	if (py)
+		return str_of(py, "file") ?: str_of(py, "function") ?: "?";
+	return str_of(leaf, "module") ?: "(unknown module)";
+}
+
+/*
+ * Sum stacks per file: a JSON object is the hash map, one
+ * {"label", "bytes_at_process_peak", "count", "stacks"} per file.
+ */
+static json_t *group_by_file(json_t *stacks)
+{
+	json_t *groups = json_object(), *arr = json_array(), *s, *g;
+	const char *file;
+	size_t i;
+
+	json_array_foreach(stacks, i, s)
+	{
+		file = file_of(s);
+		g = json_object_get(groups, file);
+		if (!g) {
+			g = json_pack("{s:s, s:I, s:I, s:I}", "label", file,
+				      "bytes_at_process_peak", (json_int_t)0,
+				      "count", (json_int_t)0, "stacks",
+				      (json_int_t)0);
+			json_object_set_new(groups, file, g);
+			json_array_append(arr, g);
+		}
+		json_object_set_new(g, "bytes_at_process_peak",
+				    json_integer(int_of(g, "bytes_at_process_"
+							   "peak") +
+						 int_of(s, "bytes")));
+		json_object_set_new(
+			g, "count",
+			json_integer(int_of(g, "count") + int_of(s, "count")));
+		json_object_set_new(g, "stacks",
+				    json_integer(int_of(g, "stacks") + 1));
+	}
+	json_decref(groups);
+	return arr;
+}
+
+static void file_table(FILE *out, json_t *doc, int top)
+{
+	json_t *peak = json_object_get(doc, "peak");
+	json_t *files = group_by_file(json_object_get(peak, "stacks"));
+	size_t i, n = json_array_size(files);
+	struct row *r = ranked(files, "bytes_at_process_peak", NULL);
+
+	if (r) {
+		fprintf(out, "\nbytes at the peak by file (innermost Python "
+			     "frame):\n");
+		fprintf(out, "  %10s %6s %7s %7s  %s\n", "BYTES", "SHARE",
+			"BLOCKS", "STACKS", "FILE");
+	}
+	for (i = 0; r && i < n && i < (size_t)top; i++) {
+		char b[16];
+
+		batch__fmt_bytes(r[i].bytes, b, sizeof(b));
+		fprintf(out, "  %10s %5.1f%% %7lld %7lld  %s\n", b,
+			share(r[i].bytes, int_of(peak, "bytes")),
+			(long long)int_of(r[i].v, "count"),
+			(long long)int_of(r[i].v, "stacks"),
+			str_of(r[i].v, "label"));
+	}
+	free(r);
+	json_decref(files);
+}
+
+void report__text(FILE *out, json_t *doc, const struct report_opts *o)
+{
+	json_t *cells = json_object_get(json_object_get(doc, "peak"), "cells");
+
+	header(out, doc);
+	if (o->by == REPORT_BY_CELL && !json_array_size(cells))
+		fprintf(out, "\nno notebook cells in this snapshot\n");
+	if (o->by == REPORT_BY_ALL || o->by == REPORT_BY_CELL)
+		cell_table(out, doc, o->top);
+	if (o->by == REPORT_BY_ALL || o->by == REPORT_BY_STACK)
+		stack_table(out, doc, o->top);
+	if (o->by == REPORT_BY_FILE)
+		file_table(out, doc, o->top);
+}
+
+/* ---- folded stacks ------------------------------------------------------ */
+
+/* ';' separates frames and a newline ends the line: neither in a name. */
+static void put_folded_name(FILE *out, const char *name)
+{
+	for (; *name; name++)
+		fputc(*name == ';' ? ':' : *name == '\n' ? ' ' : *name, out);
+}
+
+/* The code file of each cell run, by label (from the peak's cells). */
+static json_t *cell_files(json_t *doc)
+{
+	json_t *cells = json_object_get(json_object_get(doc, "peak"), "cells");
+	json_t *files = json_object(), *c;
+	size_t i;
+
+	json_array_foreach(cells, i,
+			   c) if (str_of(c, "label") && str_of(c, "file"))
+		json_object_set(files, str_of(c, "label"),
+				json_object_get(c, "file"));
+	return files;
+}
+
+/*
+ * Where a cell's stack starts to be the cell's: its code's outermost
+ * frame. The kernel's event loop below it is the same for every cell and
+ * would only make each flame a tall thin tower.
+ */
+static size_t cell_frame(json_t *frames, const char *cell_file)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(frames, i, f)
+	{
+		const char *file = str_of(f, "file");
+
+		if (cell_file && file && !strcmp(file, cell_file))
+			return i;
+	}
+	return 0;
+}
+
+static void folded_line(FILE *out, json_t *s, json_t *files)
+{
+	const char *cell = str_of(s, "cell");
+	json_t *frames = json_object_get(s, "frames");
+	size_t j = cell_frame(frames, str_of(files, cell ? cell : ""));
+	char name[1024];
+
+	if (cell)
+		put_folded_name(out, cell);
+	for (; j < json_array_size(frames); j++) {
+		frame_name(json_array_get(frames, j), name, sizeof(name));
+		if (cell || j)
+			fputc(';', out);
+		put_folded_name(out, name);
+	}
+	fprintf(out, " %lld\n", (long long)int_of(s, "bytes"));
+}
+
+void report__folded(FILE *out, json_t *doc)
+{
+	json_t *peak = json_object_get(doc, "peak");
+	json_t *files = cell_files(doc), *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(peak, "stacks"), i,
+			   s) if (int_of(s, "bytes") >
+				  0) /* no use for empty boxes */
+		folded_line(out, s, files);
+	json_decref(files);
+}
+
+/* ---- the subcommand ----------------------------------------------------- */
+
+static const char report_usage[] =
+	"Usage: memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
+	"                          [--format text|folded]\n"
+	"Print a saved snapshot: the cells and the largest stacks at the "
+	"peak,\n"
+	"or folded stacks for flamegraph.pl and speedscope.\n";
+
+int report__parse_top(const char *arg)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < 1 || v > 1000000) {
+		log_err("--top wants a number of rows, not '%s'", arg);
+		return -1;
+	}
+	return (int)v;
+}
+
+static int parse_by(const char *arg, struct report_opts *o)
+{
+	static const char *names[] = { "cell", "stack", "file" };
+	static const enum report_by by[] = { REPORT_BY_CELL, REPORT_BY_STACK,
+					     REPORT_BY_FILE };
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (!strcmp(arg, names[i])) {
+			o->by = by[i];
+			return 0;
+		}
+	log_err("--by wants cell, stack or file, not '%s'", arg);
+	return -1;
+}
+
+static int parse_format(const char *arg, struct report_opts *o)
+{
+	if (!strcmp(arg, "text") || !strcmp(arg, "folded")) {
+		o->format = arg[0] == 't' ? REPORT_TEXT : REPORT_FOLDED;
+		return 0;
+	}
+	log_err("--format wants text or folded, not '%s'", arg);
+	return -1;
+}
+
+/* Options, then exactly one FILE. Returns -1 (error), 1 (help) or 0. */
+static int parse_args(int argc, char **argv, struct report_opts *o,
+		      const char **file)
+{
+	static const struct option longopts[] = {
+		{ "by", required_argument, NULL, 'B' },
+		{ "top", required_argument, NULL, 'n' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	int c;
+
+	*o = (struct report_opts){ .top = 10 };
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "hn:", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(report_usage, stdout);
+			return 1;
+		}
+		if (c == 'n' && (o->top = report__parse_top(optarg)) < 0)
+			return -1;
+		if ((c == 'B' && parse_by(optarg, o)) ||
+		    (c == 'F' && parse_format(optarg, o)))
+			return -1;
+		if (c == '?' || c == ':') {
+			log_err("bad option '%s'; try report --help",
+				argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind != argc - 1) {
+		log_err("report wants one snapshot file; try report --help");
+		return -1;
+	}
+	*file = argv[optind];
+	return 0;
+}
+
+int report__main(int argc, char **argv)
+{
+	struct report_opts o;
+	const char *file;
+	json_t *doc;
+	int err = parse_args(argc, argv, &o, &file);
+
+	if (err)
+		return err > 0 ? 0 : 2;
+	doc = report__load(file);
+	if (!doc)
+		return 2;
+	if (o.format == REPORT_FOLDED && int_of(doc, "dropped_events") > 0)
+		log_warn("%s: %lld events were dropped: the figures may be off",
+			 file, (long long)int_of(doc, "dropped_events"));
+	if (o.format == REPORT_FOLDED)
+		report__folded(stdout, doc);
+	else
+		report__text(stdout, doc, &o);
+	json_decref(doc);
+	return fflush(stdout) ? 1 : 0;
+}
