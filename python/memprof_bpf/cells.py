@@ -89,6 +89,7 @@ class CellHooks:
         self.force = force  # compute names even untraced (tests, debugging)
         self.running = []
         self.last = None
+        self.loaded_in = False  # the loading cell's end was announced
 
     def _wanted(self):
         return self.force or self.markers.traced()
@@ -127,7 +128,9 @@ class CellHooks:
 
     def _finished(self, result):
         """Pop the run result belongs to. An empty cell gets a post_run_cell
-        without a pre_run_cell: it matches nothing and is ignored."""
+        without a pre_run_cell: it matches nothing and is ignored. So does
+        the cell that loaded this extension, which started before its hooks
+        existed; it gets an end marker, so the agent can name it too."""
         info = getattr(result, "info", None)
         if result is None:  # run_cell raised before making a result
             return self.running.pop() if self.running else None
@@ -136,4 +139,9 @@ class CellHooks:
                 cell = self.running[i]
                 del self.running[i:]
                 return cell
+        raw = getattr(info, "raw_cell", None)
+        if not self.loaded_in and raw and raw.strip() and \
+                result.execution_count is not None:
+            self.loaded_in = True
+            return Cell(info, result.execution_count)
         return None

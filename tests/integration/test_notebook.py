@@ -158,6 +158,9 @@ def test_cells_with_the_extension(tmp_path):
             assert r["finished_at"] >= r["started_at"]
         again = runs_of(doc, files[5])[1]
         assert again["label"] == "In [7]"
+        # The cell that loaded the extension is named by its end marker.
+        load = [r for r in doc["cells"] if r["label"] == "In [1]"]
+        assert [r["source_head"] for r in load] == ["%load_ext memprof_bpf"]
 
 
 def test_two_kernels_are_not_mixed(tmp_path):
