@@ -102,6 +102,7 @@ struct plan {
 	bool have[FN_MAX];
 	uint64_t off[FN_MAX]; /* file offset of the function */
 	uint64_t skip[FN_MAX]; /* entry probe distance past it */
+	uint64_t ret_skip[FN_MAX]; /* return probe's (sp still as at entry) */
 	struct plan *next;
 };
 
@@ -125,6 +126,7 @@ static void plan_fn(struct plan *p, const struct elfsym *e,
 		return;
 	site = prologue__decide(code, len, f->vaddr, spec->null_noop);
 	p->skip[spec->fn] = site.skip;
+	p->ret_skip[spec->fn] = site.stack_intact ? site.skip : 0;
 	log_info("%s: %s at +%llu: %s%s", p->path, spec->name,
 		 (unsigned long long)site.skip, site.why,
 		 site.emulated ? "" : " (single-stepped)");
@@ -253,8 +255,8 @@ static int attach_one(struct agent *a, struct tracee *t, struct plan *p,
 	if (!ret)
 		return 0;
 	opts.retprobe = true;
-	l = bpf_program__attach_uprobe_opts(ret, t->pid, p->path, p->off[fn],
-					    &opts);
+	l = bpf_program__attach_uprobe_opts(
+		ret, t->pid, p->path, p->off[fn] + p->ret_skip[fn], &opts);
 	if (!l)
 		return explain(t, p, fn, -errno);
 	t->links[t->nlinks++] = l;

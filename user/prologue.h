@@ -9,6 +9,9 @@
  * function lands on the bytes in between or on that instruction, then every
  * call with a non-NULL pointer passes the instruction after the je exactly
  * once, with the same registers. Probing there loses no free and adds none.
+ * For other functions, leading register-only instructions (no memory, no
+ * branch, no write to an argument register or the stack pointer) may be
+ * skipped up to the first emulated one: mmap's mov/test before its jcc.
  * Anything else stays at +0.
  */
 #ifndef MEMPROF_PROLOGUE_H
@@ -21,6 +24,7 @@
 struct probe_site {
 	uint64_t skip; /* bytes past the function start */
 	bool emulated; /* the probed instruction is emulated by the kernel */
+	bool stack_intact; /* sp as at entry: a return probe may sit there */
 	const char *why; /* one line, for -v and docs */
 };
 

@@ -36,12 +36,53 @@ Test(prologue, free_like_skips_the_null_check, .timeout = 10)
 	cr_assert(s.emulated);
 }
 
-Test(prologue, no_skip_without_null_noop, .timeout = 10)
+Test(prologue, without_null_noop_stops_at_the_branch, .timeout = 10)
 {
 	struct probe_site s = decide(free_like, sizeof(free_like), false);
 
+	/* Every call passes the je (NULL or not): it may hold the probe. */
+	cr_assert_eq(s.skip, 3);
+	cr_assert(s.emulated);
+	cr_assert(s.stack_intact);
+}
+
+Test(prologue, register_only_prefix, .timeout = 10)
+{
+	/* glibc 2.36 mmap: mov %ecx,%r10d; test $0xfff,%r9d; jne; ... */
+	static const uint8_t mmap_like[] = {
+		0x41, 0x89, 0xca, /* mov %ecx,%r10d */
+		0x41, 0xf7, 0xc1, 0xff, 0x0f, 0x00, 0x00, /* test $0xfff,%r9d */
+		0x75, 0x14, /* jne +0x14  <- +10 */
+		0xb8, 0x09, 0x00, 0x00, 0x00, /* mov $9,%eax */
+		0x0f, 0x05, /* syscall */
+		0xc3, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90,
+		0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0x90, 0xc3,
+	};
+	/* mov %rdi,%rsi writes an argument: the probe must see it unwritten. */
+	static const uint8_t writes_arg[] = {
+		0x48, 0x89, 0xfe, 0x75, 0x02, 0x90, 0x90, 0xc3, 0x90, 0xc3,
+	};
+	/* mov (%rdi),%rax reads memory. */
+	static const uint8_t reads_mem[] = {
+		0x48, 0x8b, 0x07, 0x75, 0x02, 0x90, 0x90, 0xc3, 0x90, 0xc3,
+	};
+	/* mov $0xb,%eax; syscall: never moved past. */
+	static const uint8_t munmap_like[] = {
+		0xb8, 0x0b, 0x00, 0x00, 0x00, 0x0f,
+		0x05, 0x73, 0x01, 0xc3, 0xc3,
+	};
+	struct probe_site s;
+
+	s = decide(mmap_like, sizeof(mmap_like), false);
+	cr_assert_eq(s.skip, 10);
+	cr_assert(s.emulated && s.stack_intact);
+	s = decide(writes_arg, sizeof(writes_arg), false);
 	cr_assert_eq(s.skip, 0);
-	cr_assert_not(s.emulated, "test %%rdi,%%rdi is single-stepped");
+	s = decide(reads_mem, sizeof(reads_mem), false);
+	cr_assert_eq(s.skip, 0);
+	s = decide(munmap_like, sizeof(munmap_like), false);
+	cr_assert_eq(s.skip, 0);
+	cr_assert_not(s.emulated);
 }
 
 Test(prologue, je_rel8, .timeout = 10)
@@ -247,5 +288,10 @@ Test(prologue, this_machines_libc, .timeout = 10)
 	s = prologue__decide(code, len, vaddr, true);
 	cr_assert_eq(s.skip, 0);
 	cr_assert(s.emulated);
+	/* mmap: mov %ecx,%r10d; test $0xfff,%r9d; jne at +10 (objdump). */
+	len = libc_body(e, "mmap", code, &vaddr);
+	s = prologue__decide(code, len, vaddr, false);
+	cr_assert_eq(s.skip, 10, "mmap: %s", s.why);
+	cr_assert(s.emulated && s.stack_intact);
 	elfsym__close(e);
 }
