@@ -8,7 +8,7 @@ import tempfile
 
 import pytest
 
-from conftest import AGENT, load, prog, run_agent
+from conftest import AGENT, load, prog, run_agent, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3.11"
@@ -183,3 +183,55 @@ def test_bad_arguments_one_line_exit_2(allocs):
     h = review("--help")
     assert "memprof-bpf report FILE" in h.stdout
     assert "memprof-bpf diff A B" in h.stdout
+
+
+def notebook_snapshot(tmp_path):
+    """Run tests/notebooks/cells.ipynb with the extension in a real
+    kernel under --comm ipykernel; the kernel's exit snapshot."""
+    nb_tests = pytest.importorskip("test_notebook")
+    if not nb_tests.marker_library():
+        pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
+    tmp_path.mkdir()
+    with nb_tests.agent(tmp_path) as (a, state), \
+            nb_tests.kernel(state, extension=True) as (c, nb):
+        assert wait_for(lambda: nb_tests.state_of(state, c.pid), 20)
+        nb_tests.run_cell(c, nb, 0)  # %load_ext memprof_bpf: In [1]
+        nb_tests.run_notebook(state, c, nb, 1)
+        pid = c.pid
+    snap = tmp_path / ("memprof-python3-%d-exit.json" % pid)
+    assert wait_for(snap.exists, 20)
+    return snap
+
+
+def test_notebook_report_and_diff_of_two_kernels(tmp_path):
+    a = notebook_snapshot(tmp_path / "a")
+    # The 256 MiB temporary of In [4] drove the peak: its cell comes first.
+    r = review("report", a, "--by", "cell")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[2].endswith(", reached in In [4]")
+    first = lines[lines.index("cells at the peak:") + 2]
+    assert first.startswith("* In [4]            256.0 MiB ")
+    assert first.endswith("tmp = np.ones(32 * 1024 * 1024)  # 256 MiB, "
+                          "then deleted")
+    # Folded: the cell first, then the cell's own code, not the kernel's.
+    f = review("report", a, "--format", "folded")
+    top = [l for l in f.stdout.splitlines() if l.startswith("In [4];")]
+    frames, count = max(top, key=lambda l: int(l.rsplit(" ", 1)[1])) \
+        .rsplit(" ", 1)
+    assert abs(int(count) - 256 * 1024 * 1024) < 4096
+    assert re.match(r"In \[4\];<module> \(\d+\.py:1\);", frames), frames
+    assert "kernelbase.py" not in frames
+
+    # Another kernel, the same notebook: cells and stacks line up (the
+    # cell files live in another ipykernel_<pid> directory), so nothing
+    # near the size of the notebook's arrays (50-256 MB) moves; the
+    # interpreter's own arenas (1 MiB each) may.
+    b = notebook_snapshot(tmp_path / "b")
+    d = review("diff", a, b, "--top", "50")
+    assert d.returncode == 0, d.stderr
+    rows = [l.split() for l in d.stdout.splitlines()
+            if re.match(r"\s+[-+]\d", l)]
+    assert rows and all(r[1] in ("B", "KiB") or
+                        (r[1] == "MiB" and float(r[0][1:]) < 10)
+                        for r in rows), d.stdout
