@@ -433,6 +433,31 @@ int BPF_KPROBE(code_dealloc_enter, __u64 code)
 	return 0;
 }
 
+/*
+ * ---- shared libraries -----------------------------------------------------
+ * ld.so calls _dl_debug_state() (the debuggers' r_brk hook) around every
+ * dlopen/dlclose. Its mappings come from ld.so's own mmap, not libc's, so
+ * this is how the agent hears of them: it re-reads the process's mappings
+ * at once, while they exist, and can name sites in the new library even
+ * if the process exits before their records are read.
+ */
+SEC("uprobe")
+int BPF_KPROBE(dso_change)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct rec_hdr *r;
+
+	if (bare)
+		return 0;
+	r = reserve(pid, sizeof(*r));
+	if (!r)
+		return 0;
+	r->type = REC_DSO;
+	r->pid = pid;
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}
+
 /* ---- anonymous mappings ------------------------------------------------- */
 
 /*

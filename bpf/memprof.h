@@ -31,6 +31,7 @@ enum rec_type {
 	REC_IMPORT = 13, /* python:import__find__load__start / __done */
 	REC_CELL = 14, /* memprof:cell__start / cell__end (python/ package) */
 	REC_CODE_FREE = 15, /* a code object seen in a stack was deallocated */
+	REC_DSO = 16, /* ld.so changed the mapped libraries (dlopen/dlclose) */
 	REC_TYPE_MAX,
 };
 

@@ -285,6 +285,39 @@ static int attach_plan(struct agent *a, struct tracee *t, struct plan *p,
 	return 0;
 }
 
+/*
+ * A probe on ld.so's _dl_debug_state (see dso_change in the probes):
+ * optional, a process without it only names new libraries a little later.
+ */
+static void watch_dlopen(struct agent *a, struct tracee *t, char **files,
+			 int nf)
+{
+	const struct elf_func *f;
+	struct elfsym *e = NULL;
+	struct bpf_link *l;
+	int64_t off = -1;
+	int i;
+
+	for (i = 0; i < nf && !e; i++)
+		if (strstr(files[i], "/ld-linux"))
+			e = elfsym__open(files[i]);
+	if (!e || t->nlinks >= TRACEE_MAX_LINKS) {
+		elfsym__close(e);
+		return;
+	}
+	f = elfsym__by_name(e, "_dl_debug_state");
+	if (f)
+		off = elfsym__vaddr_to_off(e, f->vaddr);
+	l = off >= 0 ? bpf_program__attach_uprobe(a->skel->progs.dso_change,
+						  false, t->pid, e->path, off)
+		     : NULL;
+	if (l)
+		t->links[t->nlinks++] = l;
+	else
+		log_debug("pid %d: no dlopen watch in %s", t->pid, e->path);
+	elfsym__close(e);
+}
+
 int attach__tracee(struct agent *a, struct tracee *t)
 {
 	char exe[PATH_MAX], *files[256] = { 0 };
@@ -324,6 +357,8 @@ int attach__tracee(struct agent *a, struct tracee *t)
 		err = attach_plan(a, t, pl, true);
 	if (err)
 		attach__detach(t);
+	else
+		watch_dlopen(a, t, files, nf);
 	return err;
 }
 

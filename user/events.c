@@ -179,6 +179,9 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 			cells__marker(&t->cells, (const void *)h,
 				      t->heap.live_bytes);
 		break;
+	case REC_DSO:
+		symbolizer__refresh(&t->sym);
+		break;
 	case REC_CODE_FREE: {
 		const struct rec_code_free *r = (const void *)h;
 
@@ -212,6 +215,7 @@ int events__handle(void *ctx, void *data, size_t size)
 	case REC_IMPORT:
 	case REC_CELL:
 	case REC_CODE_FREE:
+	case REC_DSO:
 		return on_heap_record(a, h, size);
 	case REC_FORK:
 		if (size >= sizeof(*p))

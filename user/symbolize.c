@@ -90,9 +90,14 @@ int symbolizer__parse_line(const char *line, struct mapping *m)
 	return m->path ? 1 : 0;
 }
 
+/*
+ * Re-read the executable mappings. A process that has exited reads as
+ * empty: the copy taken while it lived is kept then.
+ */
 int symbolizer__refresh(struct symbolizer *s)
 {
 	char fname[64], line[4200];
+	struct symbolizer fresh = { .pid = s->pid };
 	struct mapping m, *v;
 	FILE *f;
 
@@ -100,19 +105,23 @@ int symbolizer__refresh(struct symbolizer *s)
 	f = fopen(fname, "re");
 	if (!f)
 		return -errno;
-	drop_maps(s);
 	while (fgets(line, sizeof(line), f)) {
 		if (!symbolizer__parse_line(line, &m))
 			continue;
-		v = realloc(s->maps, (s->nmaps + 1) * sizeof(*v));
+		v = realloc(fresh.maps, (fresh.nmaps + 1) * sizeof(*v));
 		if (!v) {
 			free(m.path);
 			break;
 		}
-		s->maps = v;
-		s->maps[s->nmaps++] = m;
+		fresh.maps = v;
+		fresh.maps[fresh.nmaps++] = m;
 	}
 	fclose(f);
+	if (!fresh.nmaps)
+		return -ESRCH;
+	drop_maps(s);
+	s->maps = fresh.maps;
+	s->nmaps = fresh.nmaps;
 	return 0;
 }
 
