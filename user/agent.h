@@ -32,6 +32,7 @@ struct agent {
 	uint64_t unknown_records;
 	int write_errors; /* snapshots that could not be written */
 	unsigned snapshots_written;
+	uint64_t last_periodic_ns; /* --snapshot-every */
 	char last_snapshot[4200]; /* path of the latest one, for the view */
 	struct topview *view; /* the live terminal view, NULL: line output */
 	FILE *out; /* report lines and per-cell tables */

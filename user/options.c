@@ -30,6 +30,8 @@ static const char usage[] =
 	"                         with -D, forked children get snapshots too\n"
 	"  -i, --interval S       seconds between report lines (default 1)\n"
 	"  -d, --duration S       stop after S seconds\n"
+	"      --snapshot-every S rewrite each process's snapshot every S\n"
+	"                         seconds (-o FILE, or ...-periodic.json)\n"
 	"  -b, --batch            line output even on a terminal\n"
 	"      --ringbuf-size MB  event ring buffer size (default 32)\n"
 	"      --py-depth N       Python frames kept per stack, 1-128\n"
@@ -44,7 +46,14 @@ static const char usage[] =
 	"Signals: SIGUSR1 writes snapshots of all traced processes now;\n"
 	"SIGINT/SIGTERM stop and write the final snapshots.\n";
 
-enum { OPT_RINGBUF = 256, OPT_VERSION, OPT_FLOOR, OPT_PYDEPTH, OPT_PYMALLOC };
+enum {
+	OPT_RINGBUF = 256,
+	OPT_VERSION,
+	OPT_FLOOR,
+	OPT_PYDEPTH,
+	OPT_PYMALLOC,
+	OPT_EVERY,
+};
 
 static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
@@ -61,6 +70,7 @@ static const struct option longopts[] = {
 	{ "bench-floor", no_argument, NULL, OPT_FLOOR },
 	{ "py-depth", required_argument, NULL, OPT_PYDEPTH },
 	{ "pymalloc", no_argument, NULL, OPT_PYMALLOC },
+	{ "snapshot-every", required_argument, NULL, OPT_EVERY },
 	{ 0 },
 };
 
@@ -170,6 +180,9 @@ static int parse_one(int c, const char *arg, struct env *env)
 	case OPT_PYMALLOC:
 		env->pymalloc = true;
 		return 0;
+	case OPT_EVERY:
+		return parse_seconds("--snapshot-every", arg,
+				     &env->snapshot_every);
 	default:
 		log_err("unknown option; try --help");
 		return -1;

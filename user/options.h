@@ -20,6 +20,7 @@ struct env {
 	bool snapshot_dir_set; /* -D given: forked children get files too */
 	double interval; /* seconds between batch lines */
 	double duration; /* 0 = until stopped */
+	double snapshot_every; /* rolling snapshot period, 0 = none */
 	bool batch;
 	int verbose;
 	unsigned ringbuf_mb;

@@ -321,6 +321,11 @@ static int save(struct agent *a, struct tracee *t, json_t *doc,
 		snprintf(path, size, "%s", a->env.output);
 		return snapshot__save(doc, path, true);
 	}
+	/* The rolling snapshot has one name, replaced each period. */
+	if (strcmp(reason, SNAPSHOT_PERIODIC) == 0) {
+		snapshot_path(a, t, reason, path, size, 0);
+		return snapshot__save(doc, path, true);
+	}
 	/* Never clobber: a repeated reason gets -2, -3, ... */
 	for (n = 0; n < 10000; n++) {
 		snapshot_path(a, t, reason, path, size, n);
@@ -399,13 +404,16 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	json_t *doc;
 	int err;
 
+	bool periodic = strcmp(reason, SNAPSHOT_PERIODIC) == 0;
+
 	if (!wants_file(a, t))
 		return 0;
 	read_counters(a, t);
 	m.dropped_events = t->dropped;
 	m.rss_bytes = t->exited ? 0 : procs__rss_bytes(t->pid);
 	tracee__resolve_sites(t);
-	batch__cells(a->out ? a->out : stderr, t, m.taken_ns);
+	if (!periodic)
+		batch__cells(a->out ? a->out : stderr, t, m.taken_ns);
 	doc = snapshot__build(&m, &t->heap, t->frames, t->nframes);
 	if (!doc)
 		return -ENOMEM;
@@ -417,7 +425,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	}
 	if (err)
 		save_elsewhere(a, t, doc, reason, path, err);
-	else if (t->cells.n && a->out)
+	else if (t->cells.n && a->out && !periodic)
 		fprintf(a->out, "  snapshot: %s\n", path); /* under its table */
 	else
 		log_info("wrote %s", path);
@@ -444,11 +452,26 @@ static void reap(struct agent *a)
 		a->primary_status = status;
 }
 
+/* --snapshot-every: each traced process's rolling snapshot, replaced. */
+static void periodic_snapshots(struct agent *a)
+{
+	uint64_t every = a->env.snapshot_every * 1e9;
+	size_t i;
+
+	if (!every || a->now_ns - a->last_periodic_ns < every)
+		return;
+	a->last_periodic_ns = a->now_ns;
+	for (i = 0; i < a->procs.len; i++)
+		if (!a->procs.v[i]->exited)
+			session__snapshot(a, a->procs.v[i], SNAPSHOT_PERIODIC);
+}
+
 void session__tick(struct agent *a, bool rescan)
 {
 	size_t i;
 
 	reap(a);
+	periodic_snapshots(a);
 	if (rescan && a->env.ncomms)
 		procs__each(scan_one, a); /* catches prctl renames too */
 	for (i = 0; i < a->procs.len; i++) {

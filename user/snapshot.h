@@ -39,6 +39,9 @@ struct snap_meta {
 	bool gc_probed;
 };
 
+/* Reason of --snapshot-every's rolling snapshot (replaced, one name). */
+#define SNAPSHOT_PERIODIC "periodic"
+
 /* Build the document; sites resolved in frames[0..nframes). */
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 			const struct frame *frames, size_t nframes);

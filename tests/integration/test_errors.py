@@ -78,3 +78,38 @@ def test_full_disk_keeps_the_data(tmp_path):
         os.unlink(saved)
     finally:
         subprocess.run(["umount", str(mnt)])
+
+
+def test_snapshot_every_replaces_a_rolling_snapshot(tmp_path):
+    import subprocess
+    import time
+    from conftest import AGENT, load, wait_for
+    out = tmp_path / "roll.json"
+    code = ("import sys, time\n"
+            "a = bytearray(10_000_000)\n"
+            "sys.stdout.write('ready\\n'); sys.stdout.flush()\n"
+            "time.sleep(3)\n"
+            "b = bytearray(20_000_000)\n")
+    p = subprocess.Popen([AGENT, "--snapshot-every", "0.3", "-o", str(out),
+                          "--", "/usr/bin/python3.11", "-c", code],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        # While the program sleeps: a periodic snapshot holds its 10 MB.
+        assert wait_for(lambda: out.exists() and
+                        load(out)["reason"] == "periodic", 10)
+        first = load(out)
+        assert first["peak"]["bytes"] >= 10_000_001
+        assert first["exit_code"] is None
+        time.sleep(0.8)
+        assert load(out)["taken_at"] > first["taken_at"]  # replaced
+        assert oct(out.stat().st_mode & 0o777) == "0o600"
+        assert p.wait(30) == 0
+    finally:
+        p.kill()
+    last = load(out)
+    assert last["reason"] != "periodic"  # the final snapshot replaced it
+    assert last["peak"]["bytes"] >= 30_000_002
+    # Every write went through a temp file and a rename: none left over.
+    assert [f.name for f in tmp_path.iterdir()] == ["roll.json"]
