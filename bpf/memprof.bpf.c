@@ -751,3 +751,27 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	emit_proc(REC_EXIT, tgid, 0, p->exit_code, p);
 	return 0;
 }
+
+/*
+ * The OOM killer picked a traced process (memory cgroup or global). The
+ * record wakes the agent at once: the victim still exists, so its cgroup
+ * and limit can be read before it dies, and its exit snapshot says "oom".
+ */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(on_oom, struct task_struct *task, uid_t uid)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct rec_hdr *r;
+
+	if (!traced(tgid))
+		return 0;
+	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	if (!r) {
+		count_drop(traced(tgid));
+		return 0;
+	}
+	r->type = REC_OOM;
+	r->pid = tgid;
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	return 0;
+}

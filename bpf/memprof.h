@@ -32,6 +32,7 @@ enum rec_type {
 	REC_CELL = 14, /* memprof:cell__start / cell__end (python/ package) */
 	REC_CODE_FREE = 15, /* a code object seen in a stack was deallocated */
 	REC_DSO = 16, /* ld.so changed the mapped libraries (dlopen/dlclose) */
+	REC_OOM = 17, /* the kernel's OOM killer chose a traced process */
 	REC_TYPE_MAX,
 };
 

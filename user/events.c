@@ -225,6 +225,9 @@ int events__handle(void *ctx, void *data, size_t size)
 		if (size >= sizeof(*p))
 			session__on_exec(a, h->pid, p->comm);
 		return 0;
+	case REC_OOM:
+		session__on_oom(a, h->pid);
+		return 0;
 	case REC_EXIT:
 		if (size >= sizeof(*p))
 			session__on_exit(a, h->pid, p->exit_code);

@@ -16,5 +16,7 @@ int events__handle(void *ctx, void *data, size_t size);
 void session__on_fork(struct agent *a, pid_t parent, pid_t child);
 void session__on_exec(struct agent *a, pid_t pid, const char *comm);
 void session__on_exit(struct agent *a, pid_t pid, int exit_code);
+/* The OOM killer chose pid (it exits right after). */
+void session__on_oom(struct agent *a, pid_t pid);
 
 #endif

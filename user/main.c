@@ -121,6 +121,12 @@ static int load_probes(struct agent *a)
 			strerror(errno));
 		return 2;
 	}
+	/* OOM kills are still caught by their SIGKILL without it. */
+	s->links.on_oom = bpf_program__attach(s->progs.on_oom);
+	if (!s->links.on_oom)
+		log_warn("no oom:mark_victim tracepoint (%s): OOM kills are "
+			 "reported by their signal only",
+			 strerror(errno));
 	a->rb = ring_buffer__new(bpf_map__fd(s->maps.events), events__handle, a,
 				 NULL);
 	if (!a->rb) {

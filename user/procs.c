@@ -157,3 +157,53 @@ int procs__each(int (*fn)(pid_t pid, void *ctx), void *ctx)
 	closedir(d);
 	return ret;
 }
+
+/* A cgroup file holding one number ("max" in v2 means none: -1). */
+static int64_t read_limit(const char *path)
+{
+	char buf[64];
+	ssize_t n = read_file(path, buf, sizeof(buf) - 1);
+	unsigned long long v;
+
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "%llu", &v) != 1)
+		return -1;
+	return v >= (1ULL << 62) ? -1 : (int64_t)v; /* v1's "unlimited" */
+}
+
+int procs__memory_cgroup(pid_t pid, char *path, size_t size, int64_t *limit)
+{
+	char fname[64], buf[4096], file[4400], *line, *save = NULL;
+	const char *v1 = NULL, *v2 = NULL;
+	ssize_t n;
+
+	snprintf(fname, sizeof(fname), "/proc/%d/cgroup", (int)pid);
+	n = read_file(fname, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return n < 0 ? (int)n : -ENOENT;
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (strstr(line, ":memory:"))
+			v1 = strstr(line, ":memory:") + 8;
+		else if (strncmp(line, "0::", 3) == 0)
+			v2 = line + 3;
+	}
+	if (!v1 && !v2)
+		return -ENOENT;
+	snprintf(path, size, "%s", v1 ? v1 : v2);
+	if (v1)
+		snprintf(file, sizeof(file),
+			 "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", v1);
+	else
+		snprintf(file, sizeof(file), "/sys/fs/cgroup%s/memory.max", v2);
+	*limit = read_limit(file);
+	if (*limit < 0 && !v1) {
+		snprintf(file, sizeof(file),
+			 "/sys/fs/cgroup/unified%s/memory.max", v2);
+		*limit = read_limit(file);
+	}
+	return 0;
+}

@@ -23,6 +23,11 @@ ssize_t procs__read_cmdline(pid_t pid, char *buf, size_t size);
 /* Readable one-line command line (NULs become spaces). */
 void procs__cmdline_text(char *cmdline, size_t len);
 uint64_t procs__rss_bytes(pid_t pid);
+/*
+ * The memory cgroup of pid (v1 memory controller, else v2) and its limit
+ * in bytes (-1: none or unreadable). 0, or -errno.
+ */
+int procs__memory_cgroup(pid_t pid, char *path, size_t size, int64_t *limit);
 bool procs__alive(pid_t pid);
 /* Calls fn for every pid in /proc; stops early when fn returns non-zero. */
 int procs__each(int (*fn)(pid_t pid, void *ctx), void *ctx);

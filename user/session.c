@@ -275,10 +275,30 @@ void session__on_exit(struct agent *a, pid_t pid, int exit_code)
 		return;
 	t->exited = true;
 	t->exit_code = exit_code;
-	session__snapshot(a, t, "exit");
+	session__snapshot(a, t, t->oom ? "oom" : "exit");
 	if (pid == a->primary)
 		a->primary_done = true;
 	untrack(a, t);
+}
+
+/*
+ * The OOM killer chose pid: it still exists now, so note its memory cgroup
+ * and limit; its exit (SIGKILL) then writes the snapshot as "oom".
+ */
+void session__on_oom(struct agent *a, pid_t pid)
+{
+	struct tracee *t = tracees__find(&a->procs, pid);
+
+	if (!t)
+		return;
+	t->oom = true;
+	t->oom_limit = -1;
+	if (procs__memory_cgroup(pid, t->oom_cgroup, sizeof(t->oom_cgroup),
+				 &t->oom_limit))
+		t->oom_cgroup[0] = '\0';
+	log_warn("pid %d (%s) is being killed for lack of memory (OOM%s%s)",
+		 pid, t->comm, t->oom_cgroup[0] ? ", memory cgroup " : "",
+		 t->oom_cgroup);
 }
 
 /* ---- snapshots ------------------------------------------------------- */
@@ -394,6 +414,9 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.nsite_stack = t->nsite_info,
 		.py = &t->py,
 		.cells = &t->cells,
+		.oom = t->oom,
+		.oom_cgroup = t->oom_cgroup,
+		.oom_limit = t->oom_limit,
 		.gc_probed = t->gc.probed,
 		.gc_collections = t->gc.collections,
 		.gc_ns = t->gc.total_ns,

@@ -251,6 +251,19 @@ static json_t *gc_json(const struct snap_meta *m)
 			 (json_int_t)m->gc_bytes_freed);
 }
 
+/* The OOM kill: the memory cgroup and its limit, or null. */
+static json_t *oom_json(const struct snap_meta *m)
+{
+	if (!m->oom)
+		return json_null();
+	return json_pack(
+		"{s:o, s:o}", "memory_cgroup",
+		m->oom_cgroup && *m->oom_cgroup ? json_string(m->oom_cgroup)
+						: json_null(),
+		"limit_bytes",
+		m->oom_limit >= 0 ? json_integer(m->oom_limit) : json_null());
+}
+
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 			const struct frame *frames, size_t nframes)
 {
@@ -279,6 +292,7 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 	json_object_set_new(doc, "exit_signal", exit_signal(m->exit_code));
 	json_object_set_new(doc, "gc", gc_json(m));
 	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(m));
+	json_object_set_new(doc, "oom", oom_json(m));
 	json_object_set_new(doc, "peak",
 			    section(m, h, frames, nframes, true, peak_at));
 	json_object_set_new(doc, "current",

@@ -34,6 +34,9 @@ struct snap_meta {
 	size_t nsite_stack;
 	const struct pystacks *py;
 	const struct cells *cells; /* notebook cell runs, or NULL */
+	bool oom; /* killed by the OOM killer */
+	const char *oom_cgroup; /* its memory cgroup ("" unknown) */
+	int64_t oom_limit; /* that cgroup's limit, -1 none */
 	/* CPython collections (NULL: no USDT markers in this interpreter). */
 	uint64_t gc_collections, gc_ns, gc_objects, gc_bytes_freed;
 	bool gc_probed;

@@ -72,6 +72,9 @@ struct tracee {
 	uint64_t dropped; /* from the BPF per-process counter */
 	bool exited;
 	int exit_code;
+	bool oom; /* chosen by the OOM killer (oom:mark_victim) */
+	char oom_cgroup[256]; /* its memory cgroup, read when chosen */
+	int64_t oom_limit; /* that cgroup's limit, -1 none */
 	uint64_t started_ns;
 };
 

@@ -113,3 +113,49 @@ def test_snapshot_every_replaces_a_rolling_snapshot(tmp_path):
     assert last["peak"]["bytes"] >= 30_000_002
     # Every write went through a temp file and a rename: none left over.
     assert [f.name for f in tmp_path.iterdir()] == ["roll.json"]
+
+
+def memory_cgroup_v1():
+    """A fresh child of this session's v1 memory cgroup, or None."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            mine = [l.split(":", 2)[2].strip() for l in f
+                    if ":memory:" in l]
+    except OSError:
+        return None
+    base = "/sys/fs/cgroup/memory" + (mine[0] if mine else "")
+    if not mine or not os.path.isdir(base):
+        return None
+    path = os.path.join(base, "memprof-oom-%d" % os.getpid())
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def test_oom_kill_writes_an_oom_snapshot(tmp_path):
+    cg = memory_cgroup_v1()
+    if not cg:
+        pytest.skip("no cgroup v1 memory controller here")
+    limit = 150 * 1024 * 1024
+    out = tmp_path / "oom.json"
+    try:
+        with open(os.path.join(cg, "memory.limit_in_bytes"), "w") as f:
+            f.write(str(limit))
+        # The shell joins the cgroup, then becomes Python, which grows in
+        # 10 MB steps until the kernel's OOM killer ends it.
+        r = run_agent(["-o", str(out), "--", "/bin/sh", "-c",
+                       "echo $$ > %s/cgroup.procs; exec /usr/bin/python3.11 "
+                       "-c 'x = []\nwhile True: x.append(bytearray(10**7))'"
+                       % cg], timeout=120)
+        snap = load(out)
+        assert snap["reason"] == "oom", r.stderr
+        assert snap["exit_signal"] == 9
+        assert snap["oom"]["limit_bytes"] == limit
+        assert snap["oom"]["memory_cgroup"].endswith(os.path.basename(cg))
+        # The breakdown at the peak: the 10 MB buffers, up to the limit.
+        assert 100 * 10**6 <= snap["peak"]["bytes"] <= limit + 20 * 10**6
+        top = snap["peak"]["stacks"][0]
+        assert top["bytes"] >= 100 * 10**6
+        warn = [l for l in r.stderr.splitlines() if "lack of memory" in l]
+        assert len(warn) == 1
+    finally:
+        os.rmdir(cg)
