@@ -26,6 +26,7 @@ struct agent {
 	int nself;
 	pid_t primary; /* the "--" command, 0 when none */
 	int primary_status; /* its wait status once reaped */
+	bool primary_reaped;
 	bool primary_done;
 	uint64_t now_ns; /* CLOCK_MONOTONIC at the current poll */
 	uint64_t records; /* ring-buffer records consumed */

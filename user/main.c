@@ -141,6 +141,7 @@ static void catch_lost_primary_exit(struct agent *a)
 {
 	if (a->primary && !a->primary_done && a->primary_status >= 0 &&
 	    waitpid(a->primary, &a->primary_status, WNOHANG) == a->primary) {
+		a->primary_reaped = true;
 		ring_buffer__consume(a->rb);
 		if (!a->primary_done)
 			session__on_exit(a, a->primary, a->primary_status);
@@ -216,6 +217,14 @@ static int finish(struct agent *a)
 			 (unsigned long long)a->skel->bss->stats.py_new_stacks);
 	if (a->write_errors)
 		return 1;
+	/*
+	 * Its exit record can stop the loop before the kernel lets us reap
+	 * it: wait for the status (it has exited), or a kill by a signal
+	 * (the OOM killer's SIGKILL) would be passed on as 0.
+	 */
+	if (a->primary && a->primary_done && !a->primary_reaped &&
+	    waitpid(a->primary, &a->primary_status, 0) == a->primary)
+		a->primary_reaped = true;
 	if (a->primary && WIFEXITED(a->primary_status))
 		return WEXITSTATUS(a->primary_status);
 	if (a->primary && WIFSIGNALED(a->primary_status))

@@ -60,6 +60,22 @@ static int try_attach(struct agent *a, struct tracee *t)
 }
 
 /* Track pid: mark it in BPF first, so no event of it is filtered out. */
+/*
+ * Remember the memory cgroup while the process surely exists: an OOM
+ * victim may be gone by the time its record is read. Read again at exec
+ * (a launcher joins a cgroup, then execs) and when it is chosen.
+ */
+static void note_cgroup(struct tracee *t)
+{
+	char path[sizeof(t->oom_cgroup)];
+	int64_t limit;
+
+	if (procs__memory_cgroup(t->pid, path, sizeof(path), &limit))
+		return;
+	memcpy(t->oom_cgroup, path, sizeof(path));
+	t->oom_limit = limit;
+}
+
 static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
@@ -72,6 +88,8 @@ static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 		return NULL;
 	}
 	t->started_ns = a->now_ns;
+	t->oom_limit = -1;
+	note_cgroup(t);
 	if (attach__mark(a, pid))
 		log_warn("cannot mark pid %d traced: %s", pid, strerror(errno));
 	return t;
@@ -263,6 +281,7 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	symbolizer__refresh(&t->sym);
 	snprintf(t->comm, sizeof(t->comm), "%s", comm);
 	tracee__read_identity(t);
+	note_cgroup(t);
 	t->attach_tries = 0;
 	try_attach(a, t);
 }
@@ -292,10 +311,7 @@ void session__on_oom(struct agent *a, pid_t pid)
 	if (!t)
 		return;
 	t->oom = true;
-	t->oom_limit = -1;
-	if (procs__memory_cgroup(pid, t->oom_cgroup, sizeof(t->oom_cgroup),
-				 &t->oom_limit))
-		t->oom_cgroup[0] = '\0';
+	note_cgroup(t); /* the attach/exec copy stays if it is gone already */
 	log_warn("pid %d (%s) is being killed for lack of memory (OOM%s%s)",
 		 pid, t->comm, t->oom_cgroup[0] ? ", memory cgroup " : "",
 		 t->oom_cgroup);
@@ -471,8 +487,10 @@ static void reap(struct agent *a)
 {
 	int status;
 
-	if (a->primary && waitpid(a->primary, &status, WNOHANG) == a->primary)
+	if (a->primary && waitpid(a->primary, &status, WNOHANG) == a->primary) {
 		a->primary_status = status;
+		a->primary_reaped = true;
+	}
 }
 
 /* --snapshot-every: each traced process's rolling snapshot, replaced. */

@@ -73,7 +73,7 @@ struct tracee {
 	bool exited;
 	int exit_code;
 	bool oom; /* chosen by the OOM killer (oom:mark_victim) */
-	char oom_cgroup[256]; /* its memory cgroup, read when chosen */
+	char oom_cgroup[256]; /* its memory cgroup (attach, exec, OOM) */
 	int64_t oom_limit; /* that cgroup's limit, -1 none */
 	uint64_t started_ns;
 };

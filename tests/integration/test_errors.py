@@ -146,6 +146,7 @@ def test_oom_kill_writes_an_oom_snapshot(tmp_path):
                        "echo $$ > %s/cgroup.procs; exec /usr/bin/python3.11 "
                        "-c 'x = []\nwhile True: x.append(bytearray(10**7))'"
                        % cg], timeout=120)
+        assert r.returncode == 128 + 9, r.stderr  # the command's own fate
         snap = load(out)
         assert snap["reason"] == "oom", r.stderr
         assert snap["exit_signal"] == 9
