@@ -661,25 +661,26 @@ int attach__python(struct agent *a, struct tracee *t)
 
 #define MARKERS_LIB "/_memprof_markers.so"
 
-/*
- * The python/ package's marker library, if this process has loaded it:
- * the mapped files the allocator search reads too (this also keeps the
- * process's symbolizer current).
- */
-static bool find_markers(struct tracee *t, char *path, size_t size)
+/* The python/ package's marker library, if this process has loaded it. */
+static bool find_markers(pid_t pid, char *path, size_t size)
 {
-	size_t k = strlen(MARKERS_LIB), n;
-	char *files[256];
-	int nf = mapped_files(t, files, 256), i;
+	char maps[64], line[4400], file[4096];
+	bool found = false;
+	FILE *f;
 
-	for (i = 0; i < nf; i++) {
-		n = strlen(files[i]);
-		if (n >= k && strcmp(files[i] + n - k, MARKERS_LIB) == 0) {
-			snprintf(path, size, "%s", files[i]);
-			return true;
-		}
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (!strstr(line, MARKERS_LIB) ||
+		    sscanf(line, "%*s %*s %*s %*s %*s %4095s", file) != 1)
+			continue;
+		snprintf(path, size, "%s", file);
+		found = true;
 	}
-	return false;
+	fclose(f);
+	return found;
 }
 
 /*
@@ -693,7 +694,7 @@ int attach__cell_markers(struct agent *a, struct tracee *t)
 	char path[4096];
 
 	if (t->cell_markers || !t->python || t->nlinks + 2 > TRACEE_MAX_LINKS ||
-	    !find_markers(t, path, sizeof(path)))
+	    !find_markers(t->pid, path, sizeof(path)))
 		return 0;
 	/*
 	 * End first: a cell whose start is recorded must get its end, even
