@@ -67,6 +67,9 @@ $(OUT)/%.o: user/%.c $(wildcard user/*.h) bpf/memprof.h $(OUT)/memprof.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+# The HTML export's page is assembled into html.o (.incbin).
+$(OUT)/html.o: user/flamegraph.html
+
 memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "batch.h"
+#include "html.h"
 #include "log.h"
 #include "report.h"
 #include "snapshot.h"
@@ -48,7 +49,7 @@ json_t *report__leaf_python(json_t *stack)
  * One frame as people read it: Python "function (file.py:12)", markers
  * such as "[native thread]" as they are, native "function (libc.so.6)".
  */
-static void frame_name(json_t *f, char *buf, size_t size)
+void report__frame_name(json_t *f, char *buf, size_t size)
 {
 	const char *fn = str_of(f, "function");
 	const char *file = str_of(f, "file");
@@ -79,10 +80,11 @@ void report__where(json_t *stack, char *buf, size_t size)
 			 (long long)int_of(py, "line"),
 			 str_of(py, "function") ?: "?");
 	else if (py)
-		frame_name(py, buf, size);
+		report__frame_name(py, buf, size);
 	else if (json_array_size(frames))
-		frame_name(json_array_get(frames, json_array_size(frames) - 1),
-			   buf, size);
+		report__frame_name(json_array_get(frames,
+						  json_array_size(frames) - 1),
+				   buf, size);
 	else
 		snprintf(buf, size, "(no frames)");
 }
@@ -345,7 +347,7 @@ static void put_folded_name(FILE *out, const char *name)
 }
 
 /* The code file of each cell run, by label (from the peak's cells). */
-static json_t *cell_files(json_t *doc)
+json_t *report__cell_files(json_t *doc)
 {
 	json_t *cells = json_object_get(json_object_get(doc, "peak"), "cells");
 	json_t *files = json_object(), *c;
@@ -363,7 +365,7 @@ static json_t *cell_files(json_t *doc)
  * frame. The kernel's event loop below it is the same for every cell and
  * would only make each flame a tall thin tower.
  */
-static size_t cell_frame(json_t *frames, const char *cell_file)
+size_t report__cell_frame(json_t *frames, const char *cell_file)
 {
 	json_t *f;
 	size_t i;
@@ -382,13 +384,14 @@ static void folded_line(FILE *out, json_t *s, json_t *files)
 {
 	const char *cell = str_of(s, "cell");
 	json_t *frames = json_object_get(s, "frames");
-	size_t j = cell_frame(frames, str_of(files, cell ? cell : ""));
+	size_t j = report__cell_frame(frames, str_of(files, cell ? cell : ""));
 	char name[1024];
 
 	if (cell)
 		put_folded_name(out, cell);
 	for (; j < json_array_size(frames); j++) {
-		frame_name(json_array_get(frames, j), name, sizeof(name));
+		report__frame_name(json_array_get(frames, j), name,
+				   sizeof(name));
 		if (cell || j)
 			fputc(';', out);
 		put_folded_name(out, name);
@@ -399,7 +402,7 @@ static void folded_line(FILE *out, json_t *s, json_t *files)
 void report__folded(FILE *out, json_t *doc)
 {
 	json_t *peak = json_object_get(doc, "peak");
-	json_t *files = cell_files(doc), *s;
+	json_t *files = report__cell_files(doc), *s;
 	size_t i;
 
 	json_array_foreach(json_object_get(peak, "stacks"), i,
@@ -413,10 +416,12 @@ void report__folded(FILE *out, json_t *doc)
 
 static const char report_usage[] =
 	"Usage: memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                          [--format text|folded]\n"
+	"                          [--format text|folded|html]\n"
 	"Print a saved snapshot: the cells and the largest stacks at the "
 	"peak,\n"
-	"or folded stacks for flamegraph.pl and speedscope.\n";
+	"folded stacks for flamegraph.pl, inferno and speedscope, or one\n"
+	"self-contained HTML page (flame graph and cell table):\n"
+	"  memprof-bpf report FILE --format html > peak.html\n";
 
 int report__parse_top(const char *arg)
 {
@@ -450,11 +455,18 @@ static int parse_by(const char *arg, struct report_opts *o)
 
 static int parse_format(const char *arg, struct report_opts *o)
 {
-	if (!strcmp(arg, "text") || !strcmp(arg, "folded")) {
-		o->format = arg[0] == 't' ? REPORT_TEXT : REPORT_FOLDED;
-		return 0;
-	}
-	log_err("--format wants text or folded, not '%s'", arg);
+	static const char *names[] = { "text", "folded", "html" };
+	static const enum report_format formats[] = { REPORT_TEXT,
+						      REPORT_FOLDED,
+						      REPORT_HTML };
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (!strcmp(arg, names[i])) {
+			o->format = formats[i];
+			return 0;
+		}
+	log_err("--format wants text, folded or html, not '%s'", arg);
 	return -1;
 }
 
@@ -510,13 +522,19 @@ int report__main(int argc, char **argv)
 	doc = report__load(file);
 	if (!doc)
 		return 2;
-	if (o.format == REPORT_FOLDED && int_of(doc, "dropped_events") > 0)
+	if (o.format != REPORT_TEXT && int_of(doc, "dropped_events") > 0)
 		log_warn("%s: %lld events were dropped: the figures may be off",
 			 file, (long long)int_of(doc, "dropped_events"));
 	if (o.format == REPORT_FOLDED)
 		report__folded(stdout, doc);
+	else if (o.format == REPORT_HTML)
+		html__write(stdout, doc);
 	else
 		report__text(stdout, doc, &o);
 	json_decref(doc);
-	return fflush(stdout) ? 1 : 0;
+	if (fflush(stdout) || ferror(stdout)) {
+		log_err("report: cannot write the output: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
 }

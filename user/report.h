@@ -18,7 +18,7 @@ enum report_by {
 	REPORT_BY_STACK,
 	REPORT_BY_FILE
 };
-enum report_format { REPORT_TEXT, REPORT_FOLDED };
+enum report_format { REPORT_TEXT, REPORT_FOLDED, REPORT_HTML };
 
 struct report_opts {
 	enum report_by by; /* ALL: the cell table, then the stacks */
@@ -41,6 +41,12 @@ json_t *report__load(const char *path);
 json_t *report__leaf_python(json_t *stack);
 /* Where a stack allocates: "file.py:12 function", else "function (lib)". */
 void report__where(json_t *stack, char *buf, size_t size);
+/* One frame as a flame graph box or folded frame names it. */
+void report__frame_name(json_t *f, char *buf, size_t size);
+/* {label: cell code file} of the peak's cell runs. Caller decrefs. */
+json_t *report__cell_files(json_t *doc);
+/* Index of the first frame in cell_file (0 when none): a cell's root. */
+size_t report__cell_frame(json_t *frames, const char *cell_file);
 /* A positive row count for --top, or -1 after an error line. */
 int report__parse_top(const char *arg);
 
