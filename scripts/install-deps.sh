@@ -22,6 +22,8 @@ PKGS=(
 	python3-pandas python3-ipykernel python3-nbclient python3-nbformat
 	# the terminal view's test drives it in tmux
 	tmux
+	# the HTML export's test opens the page in a headless browser
+	chromium
 	# the cell-marker library of the python/ package (<sys/sdt.h>)
 	systemtap-sdt-dev
 	# benchmarks (side-by-side peers)

@@ -14,7 +14,7 @@ static const char usage[] =
 	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD "
 	"[ARGS])\n"
 	"       memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                   [--format text|folded]\n"
+	"                   [--format text|folded|html]\n"
 	"       memprof-bpf diff A B [--top N]\n"
 	"Trace the allocations of running or new processes from outside and\n"
 	"keep the breakdown of live bytes at their peak; report and diff read\n"
@@ -25,6 +25,10 @@ static const char usage[] =
 	"                         NAME as a word/module, now and later\n"
 	"  -- CMD [ARGS]          run CMD (as the sudo user) under the tracer\n"
 	"  -o, --output FILE      peak snapshot of CMD goes to FILE\n"
+	"  -f, --format FMT       snapshot files as json (default), folded\n"
+	"                         (flamegraph.pl, speedscope) or html (a\n"
+	"                         flame graph page); -o FILE.html implies "
+	"html\n"
 	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default "
 	".);\n"
 	"                         with -D, forked children get snapshots too\n"
@@ -59,6 +63,7 @@ static const struct option longopts[] = {
 	{ "pid", required_argument, NULL, 'p' },
 	{ "comm", required_argument, NULL, 'c' },
 	{ "output", required_argument, NULL, 'o' },
+	{ "format", required_argument, NULL, 'f' },
 	{ "snapshot-dir", required_argument, NULL, 'D' },
 	{ "interval", required_argument, NULL, 'i' },
 	{ "duration", required_argument, NULL, 'd' },
@@ -141,6 +146,37 @@ static int parse_depth(const char *arg, struct env *env)
 	return 0;
 }
 
+static int parse_format(const char *arg, struct env *env)
+{
+	static const char *names[] = { "json", "folded", "html" };
+	static const enum snap_format formats[] = { SNAP_JSON, SNAP_FOLDED,
+						    SNAP_HTML };
+	size_t i;
+
+	for (i = 0; i < 3; i++)
+		if (!strcmp(arg, names[i])) {
+			env->format = formats[i];
+			env->format_set = true;
+			return 0;
+		}
+	log_err("--format wants json, folded or html, not '%s'", arg);
+	return -1;
+}
+
+/* -o peak.html without --format: the suffix says what the user wants. */
+static void format_from_output(struct env *env)
+{
+	size_t n = env->output ? strlen(env->output) : 0;
+
+	if (env->format_set || !n)
+		return;
+	if ((n >= 5 && !strcmp(env->output + n - 5, ".html")) ||
+	    (n >= 4 && !strcmp(env->output + n - 4, ".htm")))
+		env->format = SNAP_HTML;
+	else if (n >= 7 && !strcmp(env->output + n - 7, ".folded"))
+		env->format = SNAP_FOLDED;
+}
+
 static int parse_one(int c, const char *arg, struct env *env)
 {
 	switch (c) {
@@ -156,6 +192,8 @@ static int parse_one(int c, const char *arg, struct env *env)
 	case 'o':
 		env->output = arg;
 		return 0;
+	case 'f':
+		return parse_format(arg, env);
 	case 'D':
 		env->snapshot_dir = arg;
 		env->snapshot_dir_set = true;
@@ -202,6 +240,7 @@ static int validate(struct env *env)
 			"with '--'; use --snapshot-dir with --pid/--comm");
 		return -1;
 	}
+	format_from_output(env);
 	return 0;
 }
 
@@ -216,7 +255,7 @@ int options__parse(int argc, char **argv, struct env *env)
 	env->snapshot_dir = ".";
 	optind = 0; /* glibc: 0 also drops the state of a previous scan */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+p:c:o:D:i:d:bvh", longopts,
+	while ((c = getopt_long(argc, argv, "+p:c:o:f:D:i:d:bvh", longopts,
 				NULL)) != -1) {
 		if (c == 'h') {
 			fputs(usage, stdout);

@@ -9,6 +9,9 @@
 #define MAX_PIDS 64
 #define MAX_COMMS 16
 
+/* What the agent's snapshot files hold (--format). */
+enum snap_format { SNAP_JSON, SNAP_FOLDED, SNAP_HTML };
+
 struct env {
 	pid_t pids[MAX_PIDS];
 	int npids;
@@ -17,6 +20,8 @@ struct env {
 	char **command; /* argv after "--", NULL-terminated */
 	const char *output; /* -o FILE: the command's snapshot */
 	const char *snapshot_dir;
+	enum snap_format format; /* --format, or from -o's suffix */
+	bool format_set;
 	bool snapshot_dir_set; /* -D given: forked children get files too */
 	double interval; /* seconds between batch lines */
 	double duration; /* 0 = until stopped */

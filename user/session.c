@@ -11,6 +11,7 @@
 #include "attach.h"
 #include "batch.h"
 #include "events.h"
+#include "export.h"
 #include "launch.h"
 #include "log.h"
 #include "memprof.h"
@@ -341,11 +342,13 @@ static void snapshot_path(struct agent *a, struct tracee *t, const char *reason,
 		if (comm[i] == '/' || comm[i] == ' ')
 			comm[i] = '_';
 	if (n)
-		snprintf(buf, size, "%s/memprof-%s-%d-%s-%d.json",
-			 a->env.snapshot_dir, comm, t->pid, reason, n + 1);
+		snprintf(buf, size, "%s/memprof-%s-%d-%s-%d%s",
+			 a->env.snapshot_dir, comm, t->pid, reason, n + 1,
+			 export__suffix(a->env.format));
 	else
-		snprintf(buf, size, "%s/memprof-%s-%d-%s.json",
-			 a->env.snapshot_dir, comm, t->pid, reason);
+		snprintf(buf, size, "%s/memprof-%s-%d-%s%s",
+			 a->env.snapshot_dir, comm, t->pid, reason,
+			 export__suffix(a->env.format));
 }
 
 static int save(struct agent *a, struct tracee *t, json_t *doc,
@@ -355,17 +358,17 @@ static int save(struct agent *a, struct tracee *t, json_t *doc,
 
 	if (t->primary && a->env.output) {
 		snprintf(path, size, "%s", a->env.output);
-		return snapshot__save(doc, path, true);
+		return export__save(doc, a->env.format, path, true);
 	}
 	/* The rolling snapshot has one name, replaced each period. */
 	if (strcmp(reason, SNAPSHOT_PERIODIC) == 0) {
 		snapshot_path(a, t, reason, path, size, 0);
-		return snapshot__save(doc, path, true);
+		return export__save(doc, a->env.format, path, true);
 	}
 	/* Never clobber: a repeated reason gets -2, -3, ... */
 	for (n = 0; n < 10000; n++) {
 		snapshot_path(a, t, reason, path, size, n);
-		err = snapshot__save(doc, path, false);
+		err = export__save(doc, a->env.format, path, false);
 		if (err != -EEXIST)
 			break;
 	}

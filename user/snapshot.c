@@ -346,26 +346,33 @@ static int open_temp(const char *path, char *tmp, size_t size)
 
 int snapshot__save(json_t *doc, const char *path, bool replace)
 {
-	char tmp[4200],
-		*text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-	int fd, err;
+	char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+	int err;
 
 	if (!text)
 		return -ENOMEM;
+	err = snapshot__save_text(text, strlen(text), path, replace);
+	free(text);
+	return err;
+}
+
+int snapshot__save_text(const char *text, size_t len, const char *path,
+			bool replace)
+{
+	char tmp[4200];
+	int fd, err;
+
 	fd = open_temp(path, tmp, sizeof(tmp));
-	if (fd < 0) {
-		free(text);
+	if (fd < 0)
 		return fd;
-	}
 	give_to_sudo_user(fd);
-	err = write_all(fd, text, strlen(text));
-	if (!err)
+	err = write_all(fd, text, len);
+	if (!err && (!len || text[len - 1] != '\n'))
 		err = write_all(fd, "\n", 1);
 	if (!err && fsync(fd))
 		err = -errno;
 	if (close(fd) && !err)
 		err = -errno;
-	free(text);
 	if (!err) {
 		if (replace)
 			err = rename(tmp, path) ? -errno : 0;

@@ -61,6 +61,9 @@ json_t *snapshot__peak_cell(const struct snap_meta *m);
  * name must be new (-EEXIST otherwise). Returns 0 or -errno.
  */
 int snapshot__save(json_t *doc, const char *path, bool replace);
+/* The same for a rendered export (folded, HTML); a final newline added. */
+int snapshot__save_text(const char *text, size_t len, const char *path,
+			bool replace);
 /* Read and validate a snapshot; NULL with a one-line reason in err. */
 json_t *snapshot__load(const char *path, char *err, size_t errlen);
 /* ISO 8601 UTC with milliseconds. */

@@ -260,3 +260,37 @@ Test(options, second_parse_starts_afresh, .timeout = 10)
 	cr_assert_eq(env.verbose, 0, "-v of the previous argv leaked in");
 	cr_assert_eq(env.npids, 1);
 }
+
+Test(options, format_flag_and_output_suffix, .timeout = 10)
+{
+	char *def[] = { "memprof-bpf", "-p", "1", NULL };
+	char *html[] = { "memprof-bpf", "--format", "html", "-p", "1", NULL };
+	char *folded[] = { "memprof-bpf", "-f", "folded", "-p", "1", NULL };
+	char *by_name[] = {
+		"memprof-bpf", "-o", "peak.html", "--", "true", NULL
+	};
+	char *by_name2[] = {
+		"memprof-bpf", "-o", "x.folded", "--", "true", NULL
+	};
+	char *explicit[] = { "memprof-bpf", "-o", "peak.html", "-f",
+			     "json",	    "--", "true",      NULL };
+	char *bad[] = { "memprof-bpf", "--format", "svg", "-p", "1", NULL };
+	struct env env;
+
+	cr_assert_eq(parse(ARGC(def), def, &env), 0);
+	cr_assert_eq(env.format, SNAP_JSON);
+	cr_assert_eq(parse(ARGC(html), html, &env), 0);
+	cr_assert_eq(env.format, SNAP_HTML);
+	cr_assert_eq(parse(ARGC(folded), folded, &env), 0);
+	cr_assert_eq(env.format, SNAP_FOLDED);
+	/* -o's suffix decides when --format is not given... */
+	cr_assert_eq(parse(ARGC(by_name), by_name, &env), 0);
+	cr_assert_eq(env.format, SNAP_HTML);
+	cr_assert_eq(parse(ARGC(by_name2), by_name2, &env), 0);
+	cr_assert_eq(env.format, SNAP_FOLDED);
+	/* ...and --format wins when it is. */
+	cr_assert_eq(parse(ARGC(explicit), explicit, &env), 0);
+	cr_assert_eq(env.format, SNAP_JSON);
+	expect_error(ARGC(bad), bad, "--format svg");
+	cr_assert(strstr(err, "json, folded or html"), "%s", err);
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "export.h"
+#include "html.h"
+#include "report.h"
+#include "snapshot.h"
+
+static const char *const suffixes[] = {
+	[SNAP_JSON] = ".json",
+	[SNAP_FOLDED] = ".folded",
+	[SNAP_HTML] = ".html",
+};
+
+const char *export__suffix(enum snap_format f)
+{
+	return suffixes[f];
+}
+
+/* Folded and HTML are drawn by the report code into memory first. */
+static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
+{
+	FILE *mem = open_memstream(text, len);
+	int err = 0;
+
+	if (!mem)
+		return -errno;
+	if (f == SNAP_HTML)
+		err = html__write(mem, doc);
+	else
+		report__folded(mem, doc);
+	if (fclose(mem) && !err)
+		err = -ENOMEM;
+	return err;
+}
+
+int export__save(json_t *doc, enum snap_format f, const char *path,
+		 bool replace)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int err;
+
+	if (f == SNAP_JSON)
+		return snapshot__save(doc, path, replace);
+	err = render(doc, f, &text, &len);
+	if (!err)
+		err = snapshot__save_text(text, len, path, replace);
+	free(text);
+	return err;
+}

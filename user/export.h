@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The agent's snapshot files in the format asked for (--format): the JSON
+ * document itself, folded stacks for flamegraph.pl/inferno/speedscope, or
+ * the self-contained HTML page. All are written the same safe way
+ * (snapshot__save_text: O_EXCL temp file, fsync, rename or link).
+ */
+#ifndef MEMPROF_EXPORT_H
+#define MEMPROF_EXPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include "options.h"
+
+/* File name suffix of a format: ".json", ".folded", ".html". */
+const char *export__suffix(enum snap_format f);
+/* Render doc in f and save it to path. Returns 0 or -errno. */
+int export__save(json_t *doc, enum snap_format f, const char *path,
+		 bool replace);
+
+#endif
