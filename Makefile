@@ -125,6 +125,12 @@ format:
 demo: memprof-bpf $(MARKERS_SO)
 	$(Q)bash scripts/demo
 
+# The demo notebook in a memory cgroup too small for it: an OOM snapshot
+# and its HTML page in demo-out/.
+.PHONY: demo-oom
+demo-oom: memprof-bpf $(MARKERS_SO)
+	$(Q)bash scripts/demo-oom
+
 # The Python workloads' optional peers (scalene, memory_profiler)
 # come from install-deps.sh --bench, never from 'make test'.
 bench: memprof-bpf $(PROG_BINS) $(BENCH_BINS)
