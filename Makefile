@@ -36,7 +36,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 # Debian's python3 (pytest, numpy); a pyenv shim may shadow python3 on PATH.
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all deps test unit integration lint format clean bench demo
+.PHONY: all deps test unit integration lint format clean bench demo fuzz fuzz-smoke
 
 all: memprof-bpf
 
@@ -113,14 +113,71 @@ integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/python
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
-test: deps lint unit integration
+test: deps lint unit fuzz-smoke integration
 
 lint: | $(DEPS_STAMP)
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c python/memprof_bpf/*.c
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
 	@echo "  LINT     ok"
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/progs/*.c python/memprof_bpf/*.c
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
+
+# ---- fuzzing ---------------------------------------------------------------
+# libFuzzer (clang) over the snapshot reader that report and diff use:
+# tests/fuzz/fuzz_snapshot.c, with the modules it needs built again by clang
+# with ASan and UBSan into $(FUZZ_OUT)/obj (apart from the gcc objects).
+# Any sanitizer report aborts the run and fails the target; the input is
+# kept in $(FUZZ_OUT)/crashes. `make fuzz` grows $(FUZZ_OUT)/corpus (the
+# seeds of tests/fuzz/corpus copied in) for FUZZ_TIME seconds; `make
+# fuzz-smoke` (part of `make test`) runs FUZZ_SMOKE_TIME seconds from the
+# seeds alone.
+FUZZ_OUT := $(OUT)/fuzz
+FUZZ_BIN := $(FUZZ_OUT)/fuzz_snapshot
+FUZZ_MODS := snapshot report diff html batch cells pystacks pylines heap \
+	livetable regions procs
+FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -D_GNU_SOURCE \
+	-std=gnu11 -Wall -Wextra -Werror -Iuser -Ibpf
+FUZZ_TIME ?= 600
+FUZZ_SMOKE_TIME ?= 30
+FUZZ_FLAGS := -dict=tests/fuzz/snapshot.dict -max_len=8192 -timeout=10 \
+	-rss_limit_mb=2048 -print_final_stats=1 \
+	-artifact_prefix=$(FUZZ_OUT)/crashes/
+
+$(FUZZ_OUT)/obj/%.o: user/%.c $(wildcard user/*.h) | $(DEPS_STAMP)
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(FUZZ_OUT)/obj
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/obj/html.o: user/flamegraph.html
+
+$(FUZZ_BIN): tests/fuzz/fuzz_snapshot.c $(FUZZ_OBJS)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -o $@
+
+# The log's last lines: libFuzzer's final status line (cov, ft, corpus,
+# exec/s) and its stat:: totals (number_of_executed_units).
+fuzz: $(FUZZ_BIN)
+	$(Q)mkdir -p $(FUZZ_OUT)/corpus $(FUZZ_OUT)/crashes
+	$(Q)cp tests/fuzz/corpus/* $(FUZZ_OUT)/corpus/
+	$(call msg,FUZZ,$(FUZZ_TIME) s: $(FUZZ_OUT)/fuzz.log)
+	$(Q)rc=0; $(FUZZ_BIN) $(FUZZ_FLAGS) -max_total_time=$(FUZZ_TIME) \
+		$(FUZZ_OUT)/corpus > $(FUZZ_OUT)/fuzz.log 2>&1 || rc=$$?; \
+	grep -E '^#[0-9]+' $(FUZZ_OUT)/fuzz.log | tail -n 1; \
+	grep -E '^(stat::|Done )' $(FUZZ_OUT)/fuzz.log; \
+	echo "  corpus   $$(ls $(FUZZ_OUT)/corpus | wc -l) files in $(FUZZ_OUT)/corpus"; \
+	if [ $$rc -ne 0 ]; then tail -n 60 $(FUZZ_OUT)/fuzz.log; \
+		echo "fuzz: failed (exit $$rc), see $(FUZZ_OUT)/fuzz.log" >&2; exit 1; fi
+
+fuzz-smoke: $(FUZZ_BIN)
+	$(Q)rm -rf $(FUZZ_OUT)/smoke && mkdir -p $(FUZZ_OUT)/smoke $(FUZZ_OUT)/crashes
+	$(call msg,FUZZ,$(FUZZ_SMOKE_TIME) s smoke run)
+	$(Q)rc=0; $(FUZZ_BIN) $(FUZZ_FLAGS) -max_total_time=$(FUZZ_SMOKE_TIME) \
+		$(FUZZ_OUT)/smoke tests/fuzz/corpus > $(FUZZ_OUT)/smoke.log 2>&1 || rc=$$?; \
+	if [ $$rc -ne 0 ]; then tail -n 60 $(FUZZ_OUT)/smoke.log; \
+		echo "fuzz-smoke: failed (exit $$rc), see $(FUZZ_OUT)/smoke.log" >&2; exit 1; fi; \
+	grep -E '^stat::number_of_executed_units' $(FUZZ_OUT)/smoke.log
 
 demo: memprof-bpf $(MARKERS_SO)
 	$(Q)bash scripts/demo

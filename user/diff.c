@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,30 @@ static const char *cell_key(json_t *cell)
 
 /* ---- pairing ------------------------------------------------------------ */
 
+/*
+ * Byte counts come from the files: a damaged one can hold any int64, and
+ * the sum or difference of two such can overflow, undefined behaviour
+ * (UBSan, tests/fuzz). Results are clamped to +-LLONG_MAX, so llabs() of
+ * one is defined too.
+ */
+static long long clamp_add(long long x, long long y)
+{
+	long long r;
+
+	if (__builtin_add_overflow(x, y, &r))
+		return x < 0 ? -LLONG_MAX : LLONG_MAX;
+	return r < -LLONG_MAX ? -LLONG_MAX : r;
+}
+
+static long long clamp_sub(long long x, long long y)
+{
+	long long r;
+
+	if (__builtin_sub_overflow(x, y, &r))
+		return x < 0 ? -LLONG_MAX : LLONG_MAX;
+	return r < -LLONG_MAX ? -LLONG_MAX : r;
+}
+
 struct delta {
 	long long a, b;
 	bool in_a, in_b;
@@ -133,10 +158,10 @@ static void add(struct deltas *d, const char *key, const char *label,
 	if (!r)
 		return;
 	if (side_b) {
-		r->b += bytes;
+		r->b = clamp_add(r->b, bytes);
 		r->in_b = true;
 	} else {
-		r->a += bytes;
+		r->a = clamp_add(r->a, bytes);
 		r->in_a = true;
 	}
 }
@@ -173,7 +198,8 @@ static void add_stacks(struct deltas *d, json_t *doc, bool side_b)
 static int by_change(const void *x, const void *y)
 {
 	const struct delta *p = x, *q = y;
-	long long dp = llabs(p->b - p->a), dq = llabs(q->b - q->a);
+	long long dp = llabs(clamp_sub(p->b, p->a));
+	long long dq = llabs(clamp_sub(q->b, q->a));
 
 	if (dp != dq)
 		return dp < dq ? 1 : -1;
@@ -204,7 +230,12 @@ static void print_deltas(FILE *out, struct deltas *d, const char *title,
 {
 	size_t i, shown = 0, changed = 0;
 
-	qsort(d->v, d->n, sizeof(*d->v), by_change);
+	/*
+	 * No rows (no stacks on either side): v is still NULL, and qsort()
+	 * wants a non-NULL base even for 0 elements (UBSan, tests/fuzz).
+	 */
+	if (d->n)
+		qsort(d->v, d->n, sizeof(*d->v), by_change);
 	for (i = 0; i < d->n; i++)
 		changed += d->v[i].a != d->v[i].b;
 	fprintf(out, "\n%s:\n", title);
@@ -219,7 +250,7 @@ static void print_deltas(FILE *out, struct deltas *d, const char *title,
 
 		if (r->a == r->b)
 			continue;
-		diff__fmt_change(r->b - r->a, ch, sizeof(ch));
+		diff__fmt_change(clamp_sub(r->b, r->a), ch, sizeof(ch));
 		side(a, sizeof(a), r->in_a, r->a);
 		side(b, sizeof(b), r->in_b, r->b);
 		fprintf(out, "  %11s %10s %10s  %.100s\n", ch, a, b, r->label);
@@ -248,10 +279,10 @@ static void total(FILE *out, json_t *a, json_t *b)
 
 	batch__fmt_bytes(pa, sa, sizeof(sa));
 	batch__fmt_bytes(pb, sb, sizeof(sb));
-	diff__fmt_change(pb - pa, ch, sizeof(ch));
+	diff__fmt_change(clamp_sub(pb, pa), ch, sizeof(ch));
 	fprintf(out, "peak: %s -> %s (%s", sa, sb, ch);
 	if (pa > 0)
-		fprintf(out, ", %+.1f%%", 100.0 * (pb - pa) / pa);
+		fprintf(out, ", %+.1f%%", 100.0 * ((double)pb - pa) / pa);
 	fprintf(out, ")\n");
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,19 @@ static const char *file_of(json_t *stack)
 }
 
 /*
+ * A damaged file's bytes can be any int64: their sum clamps instead of
+ * overflowing, undefined behaviour (UBSan, tests/fuzz).
+ */
+static long long clamp_add(long long x, long long y)
+{
+	long long r;
+
+	if (__builtin_add_overflow(x, y, &r))
+		return x < 0 ? LLONG_MIN : LLONG_MAX;
+	return r;
+}
+
+/*
  * Sum stacks per file: a JSON object is the hash map, one
  * {"label", "bytes_at_process_peak", "count", "stacks"} per file.
  */
@@ -267,6 +281,7 @@ static json_t *group_by_file(json_t *stacks)
 {
 	json_t *groups = json_object(), *arr = json_array(), *s, *g;
 	const char *file;
+	long long bytes, count;
 	size_t i;
 
 	json_array_foreach(stacks, i, s)
@@ -281,13 +296,12 @@ static json_t *group_by_file(json_t *stacks)
 			json_object_set_new(groups, file, g);
 			json_array_append(arr, g);
 		}
+		bytes = clamp_add(int_of(g, "bytes_at_process_peak"),
+				  int_of(s, "bytes"));
+		count = clamp_add(int_of(g, "count"), int_of(s, "count"));
 		json_object_set_new(g, "bytes_at_process_peak",
-				    json_integer(int_of(g, "bytes_at_process_"
-							   "peak") +
-						 int_of(s, "bytes")));
-		json_object_set_new(
-			g, "count",
-			json_integer(int_of(g, "count") + int_of(s, "count")));
+				    json_integer(bytes));
+		json_object_set_new(g, "count", json_integer(count));
 		json_object_set_new(g, "stacks",
 				    json_integer(int_of(g, "stacks") + 1));
 	}

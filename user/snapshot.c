@@ -404,37 +404,60 @@ static bool valid_section(json_t *s)
 	return true;
 }
 
+/*
+ * The checks both loaders share: the schema and version, and the peak and
+ * current sections. Takes doc (decref'd when rejected).
+ */
+static json_t *checked(json_t *doc, const char *name, char *err, size_t errlen)
+{
+	json_t *schema = json_object_get(doc, "schema");
+	json_t *version = json_object_get(doc, "version");
+
+	if (!json_is_string(schema) ||
+	    strcmp(json_string_value(schema), SNAPSHOT_SCHEMA) != 0 ||
+	    !json_is_integer(version)) {
+		snprintf(err, errlen, "%s: not a memprof-bpf snapshot", name);
+	} else if (json_integer_value(version) > SNAPSHOT_VERSION) {
+		snprintf(err, errlen,
+			 "%s: snapshot version %lld is newer than this "
+			 "memprof-bpf (%d)",
+			 name, (long long)json_integer_value(version),
+			 SNAPSHOT_VERSION);
+	} else if (!valid_section(json_object_get(doc, "peak")) ||
+		   !valid_section(json_object_get(doc, "current"))) {
+		snprintf(err, errlen,
+			 "%s: snapshot is damaged (peak/current sections)",
+			 name);
+	} else {
+		return doc;
+	}
+	json_decref(doc);
+	return NULL;
+}
+
 json_t *snapshot__load(const char *path, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	json_t *schema, *version;
 
 	if (!doc) {
 		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
 			 path, je.line, je.text);
 		return NULL;
 	}
-	schema = json_object_get(doc, "schema");
-	version = json_object_get(doc, "version");
-	if (!json_is_string(schema) ||
-	    strcmp(json_string_value(schema), SNAPSHOT_SCHEMA) != 0 ||
-	    !json_is_integer(version)) {
-		snprintf(err, errlen, "%s: not a memprof-bpf snapshot", path);
-	} else if (json_integer_value(version) > SNAPSHOT_VERSION) {
-		snprintf(err, errlen,
-			 "%s: snapshot version %lld is newer than this "
-			 "memprof-bpf (%d)",
-			 path, (long long)json_integer_value(version),
-			 SNAPSHOT_VERSION);
-	} else if (!valid_section(json_object_get(doc, "peak")) ||
-		   !valid_section(json_object_get(doc, "current"))) {
-		snprintf(err, errlen,
-			 "%s: snapshot is damaged (peak/current sections)",
-			 path);
-	} else {
-		return doc;
+	return checked(doc, path, err, errlen);
+}
+
+json_t *snapshot__load_buffer(const char *buf, size_t len, const char *name,
+			      char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+
+	if (!doc) {
+		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
+			 name, je.line, je.text);
+		return NULL;
 	}
-	json_decref(doc);
-	return NULL;
+	return checked(doc, name, err, errlen);
 }

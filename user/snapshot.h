@@ -66,6 +66,9 @@ int snapshot__save_text(const char *text, size_t len, const char *path,
 			bool replace);
 /* Read and validate a snapshot; NULL with a one-line reason in err. */
 json_t *snapshot__load(const char *path, char *err, size_t errlen);
+/* The same from len bytes in memory (no NUL needed); name is for err. */
+json_t *snapshot__load_buffer(const char *buf, size_t len, const char *name,
+			      char *err, size_t errlen);
 /* ISO 8601 UTC with milliseconds. */
 void snapshot__iso_time(int64_t real_ns, char *buf, size_t size);
 int64_t snapshot__mono_to_real(void);

@@ -163,6 +163,40 @@ Test(diff, change_units, .timeout = 10)
 	cr_assert_str_eq(b, "0 B");
 }
 
+/* ---- regressions found by tests/fuzz ------------------------------------ */
+
+/* No stacks in either file: nothing to sort (qsort of a NULL array). */
+Test(diff, no_stacks_either_side, .timeout = 10)
+{
+	diffed(SNAP("1", "0", "", ""), SNAP("2", "0", "", ""), 10);
+	cr_assert_str_eq(out, "A: a.json: ipykernel (pid 1), peak 0 B at T1\n"
+			      "B: b.json: ipykernel (pid 2), peak 0 B at T2\n"
+			      "peak: 0 B -> 0 B (0 B)\n"
+			      "\n"
+			      "stacks, bytes at the peak (matched by frames):\n"
+			      "  no change\n");
+}
+
+/*
+ * Byte counts at the ends of int64 (a damaged file): sums of one key's
+ * stacks and changes between the files clamp instead of overflowing.
+ */
+Test(diff, extreme_byte_counts_clamp, .timeout = 10)
+{
+	/* clang-format off */
+	diffed(SNAP("1", "-9223372036854775808",
+		    STACK("9223372036854775807", "null", NATIVE("f")) ", "
+		    STACK("9223372036854775807", "null", NATIVE("f")), ""),
+	       SNAP("2", "9223372036854775807",
+		    STACK("-9223372036854775808", "null", NATIVE("f")), ""),
+	       10);
+	/* clang-format on */
+	cr_assert(strstr(out, "peak: 8192.0 PiB -> 8192.0 PiB (+8192.0 PiB)\n"),
+		  "%s", out);
+	cr_assert(strstr(out, "  -8192.0 PiB 8192.0 PiB 8192.0 PiB  f (x)\n"),
+		  "%s", out);
+}
+
 /* ---- the subcommand on files -------------------------------------------- */
 
 static void write_text(char *path, const char *text, size_t len)

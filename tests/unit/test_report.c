@@ -284,3 +284,31 @@ Test(report, not_a_snapshot_one_line_exit_2, .timeout = 10)
 	cr_assert(strstr(err, "not a memprof-bpf snapshot"), "%s", err);
 	unlink(path);
 }
+
+/* ---- regressions found by tests/fuzz ------------------------------------ */
+
+/*
+ * Byte and block counts at the top of int64 (a damaged file): --by file's
+ * sums clamp instead of overflowing.
+ */
+Test(report, by_file_sums_clamp_at_int64_max, .timeout = 10)
+{
+	static const char HUGE[] =
+		"{'schema': 'memprof-bpf/snapshot', 'version': %d,"
+		" 'peak': {'bytes': 9223372036854775807, 'stacks': ["
+		"  {'bytes': 9223372036854775807, 'count': 9223372036854775807,"
+		"   'frames': [{'function': 'f', 'module': '/bin/x',"
+		"   'native': true}]},"
+		"  {'bytes': 9223372036854775807, 'count': 9223372036854775807,"
+		"   'frames': [{'function': 'g', 'module': '/bin/x',"
+		"   'native': true}]}]},"
+		" 'current': {'bytes': 0, 'stacks': []}}";
+	json_t *doc = doc_of(HUGE, 1);
+	struct report_opts o = { .by = REPORT_BY_FILE, .top = 10 };
+
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert(strstr(out, "  8192.0 PiB 100.0% 9223372036854775807       2"
+			      "  /bin/x\n"),
+		  "%s", out);
+	json_decref(doc);
+}

@@ -357,6 +357,42 @@ Test(snapshot, load_rejects_bad_files, .init = make_dir, .fini = remove_dir,
 	heap__free(&h);
 }
 
+/*
+ * The fuzzer's way in (tests/fuzz): the same checks from memory, with
+ * the given name in the message, and no NUL needed after the text.
+ */
+Test(snapshot, load_buffer_checks_like_load, .timeout = 10)
+{
+	static const char other[] = "{\"hello\": 1}";
+	char err[512], *text;
+	json_t *doc, *back;
+	size_t len;
+
+	build_heap();
+	doc = snapshot__build(&meta, &h, frames, 2);
+	text = json_dumps(doc, JSON_INDENT(1));
+	cr_assert_not_null(text);
+	len = strlen(text);
+	text[len] = 'x'; /* len bytes, not a C string */
+	back = snapshot__load_buffer(text, len, "mem", err, sizeof(err));
+	cr_assert_not_null(back, "%s", err);
+	expect_document(back);
+	json_decref(back);
+
+	cr_assert_null(
+		snapshot__load_buffer(text, len / 2, "mem", err, sizeof(err)));
+	cr_assert_eq(strncmp(err, "mem: not a valid snapshot", 25), 0, "%s",
+		     err);
+	cr_assert_null(strchr(err, '\n'), "one line: %s", err);
+	cr_assert_null(snapshot__load_buffer(other, sizeof(other) - 1, "mem",
+					     err, sizeof(err)));
+	cr_assert_str_eq(err, "mem: not a memprof-bpf snapshot");
+	cr_assert_null(snapshot__load_buffer(text, 0, "mem", err, sizeof(err)));
+	free(text);
+	json_decref(doc);
+	heap__free(&h);
+}
+
 Test(snapshot, iso_time, .timeout = 10)
 {
 	char buf[40];
