@@ -4,7 +4,9 @@
 
 marks every cell for the memprof-bpf agent (USDT probes memprof:cell__start
 and memprof:cell__end in _memprof_markers.so) and adds %memprof, which
-prints this kernel's per-cell table as the agent publishes it.
+prints this kernel's per-cell table as the agent publishes it, and
+`%memprof names`, the notebook's names ranked by what `del` would free
+(big_objs(), which works without the extension too).
 """
 
 import argparse
@@ -14,10 +16,12 @@ import time
 
 from .cells import CellHooks, code_filename, source_head
 from .markers import BUILD_HINT, Markers
+from .names import big_objs
 from .table import report, state_dir
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension",
-           "code_filename", "source_head", "report", "last_cell"]
+           "code_filename", "source_head", "report", "last_cell",
+           "big_objs"]
 __version__ = "0.1.0"
 
 #: The latest cell the hooks saw (a cells.Cell), for tests and debugging.
@@ -121,7 +125,9 @@ class _Parser(argparse.ArgumentParser):
 def _parser():
     p = _Parser(prog="%memprof", add_help=True,
                 description="This kernel's memory by notebook cell, as the "
-                            "memprof-bpf agent publishes it.")
+                            "memprof-bpf agent publishes it. "
+                            "'%memprof names [-n N]': the notebook's names "
+                            "by what del would free.")
     p.add_argument("--sort", choices=("live", "peak", "time"), default="live",
                    help="live or peak during the cell: largest first; time: "
                         "in the order the cells ran (default: live)")
@@ -130,14 +136,38 @@ def _parser():
     return p
 
 
+def _names_parser():
+    p = _Parser(prog="%memprof names", add_help=True,
+                description="The notebook's global names (and the output "
+                            "cache) ranked by the bytes that del NAME would "
+                            "free, with what they share and with whom.")
+    p.add_argument("-n", "--top", type=int, default=20, metavar="N",
+                   help="show the first N names (default: 20)")
+    p.add_argument("--min-bytes", type=int, default=None, metavar="B",
+                   help="leave out names reaching fewer bytes "
+                        "(default: 1024)")
+    return p
+
+
 def memprof(line=""):
-    """%memprof [--sort live|peak|time] [--top N]: the per-cell table."""
+    """%memprof [--sort live|peak|time] [--top N]: the per-cell table.
+    %memprof names [-n N] [--min-bytes B]: big_objs()."""
     try:
-        args = _parser().parse_args(shlex.split(line))
+        words = shlex.split(line)
+        if words and words[0] == "names":
+            args = _names_parser().parse_args(words[1:])
+        else:
+            args = _parser().parse_args(words)
     except (_ArgumentError, ValueError) as e:
         text = str(e)
         if text:
             print(text)
+        return None
+    if words and words[0] == "names":
+        kwargs = {"n": args.top}
+        if args.min_bytes is not None:
+            kwargs["min_bytes"] = args.min_bytes
+        print(big_objs(**kwargs))
         return None
     print(report(os.getpid(), args.sort, args.top))
     return None

@@ -1,0 +1,1089 @@
+"""big_objs(): which notebook names hold the memory, and what `del` frees.
+
+    from memprof_bpf import big_objs
+    big_objs()          # or: %memprof names
+
+The roots are the notebook's global names (the kernel's user_ns), each entry
+of IPython's output cache as its own root `Out[N]`, and `_`, `__`, `___`.
+From every root the reference graph is walked (gc.get_referents, plus what
+the garbage collector does not see: an ndarray's .base chain and the
+elements of object arrays), bounded by a time budget and a depth limit.
+
+Every object reached gets the set of roots that reach it. An object whose
+reference count is higher than the references found from walked objects and
+name bindings is also held from outside the walked graph: it gets the
+pseudo-root OTHER, and so does everything it reaches. Then
+
+    bytes            = the sizes of everything a root reaches
+    exclusive_bytes  = the sizes of what only this root reaches (and nothing
+                       outside): what `del NAME; gc.collect()` frees
+
+Modules, classes, functions, methods, code objects, frames and the namespace
+dicts themselves are boundaries: neither counted nor walked.
+
+Nothing is kept after the call: objects are held in one dict (id -> node)
+during it and the nodes are dropped before returning. Standard library only;
+numpy is used only if the notebook imported it already (sys.modules).
+"""
+
+import collections
+import gc
+import html
+import itertools
+import sys
+import time
+import types
+
+from .table import human, shorten
+
+#: The pseudo-root for references from outside the walked graph.
+OTHER = "(other references)"
+#: The note of a result computed without the memprof-bpf agent.
+NO_AGENT = "sizes are estimates; cells unknown (no memprof-bpf agent)"
+
+DEFAULT_BUDGET = 1.5    # seconds for a call
+DEFAULT_DEPTH = 100     # references from a root
+DEFAULT_MIN_BYTES = 1024
+DEFAULT_HINTS = 5       # rows that get a hint
+LARGE = 256 << 10       # from here an object is its own malloc block
+CHUNK = 1 << 16         # elements of a big container looked at at once
+FAST_MIN = 512          # containers at least this long go by chunks
+SEARCH_LIMIT = 200000   # nodes a hint's relation search may visit
+POST_COST = 0.8e-6      # seconds per node after the walk (measured ~0.5)
+_OUTPUT_NAMES = ("_", "__", "___")
+_HIDDEN = "user_ns_hidden[%r]"  # an output IPython left behind there
+# IPython's public-looking internals: walked (they may hold things) but
+# never rows.
+_IPYTHON_NAMES = frozenset(("In", "Out", "exit", "quit", "get_ipython"))
+
+# What a type is to the walk.
+_SKIP = 0       # singletons and small ints: shared by everyone, never freed
+_BOUNDARY = 1   # not counted, not walked
+_ATOMIC = 2     # no references to other objects (str, bytes, float, ...)
+_ARRAY = 3      # numpy.ndarray: .base and object elements, not GC-visible
+_CONTAINER = 4  # a GC container: gc.get_referents
+
+_HAVE_GC = 1 << 14  # Py_TPFLAGS_HAVE_GC
+_BOUNDARY_TYPES = (
+    type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+    types.MethodType, types.MethodWrapperType, types.WrapperDescriptorType,
+    types.MethodDescriptorType, types.ClassMethodDescriptorType,
+    types.GetSetDescriptorType, types.MemberDescriptorType, types.CodeType,
+    types.FrameType, types.TracebackType, staticmethod, classmethod,
+    property)
+_SKIP_TYPES = (type(None), bool, type(NotImplemented), type(Ellipsis))
+_FAST_TYPES = (list, tuple, dict, set, frozenset)
+
+# Node states, and a flag: an ndarray whose kids[0] is its .base.
+_NEW, _LEAF, _DONE, _CUT, _PARTIAL = range(5)
+_STATE = 7
+_VIEW = 8
+# How a node's buffer address is found, for the agent.
+_BUF_ID, _BUF_NDARRAY, _BUF_LIST, _BUF_BYTEARRAY, _BUF_ARRAY = range(5)
+
+_EMPTY = frozenset()
+
+
+class _Node:
+    """One object reached: the only place the walk holds it (obj).
+    Containers held by nothing but their parent are folded into it (their
+    fate is its fate) instead of getting a node of their own."""
+
+    __slots__ = ("obj", "size", "src", "indeg", "state", "kids")
+
+    def __init__(self, obj, size, state):
+        self.obj = obj
+        self.size = size      # its bytes and those of what is folded in
+        self.src = _EMPTY     # the roots (labels) that reach it
+        self.indeg = 0        # references found: walked parents, bindings
+        self.state = state    # _NEW, _LEAF, ... | _VIEW
+        self.kids = ()        # the nodes it references
+
+
+def _rc(node):
+    """sys.getrefcount of a node's object; calibrated with a probe node."""
+    return sys.getrefcount(node.obj)
+
+
+def _loop_base():
+    """getrefcount of an element held only by the list iterated, seen from
+    a for loop over that list (the list, the loop variable, the argument)."""
+    for c in [object()]:
+        return sys.getrefcount(c)
+
+
+def _map_base():
+    """max(map(getrefcount, chunk)) for an element held only by chunk."""
+    chunk = [object()]
+    return max(map(sys.getrefcount, chunk))
+
+
+_GC_HEAD = sys.getsizeof([]) - [].__sizeof__()
+
+
+def _sizer(t):
+    """None when t's __sizeof__ is C code (the object's own memory), else
+    the nearest C __sizeof__ up its MRO: a __sizeof__ written in Python
+    may count what the object refers to (pandas: memory_usage(deep=True)),
+    and runs code with side effects (it fills DataFrame._item_cache)."""
+    found = None
+    for klass in t.__mro__:
+        f = klass.__dict__.get("__sizeof__")
+        if f is None:
+            continue
+        if isinstance(f, (types.FunctionType, staticmethod, classmethod,
+                          property)) or not callable(f):
+            found = found or klass
+            continue
+        return None if found is None else f
+    return object.__sizeof__
+
+
+def _sizeof(obj, sizers):
+    """sys.getsizeof, unless a Python __sizeof__ would be called (sizers:
+    type -> _sizer(type), a cache for one call)."""
+    t = type(obj)
+    try:
+        f = sizers[t]
+    except KeyError:
+        f = sizers[t] = _sizer(t)
+    try:
+        if f is None:
+            return sys.getsizeof(obj)
+        return f(obj) + (_GC_HEAD if t.__flags__ & _HAVE_GC else 0)
+    except Exception:  # a broken __sizeof__
+        return t.__basicsize__
+
+
+# ---- records -----------------------------------------------------------------
+
+class Record:
+    """One root: a name, an `Out[N]`, or `_`/`__`/`___`."""
+
+    __slots__ = ("name", "bytes", "exclusive_bytes", "shared_with",
+                 "shared_bytes", "cell", "where", "kind", "summary", "hint",
+                 "complete")
+
+    def __init__(self, name, kind, summary=""):
+        self.name = name
+        self.kind = kind
+        self.summary = summary
+        self.bytes = 0              # everything the root reaches
+        self.exclusive_bytes = 0    # what `del name` + gc.collect() frees
+        self.shared_with = []       # names (and OTHER) sharing a good part
+        self.shared_bytes = {}      # every sharer -> bytes shared with it
+        self.cell = None            # "In [N]" of the largest tracked buffer
+        self.where = None           # "file.py:12 f" of that buffer
+        self.hint = ""
+        self.complete = True        # False: the figures are lower bounds
+
+    def _asdict(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __repr__(self):
+        return ("Record(name=%r, bytes=%d, exclusive_bytes=%d, shared_with=%r"
+                ", cell=%r)" % (self.name, self.bytes, self.exclusive_bytes,
+                                self.shared_with, self.cell))
+
+
+class BigObjects(list):
+    """big_objs()'s result: a list of Record, largest `del` first, shown as
+    a table (text in a terminal, HTML in Jupyter)."""
+
+    def __init__(self, records=(), notes=(), complete=True, estimated=True,
+                 total_bytes=0, live_bytes=None, elapsed=0.0, nodes=0,
+                 names=0):
+        list.__init__(self, records)
+        self.notes = list(notes)
+        self.complete = complete      # False: some figures are lower bounds
+        self.estimated = estimated    # True: no agent answered
+        self.total_bytes = total_bytes
+        self.live_bytes = live_bytes  # the agent's count for the process
+        self.elapsed = elapsed
+        self.nodes = nodes
+        self.names = names
+
+    def header(self):
+        line = "big_objs: %d names reach %s" % (self.names,
+                                                human(self.total_bytes))
+        if not self.complete:
+            line = line.replace(" reach ", " reach at least ")
+        if self.live_bytes is not None:
+            line += " of %s live in the process" % human(self.live_bytes)
+        return line + " (%d objects, %.2f s)" % (self.nodes, self.elapsed)
+
+    def _cells(self, r):
+        low = "" if r.complete else "\u2265"
+        shared = ", ".join(r.shared_with) if r.shared_with else "-"
+        alloc = " ".join(x for x in (r.cell, r.where) if x) or "-"
+        kind = r.kind + (" " + r.summary if r.summary else "")
+        return [r.name, shorten(kind, 32), low + human(r.bytes),
+                low + human(r.exclusive_bytes), shorten(shared, 40),
+                shorten(alloc, 40)]
+
+    HEADERS = ["name", "type", "reaches", "del frees", "shared with",
+               "allocated in"]
+    _RIGHT = {2, 3}
+
+    def __str__(self):
+        lines = [self.header()]
+        lines += ["note: " + n for n in self.notes]
+        if not self:
+            lines.append("no name holds more than the minimum")
+            return "\n".join(lines)
+        body = [self._cells(r) for r in self]
+        table = [self.HEADERS] + body
+        widths = [max(len(row[i]) for row in table)
+                  for i in range(len(self.HEADERS))]
+        for row in table:
+            lines.append("  ".join(
+                v.rjust(w) if i in self._RIGHT else v.ljust(w)
+                for i, (v, w) in enumerate(zip(row, widths))).rstrip())
+        hints = [r.hint for r in self if r.hint]
+        if hints:
+            lines.append("")
+            lines += ["hint: " + h for h in hints]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def _repr_html_(self):
+        esc = html.escape
+        out = ['<div class="memprof-names">', "<p>%s</p>" % esc(self.header())]
+        for n in self.notes:
+            out.append("<p><b>note:</b> %s</p>" % esc(n))
+        out.append("<table><thead><tr>")
+        for i, h in enumerate(self.HEADERS + ["hint"]):
+            align = "right" if i in self._RIGHT else "left"
+            out.append('<th style="text-align:%s">%s</th>' % (align, esc(h)))
+        out.append("</tr></thead><tbody>")
+        for r in self:
+            out.append("<tr>")
+            for i, v in enumerate(self._cells(r) + [r.hint]):
+                align = "right" if i in self._RIGHT else "left"
+                out.append('<td style="text-align:%s">%s</td>'
+                           % (align, esc(v)))
+            out.append("</tr>")
+        out.append("</tbody></table></div>")
+        return "".join(out)
+
+
+# ---- the roots ---------------------------------------------------------------
+
+def _is_output_number(name):
+    return len(name) > 1 and name[0] == "_" and name[1:].isdigit()
+
+
+def _row_name(name):
+    """Is this global name a row of the table?"""
+    if name in _OUTPUT_NAMES:
+        return True
+    return not name.startswith("_") and name not in _IPYTHON_NAMES
+
+
+def _bindings(ns, shell):
+    """[(label, obj, references, is_row)] for the roots. A label's
+    references are the bindings that hold obj for it: a name counts its
+    ns entry; Out[N] its entry in Out, its `_N` alias, IPython's copy of
+    that in user_ns_hidden and the last execution result; `_` (`__`, `___`)
+    its ns entry, the displayhook's and user_ns_hidden's. An output left
+    in user_ns_hidden alone is a root of its own."""
+    out = ns.get("Out")
+    if not isinstance(out, dict):
+        out = None
+    roots = {}  # label -> [obj, refs, is_row]
+    for name, value in list(ns.items()):
+        if not isinstance(name, str):
+            continue
+        if out is not None and _is_output_number(name):
+            n = int(name[1:])
+            if n in out and out[n] is value:
+                continue  # counted with Out[N] below
+        if out is not None and value is out:
+            continue  # the output cache as a whole (Out, _oh)
+        roots[name] = [value, 1, _row_name(name)]
+    if out is not None:
+        for n, value in list(out.items()):
+            label = "Out[%s]" % (n,)
+            refs = 1
+            alias = ns.get("_%s" % (n,), roots)
+            if alias is value:
+                refs += 1
+            roots[label] = [value, refs, True]
+    if shell is not None:
+        hook = getattr(shell, "displayhook", None)
+        for name in _OUTPUT_NAMES:
+            entry = roots.get(name)
+            if entry is not None and getattr(hook, name, None) is entry[0]:
+                entry[1] += 1
+        # shell.push(..., interactive=False) also stores _, __, ___ and _N
+        # in user_ns_hidden (and %reset out leaves them there before
+        # ipython/ipython#14133): part of the output cache.
+        hidden = getattr(shell, "user_ns_hidden", None)
+        if isinstance(hidden, dict) and hidden is not ns:
+            for name, value in list(hidden.items()):
+                if not isinstance(name, str):
+                    continue
+                label = None
+                if name in _OUTPUT_NAMES:
+                    label = name
+                elif out is not None and _is_output_number(name):
+                    label = "Out[%d]" % int(name[1:])
+                if label is None:
+                    continue
+                entry = roots.get(label)
+                if entry is not None and entry[0] is value:
+                    entry[1] += 1
+                elif isinstance(value, str) and value == "":
+                    continue  # what %reset out puts back
+                else:  # left behind: a row of its own
+                    roots[_HIDDEN % name] = [value, 1, True]
+        last = getattr(getattr(shell, "last_execution_result", None),
+                       "result", None)
+        if last is not None and out is not None:
+            for n in sorted(out, key=lambda k: -k if isinstance(k, int)
+                            else 0):
+                if out[n] is last:
+                    roots["Out[%s]" % (n,)][1] += 1
+                    break
+    return [(label, v[0], v[1], v[2]) for label, v in roots.items()]
+
+
+def _boundary_ids(ns, shell):
+    ids = {id(ns), id(sys.modules), id(__builtins__)}
+    out = ns.get("Out")
+    if isinstance(out, dict):
+        ids.add(id(out))
+    for m in list(sys.modules.values()):
+        try:
+            ids.add(id(vars(m)))
+        except TypeError:
+            pass
+    if shell is not None:
+        ids.add(id(shell))
+        for attr in ("user_ns", "user_global_ns", "user_ns_hidden",
+                     "displayhook", "history_manager"):
+            v = getattr(shell, attr, None)
+            if v is not None:
+                ids.add(id(v))
+    return ids
+
+
+# ---- the walk ----------------------------------------------------------------
+
+class _Walk:
+    def __init__(self, budget, max_depth, boundary_ids):
+        self.t0 = time.perf_counter()
+        self.deadline = self.t0 + budget
+        self.max_depth = max_depth
+        self.bids = boundary_ids
+        self.nodes = {}    # id -> _Node: the one place objects are held
+        self.bufs = {}     # node -> [estimated buffer bytes, _BUF_*]
+        self.entries = {}  # node -> the agent's block for its buffer
+        # node -> how much deeper than its kids' depth each kid is (when
+        # folded containers lie between them)
+        self.kid_depths = {}
+        self.kinds = {}    # type -> kind, for this call
+        self.sizers = {}   # type -> how to size it, for this call
+        self.sets = {}     # interned label sets
+        self.unions = {}   # (set, set) -> union
+        self.queue = collections.deque()
+        self.stopped = None  # "time" when the budget ran out
+        self.cut_depth = False
+        self.summaries = {}  # row label -> (type name, summary)
+        np = sys.modules.get("numpy")
+        self.ndarray = getattr(np, "ndarray", None)
+        # getrefcount of an element held by nothing but the list we iterate
+        self.base_loop = _loop_base()
+        self.base_map = _map_base()
+
+    # -- types and nodes
+
+    def classify(self, t):
+        if issubclass(t, _SKIP_TYPES):
+            k = _SKIP
+        elif issubclass(t, _BOUNDARY_TYPES):
+            k = _BOUNDARY
+        elif self.ndarray is not None and issubclass(t, self.ndarray):
+            k = _ARRAY
+        elif not t.__flags__ & _HAVE_GC:
+            k = _ATOMIC
+        else:
+            k = _CONTAINER
+        self.kinds[t] = k
+        return k
+
+    def register(self, obj, i, k):
+        size = _sizeof(obj, self.sizers)
+        state = _NEW
+        buf = None
+        if k == _ARRAY:
+            try:
+                base = obj.base
+                if obj.flags.owndata:
+                    buf = [obj.nbytes, _BUF_NDARRAY]
+                objects = obj.dtype.hasobject
+            except Exception:
+                base, objects = None, False
+            if base is not None:
+                state |= _VIEW
+            elif not objects:
+                state = _LEAF
+        elif k == _ATOMIC:
+            state = _LEAF
+            if size >= LARGE:
+                t = type(obj)
+                if isinstance(obj, (bytes, str, int)):
+                    buf = [size, _BUF_ID]
+                elif isinstance(obj, bytearray):
+                    buf = [size - t.__basicsize__, _BUF_BYTEARRAY]
+                elif t.__name__ == "array" and t.__module__ == "array":
+                    buf = [size - t.__basicsize__, _BUF_ARRAY]
+        elif size >= LARGE:
+            if isinstance(obj, list):
+                buf = [list.__sizeof__(obj) - list.__basicsize__, _BUF_LIST]
+            elif isinstance(obj, tuple):
+                buf = [size, _BUF_ID]
+        n = self.nodes[i] = _Node(obj, size, state)
+        if buf is not None and buf[0] > 0:
+            self.bufs[n] = buf
+        return n
+
+    def labels(self, s):
+        return self.sets.setdefault(s, s)
+
+    def union(self, a, b):
+        key = (a, b)
+        u = self.unions.get(key)
+        if u is None:
+            u = self.unions[key] = self.labels(a | b)
+        return u
+
+    # -- expanding one node
+
+    def take(self, seq, kids, base, depth):
+        """The elements of seq, a list of ours holding them at depth: base
+        is the reference count of one held only by its parent and our
+        list. Atomic ones held by nobody else are summed; containers held
+        by nobody else are summed too, and their own elements taken next
+        (one level deeper); the rest become nodes, in kids.
+        Returns (bytes summed, finished)."""
+        kinds = self.kinds
+        nodes = self.nodes
+        bids = self.bids
+        sizers = self.sizers
+        getrc = sys.getrefcount
+        priv = 0
+        folded = 0
+        while seq:
+            deeper = [] if depth + 1 < self.max_depth else None
+            for c in seq:
+                t = type(c)
+                k = kinds.get(t)
+                if k is None:
+                    k = self.classify(t)
+                if k == _ATOMIC:
+                    if t is int and -5 <= c <= 256:
+                        continue
+                    if getrc(c) <= base:
+                        s = _sizeof(c, sizers)
+                        if s < LARGE:
+                            priv += s
+                            continue
+                elif k == _CONTAINER:
+                    if deeper is not None and getrc(c) <= base:
+                        i = id(c)
+                        if i in bids:
+                            continue
+                        if not (t in _FAST_TYPES and len(c) >= FAST_MIN):
+                            s = _sizeof(c, sizers)
+                            if s < LARGE:
+                                priv += s
+                                deeper.extend(_referents(c))
+                                folded += 1
+                                if not folded & 4095 and self.late():
+                                    self.stopped = "time"
+                                    return priv, False
+                                continue
+                elif k <= _BOUNDARY:
+                    continue
+                i = id(c)
+                n = nodes.get(i)
+                if n is None:
+                    if i in bids:
+                        continue
+                    n = self.register(c, i, k)
+                n.indeg += 1
+                if n not in kids:
+                    kids[n] = depth
+            seq = deeper
+            depth += 1
+        return priv, True
+
+    def take_many(self, it, kids, extra, depth):
+        """take() over an iterator, CHUNK elements at a time (extra: our
+        other references to each element); a chunk of atomic elements held
+        only by the parent is summed in C. Returns (bytes, finished)."""
+        base_map = self.base_map + 1 + extra
+        base_loop = self.base_loop + 1 + extra
+        kinds = self.kinds
+        sizers = self.sizers
+        getrc = sys.getrefcount
+        priv = 0
+        while True:
+            try:
+                chunk = list(itertools.islice(it, CHUNK))
+            except RuntimeError:  # changed size during iteration
+                return priv, False
+            if not chunk:
+                return priv, True
+            fast = True
+            for t in set(map(type, chunk)):
+                k = kinds.get(t)
+                if k is None:
+                    k = self.classify(t)
+                if k != _ATOMIC:
+                    fast = False
+                    break
+                if t not in sizers:
+                    sizers[t] = _sizer(t)
+                if sizers[t] is not None:
+                    fast = False
+                    break
+            if fast:
+                sizes = list(map(sys.getsizeof, chunk))
+                fast = (max(sizes) < LARGE and
+                        max(map(getrc, chunk)) <= base_map)
+            if fast:
+                priv += sum(sizes)
+                done = True
+            else:
+                got, done = self.take(chunk, kids, base_loop, depth)
+                priv += got
+            del chunk
+            if not done or self.late():
+                self.stopped = "time"
+                return priv, False
+
+    def expand(self, n, depth):
+        """Enumerate what n references (its children are at depth + 1)."""
+        obj = n.obj
+        t = type(obj)
+        kids = {}
+        priv = 0
+        done = True
+        depth += 1
+        if self.kinds.get(t) == _ARRAY:
+            try:
+                base = obj.base
+                elements = (obj.dtype.hasobject and obj.flags.owndata and
+                            obj.dtype.fields is None)
+            except Exception:
+                base, elements = None, False
+            if base is not None:  # kids[0]: a node, never summed
+                self.take([base], kids, -1, depth)
+            if elements:
+                priv, done = self.take_many(iter(obj.flat), kids, 0, depth)
+        elif t in _FAST_TYPES and len(obj) >= FAST_MIN:
+            it = (itertools.chain(obj.keys(), obj.values()) if t is dict
+                  else iter(obj))
+            priv, done = self.take_many(it, kids, 0, depth)
+        else:
+            refs = _referents(obj)
+            if len(refs) < FAST_MIN:
+                priv, done = self.take(refs, kids, self.base_loop + 1, depth)
+            else:
+                priv, done = self.take_many(iter(refs), kids, 1, depth)
+            del refs
+        n.size += priv
+        n.kids = tuple(kids)
+        if kids and max(kids.values()) > depth:  # some found through folds
+            self.kid_depths[n] = tuple(d - depth for d in kids.values())
+        n.state = (_DONE if done else _PARTIAL) | (n.state & _VIEW)
+
+    # -- the walk itself
+
+    def late(self):
+        """Past the budget, counting the time the steps after the walk
+        will take (they are linear in the nodes)."""
+        return (time.perf_counter() + POST_COST * len(self.nodes) >
+                self.deadline)
+
+    def push(self, node, labels, depth):
+        s = node.src
+        if labels <= s:
+            return
+        node.src = self.union(s, labels)
+        self.queue.append((node, labels if not s else self.labels(labels - s),
+                           depth))
+
+    def run(self):
+        """Breadth-first from all roots at once (so a budget stop cuts
+        every root at about the same depth); labels travel with the
+        entries, and a node is expanded once."""
+        q = self.queue
+        max_depth = self.max_depth
+        union = self.union
+        labels = self.labels
+        kid_depths = self.kid_depths
+        steps = 0
+        while q:
+            n, L, d = q.popleft()
+            steps += 1
+            if not steps & 255 and self.late():
+                self.stopped = "time"
+            if self.stopped:
+                q.appendleft((n, L, d))
+                return
+            st = n.state & _STATE
+            if st == _LEAF:
+                continue
+            if st == _NEW or st == _CUT:
+                if d >= max_depth:
+                    n.state = _CUT | (n.state & _VIEW)
+                    self.cut_depth = True
+                    continue
+                if st == _CUT:
+                    L = n.src  # the labels that stopped here go on now
+                self.expand(n, d)
+            d += 1
+            extra = kid_depths.get(n)
+            for j, k in enumerate(n.kids):
+                s = k.src
+                if L <= s:
+                    continue
+                k.src = union(s, L)
+                q.append((k, L if not s else labels(L - s),
+                          d if extra is None else d + extra[j]))
+
+    def external(self, base):
+        """Mark what is held from outside the walked graph (and all it
+        reaches) with OTHER."""
+        other = self.labels(frozenset((OTHER,)))
+        seeds = []
+        for n in self.nodes.values():
+            if _rc(n) - base - n.indeg > 0:
+                seeds.append(n)
+        q = collections.deque()
+        for n in seeds:
+            if OTHER not in n.src:
+                n.src = self.union(n.src, other)
+                q.append(n)
+        del seeds
+        while q:
+            n = q.popleft()
+            for k in n.kids:
+                if OTHER not in k.src:
+                    k.src = self.union(k.src, other)
+                    q.append(k)
+
+
+def _referents(obj):
+    """A new list of what obj references. A dict's keys are listed too:
+    CPython's dict_traverse skips them when they are all str."""
+    if type(obj) is dict:
+        refs = list(obj)
+        refs.extend(obj.values())
+        return refs
+    refs = gc.get_referents(obj)
+    if isinstance(obj, dict) and obj:
+        seen = set(map(id, refs))
+        refs.extend([k for k in dict.keys(obj) if id(k) not in seen])
+    return refs
+
+
+# ---- agent data --------------------------------------------------------------
+
+def _address(n, kind):
+    obj = n.obj
+    if kind == _BUF_NDARRAY:
+        return obj.__array_interface__["data"][0]
+    if kind == _BUF_ID:
+        return id(obj)
+    import ctypes
+    if kind == _BUF_LIST:  # PyListObject: PyObject_VAR_HEAD, ob_item
+        return ctypes.c_void_p.from_address(
+            id(obj) + 3 * ctypes.sizeof(ctypes.c_void_p)).value
+    if kind == _BUF_BYTEARRAY:
+        view = (ctypes.c_char * len(obj)).from_buffer(obj)
+        try:
+            return ctypes.addressof(view)
+        finally:
+            del view
+    if kind == _BUF_ARRAY:
+        return obj.buffer_info()[0]
+    return None
+
+
+def _default_lookup():
+    try:
+        from . import agent
+    except ImportError:
+        return None, None
+    return agent.lookup, getattr(agent, "live_bytes", None)
+
+
+def _apply_agent(walk, lookup):
+    """Ask lookup about every buffer; the blocks it knows replace the
+    estimates. False when the agent cannot answer."""
+    cands = []
+    addrs = []
+    for n, (est, kind) in walk.bufs.items():
+        try:
+            a = _address(n, kind)
+        except Exception:
+            a = None
+        if a:
+            cands.append(n)
+            addrs.append(a)
+    try:
+        blocks = lookup(addrs)
+    except Exception:
+        blocks = None
+    if blocks is None or len(blocks) != len(addrs):
+        return False
+    for n, a, b in zip(cands, addrs, blocks):
+        if not isinstance(b, dict):
+            continue
+        size = b.get("size")
+        start = b.get("start")
+        if not isinstance(size, int) or not isinstance(start, int):
+            continue
+        est = walk.bufs[n][0]
+        # The block must hold the buffer and not be much more (a pool or
+        # an arena would say nothing about this object).
+        if not (start <= a < start + size and
+                est * 0.9 <= size <= 2 * est + (1 << 20)):
+            continue
+        n.size += size - est
+        walk.bufs[n][0] = size
+        walk.entries[n] = b
+    return True
+
+
+# ---- relations, for the hints ------------------------------------------------
+
+def _reaches(src, dst, limit=SEARCH_LIMIT):
+    """None, or (path crosses an ndarray's .base) for a path src -> dst."""
+    if src is dst:
+        return False
+    seen = {src: False}
+    q = collections.deque((src,))
+    while q and len(seen) < limit:
+        n = q.popleft()
+        via = seen[n]
+        for j, k in enumerate(n.kids):
+            if k in seen:
+                continue
+            if len(seen) >= limit:
+                return None
+            v = via or (j == 0 and n.state & _VIEW)
+            if k is dst:
+                return v
+            seen[k] = v
+            q.append(k)
+    return None
+
+
+def _is_cache(label):
+    return (label in _OUTPUT_NAMES or label.startswith("Out[") or
+            label.startswith(_HIDDEN[:15]))
+
+
+def _quote(names):
+    return ", ".join("`%s`" % n for n in names)
+
+
+def _cache_action(label):
+    """How to drop an output-cache object no plain name holds."""
+    if label.startswith("Out["):
+        return "`%%xdel _%s`" % label[4:-1]
+    if label.startswith(_HIDDEN[:15]):  # user_ns_hidden['_5']
+        return "`get_ipython().user_ns_hidden.pop(%s)`" % label[15:-1]
+    return "`%%xdel %s`" % label
+
+
+def _action(group, node_of):
+    """What to type to drop every label in group: `del` for plain names,
+    `%xdel NAME` for an object in IPython's output cache (it removes the
+    object from user_ns, user_ns_hidden, Out, the displayhook and the last
+    execution result; `del` and `%reset -f out` leave some of these)."""
+    by_node = {}
+    for g in group:
+        if g != OTHER:
+            by_node.setdefault(node_of.get(g), []).append(g)
+    dels, xdels = [], []
+    for labels in by_node.values():
+        plain = sorted(g for g in labels if not _is_cache(g))
+        cached = sorted(g for g in labels if _is_cache(g))
+        if cached:
+            shown = [g for g in cached if not g.startswith(_HIDDEN[:15])]
+            if plain or shown:  # %xdel drops the hidden ones too
+                xdels.append("`%%xdel %s`" % plain[0] if plain
+                             else _cache_action(shown[0]))
+            else:
+                xdels.extend(_cache_action(g) for g in cached)
+        else:
+            dels.extend(plain)
+    parts = []
+    if dels:
+        parts.append("`del %s`" % ", ".join(sorted(dels)))
+    return " + ".join(parts + sorted(xdels))
+
+
+def _freed(by_src, group):
+    group = frozenset(group)
+    return sum(b for s, b in by_src.items() if s <= group)
+
+
+def _hint(rec, node_of, labels_of, by_src):
+    name = rec.name
+    alone = ("clearing `%s`" % name if _is_cache(name) else
+             "`del %s`" % name)
+    if rec.exclusive_bytes >= rec.bytes * 0.99 or not rec.shared_with:
+        if _is_cache(name):
+            alone = _action({name}, node_of)
+        return "%s frees %s" % (alone, human(rec.exclusive_bytes))
+    me = node_of[name]
+    reasons = []
+    same_cache = []
+    names = [s for s in rec.shared_with if s != OTHER]
+    others = {}  # the other objects, with the names bound to each
+    for s in names:
+        other = node_of.get(s)
+        if other is me:
+            if _is_cache(s):
+                same_cache.append(s)
+            else:
+                reasons.append("`%s` is the same object" % s)
+        else:
+            others.setdefault(other, []).append(s)
+    for other, labels in others.items():
+        labels.sort(key=lambda g: (_is_cache(g), g))
+        who = "`%s`" % labels[0]
+        if len(labels) > 1:
+            who += " (also %s)" % _quote(labels[1:])
+        what = "`%s`" % labels[0] if len(labels) == 1 else who
+        if other is None:
+            reasons.append("shares objects with %s" % what)
+            continue
+        via = _reaches(other, me)
+        if via is not None:
+            if via and other.state & _VIEW:
+                reasons.append("%s is a view of it" % who)
+            elif via:
+                reasons.append("%s holds a view of it" % who)
+            else:
+                reasons.append("%s refers to it" % who)
+            continue
+        via = _reaches(me, other)
+        if via is not None:
+            reasons.append(("it is a view of %s" if via and me.state & _VIEW
+                            else "it holds a view of %s" if via else
+                            "it refers to %s") % what)
+        else:
+            reasons.append("shares objects with %s" % what)
+    if same_cache:
+        reasons.insert(0, "cached as %s" % _quote(same_cache))
+    if OTHER in rec.shared_with:
+        reasons.append("something outside the notebook's names holds "
+                       "part of it %s" % OTHER)
+    text = "%s frees %s" % (alone, human(rec.exclusive_bytes))
+    if rec.exclusive_bytes:
+        text += " of %s" % human(rec.bytes)
+    text += ": " + "; ".join(reasons[:4])
+    if names:
+        group = {name} | set(names)
+        # %xdel drops every binding of the object, and so every label
+        for g in list(group):
+            if _is_cache(g):
+                group |= labels_of.get(node_of.get(g), set())
+        freed = _freed(by_src, group)
+        if freed > rec.exclusive_bytes:
+            text += "; %s frees %s" % (_action(group, node_of), human(freed))
+    return text
+
+
+# ---- big_objs ----------------------------------------------------------------
+
+def _summary(obj, np):
+    t = type(obj)
+    try:
+        if np is not None and isinstance(obj, np.ndarray):
+            return "%s %s" % (obj.dtype, obj.shape)
+        if t.__module__.startswith("pandas") and \
+                t.__name__ in ("DataFrame", "Series", "Index"):
+            return "%s" % (obj.shape,)
+        if t in (list, tuple, dict, set, frozenset, str, bytes, bytearray):
+            return "len %d" % len(obj)
+    except Exception:
+        pass
+    return ""
+
+
+def _shell_for(ns):
+    ipy = sys.modules.get("IPython")
+    get = getattr(ipy, "get_ipython", None)
+    shell = get() if get is not None else None
+    if shell is not None and (ns is None or ns is shell.user_ns):
+        return shell
+    return None
+
+
+def big_objs(n=20, min_bytes=DEFAULT_MIN_BYTES, ns=None, budget=DEFAULT_BUDGET,
+             max_depth=DEFAULT_DEPTH, hints=DEFAULT_HINTS, _lookup=None):
+    """The notebook's names ranked by what `del NAME` (and gc.collect())
+    would free: a BigObjects list of Record (name, bytes, exclusive_bytes,
+    shared_with, cell, where, kind, hint, complete).
+
+    n: rows kept (None: all); min_bytes: rows reaching less are left out;
+    ns: the namespace (default: IPython's user_ns, else the caller's
+    globals); budget: seconds for the call (the walk stops in time to
+    finish within it; its figures are then lower bounds); max_depth:
+    references followed from a root; hints: how many top rows get a hint;
+    _lookup: a function standing for memprof_bpf.agent.lookup (tests), or
+    False for none."""
+    t0 = time.perf_counter()
+    shell = _shell_for(ns)
+    if ns is None:
+        ns = shell.user_ns if shell is not None else \
+            sys._getframe(1).f_globals
+    live = None
+    if _lookup is None:
+        _lookup, live = _default_lookup()
+    was_enabled = gc.isenabled()
+    gc.disable()  # our nodes would make every collection walk them
+    walk = _Walk(budget, max_depth, _boundary_ids(ns, shell))
+    try:
+        node_of, rows = _roots(walk, ns, shell)
+        walk.run()
+        walk.external(_node_base())
+        estimated = not (_lookup and _apply_agent(walk, _lookup))
+        live_bytes = None
+        if not estimated and live is not None:
+            try:
+                live_bytes = live()
+            except Exception:
+                live_bytes = None
+        result = _summarize(walk, node_of, rows, n, min_bytes, hints)
+        result.estimated = estimated
+        result.live_bytes = live_bytes
+        if estimated:
+            result.notes.append(NO_AGENT)
+        result.elapsed = time.perf_counter() - t0
+        return result
+    finally:
+        walk.nodes.clear()
+        walk.bufs.clear()
+        walk.entries.clear()
+        walk.kid_depths.clear()
+        walk.queue.clear()
+        walk.kinds.clear()
+        walk.sizers.clear()
+        node_of = rows = None
+        if was_enabled:
+            gc.enable()
+
+
+def _node_base():
+    """_rc() of an object held by nothing but its node."""
+    return _rc(_Node(object(), 0, _LEAF))
+
+
+def _roots(walk, ns, shell):
+    """Register the roots: a node per distinct object, its labels, and its
+    bindings as references found. Returns ({label: node}, [row labels])."""
+    np = sys.modules.get("numpy")
+    node_of = {}
+    rows = []
+    groups = {}
+    for label, obj, refs, is_row in _bindings(ns, shell):
+        t = type(obj)
+        k = walk.kinds.get(t)
+        if k is None:
+            k = walk.classify(t)
+        if k <= _BOUNDARY or id(obj) in walk.bids:
+            continue
+        if t is int and -5 <= obj <= 256:
+            continue
+        i = id(obj)
+        node = walk.nodes.get(i)
+        if node is None:
+            node = walk.register(obj, i, k)
+        node.indeg += refs
+        node_of[label] = node
+        groups.setdefault(node, set()).add(label)
+        if is_row:
+            rows.append(label)
+            walk.summaries[label] = (t.__name__, _summary(obj, np))
+    for node, labels in groups.items():
+        walk.push(node, walk.labels(frozenset(labels)), 0)
+    return node_of, rows
+
+
+def _summarize(walk, node_of, rows, n, min_bytes, hints):
+    by_src = collections.defaultdict(int)
+    cut = set()
+    for node in walk.nodes.values():
+        by_src[node.src] += node.size
+        if node.state & _STATE in (_CUT, _PARTIAL):
+            cut |= node.src
+    for node, labels, d in walk.queue:
+        cut |= node.src
+    by_src = dict(by_src)
+    # The largest tracked buffer each label reaches.
+    alloc = {}
+    for node in sorted(walk.entries, key=lambda x: -x.size):
+        for label in node.src:
+            alloc.setdefault(label, walk.entries[node])
+    per_label = collections.defaultdict(lambda: collections.defaultdict(int))
+    reach = collections.defaultdict(int)
+    row_set = set(rows)
+    total = 0
+    for s, b in by_src.items():
+        if s & row_set:
+            total += b
+        for label in s:
+            if label in row_set:
+                reach[label] += b
+                shared = per_label[label]
+                for other in s:
+                    if other != label:
+                        shared[other] += b
+    records = []
+    for label in rows:
+        kind, summary = walk.summaries[label]
+        r = Record(label, kind, summary)
+        r.bytes = reach.get(label, 0)
+        r.exclusive_bytes = by_src.get(frozenset((label,)), 0)
+        r.shared_bytes = dict(per_label.get(label, {}))
+        r.shared_with = [s for s, b in sorted(r.shared_bytes.items(),
+                                              key=lambda x: (-x[1], x[0]))
+                         if b >= r.bytes * 0.01 and
+                         (s != OTHER or b >= 1024 or b >= r.bytes * 0.5)]
+        entry = alloc.get(label)
+        if entry is not None:
+            r.cell = entry.get("cell")
+            r.where = entry.get("where")
+        r.complete = label not in cut
+        records.append(r)
+    records.sort(key=lambda r: (-r.exclusive_bytes, -r.bytes, r.name))
+    records = [r for r in records if r.bytes >= (min_bytes or 0)]
+    if n is not None:
+        records = records[:max(n, 0)]
+    labels_of = {}
+    for label, node in node_of.items():
+        labels_of.setdefault(node, set()).add(label)
+    for r in records[:hints or 0]:
+        r.hint = _hint(r, node_of, labels_of, by_src)
+        if not r.complete:
+            r.hint += " (lower bound: the walk was cut)"
+    notes = []
+    if walk.stopped == "time":
+        notes.append("the walk ran out of its time budget: figures marked "
+                     "\u2265 are lower bounds")
+    if walk.cut_depth:
+        notes.append("the walk stopped at depth %d: figures marked \u2265 "
+                     "are lower bounds" % walk.max_depth)
+    return BigObjects(records, notes, complete=not cut, total_bytes=total,
+                      nodes=len(walk.nodes), names=len(rows))
