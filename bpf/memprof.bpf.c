@@ -712,6 +712,82 @@ static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 }
 
+/* The parent link was renamed __parent (RCU) in 6.15: accept either. */
+struct kernfs_node___new {
+	struct kernfs_node *__parent;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(struct kernfs_node___new, __parent))
+		return BPF_CORE_READ((struct kernfs_node___new *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* The cgroup directory of task's memory controller (v1 or v2), or NULL. */
+static __always_inline struct kernfs_node *memcg_node(struct task_struct *task)
+{
+	struct cgroup_subsys_state *css;
+	int id;
+
+	if (!bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id))
+		return NULL;
+	id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	if (id < 0 || id >= CGROUP_SUBSYS_COUNT)
+		return NULL;
+	css = BPF_CORE_READ(task, cgroups, subsys[id]);
+	return css ? BPF_CORE_READ(css, cgroup, kn) : NULL;
+}
+
+/*
+ * Name task's memory cgroup while it surely exists: the kernel's own
+ * names, innermost first, up to (not including) the hierarchy's root.
+ */
+static __always_inline void memcg_names(struct task_struct *task,
+					struct rec_oom *r)
+{
+	struct kernfs_node *kn = memcg_node(task), *up;
+	long n;
+	int i;
+
+	r->depth = MEMCG_UNKNOWN;
+	for (i = 0; kn && i <= MEMCG_DEPTH; i++) {
+		up = kn_parent(kn);
+		if (!up) {
+			r->depth = i; /* kn is the root */
+			return;
+		}
+		if (i == MEMCG_DEPTH)
+			return; /* deeper than a record holds */
+		n = bpf_probe_read_kernel_str(r->names[i], MEMCG_NAME_LEN,
+					      BPF_CORE_READ(kn, name));
+		if (n <= 0 || n >= MEMCG_NAME_LEN)
+			return; /* unreadable, or perhaps cut short */
+		kn = up;
+	}
+}
+
+/* Rare and urgent: the victim is about to go. */
+static __always_inline void emit_oom(struct task_struct *task, __u32 tgid,
+				     __u32 from)
+{
+	struct rec_oom *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		count_drop(traced(tgid));
+		return;
+	}
+	r->hdr.type = REC_OOM;
+	r->hdr.pid = tgid;
+	r->from = from;
+	memcg_names(task, r);
+	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+}
+
 /*
  * A traced process's new child process is traced from its first
  * instruction on: entering it into traced_pids here closes the race with
@@ -748,30 +824,23 @@ int BPF_PROG(on_exit, struct task_struct *p)
 
 	if (!traced(tgid) || BPF_CORE_READ(p, signal, live.counter) != 0)
 		return 0;
+	/* An OOM victim says so again: its mark_victim record may be lost. */
+	if (BPF_CORE_READ(p, signal, oom_mm))
+		emit_oom(p, tgid, OOM_AT_EXIT);
 	emit_proc(REC_EXIT, tgid, 0, p->exit_code, p);
 	return 0;
 }
 
 /*
  * The OOM killer picked a traced process (memory cgroup or global). The
- * record wakes the agent at once: the victim still exists, so its cgroup
- * and limit can be read before it dies, and its exit snapshot says "oom".
+ * record wakes the agent at once; its exit snapshot then says "oom".
  */
 SEC("tp_btf/mark_victim")
 int BPF_PROG(on_oom, struct task_struct *task, uid_t uid)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct rec_hdr *r;
 
-	if (!traced(tgid))
-		return 0;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
-	if (!r) {
-		count_drop(traced(tgid));
-		return 0;
-	}
-	r->type = REC_OOM;
-	r->pid = tgid;
-	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	if (traced(tgid))
+		emit_oom(task, tgid, OOM_MARKED);
 	return 0;
 }

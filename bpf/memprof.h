@@ -128,6 +128,28 @@ struct rec_proc {
 	char comm[MEMPROF_COMM_LEN];
 };
 
+/*
+ * REC_OOM: the OOM killer chose pid. Its memory cgroup's path, named by the
+ * kernel (a /proc read races with the victim's exit), as the directory
+ * names from the cgroup up to below the hierarchy's root: "/a/b" is
+ * names[1] = "a", names[0] = "b", depth 2; depth 0 is the root.
+ */
+#define MEMCG_DEPTH 8
+#define MEMCG_NAME_LEN 128
+#define MEMCG_UNKNOWN 0xff /* depth: deeper, a name too long, no memcg */
+
+enum oom_from {
+	OOM_MARKED = 0, /* oom:mark_victim, as it was chosen */
+	OOM_AT_EXIT = 1, /* its exit, marked an OOM victim (signal->oom_mm) */
+};
+
+struct rec_oom {
+	struct rec_hdr hdr;
+	__u32 depth; /* names filled, or MEMCG_UNKNOWN */
+	__u32 from; /* enum oom_from */
+	char names[MEMCG_DEPTH][MEMCG_NAME_LEN]; /* innermost first */
+};
+
 /* ---- Python stacks ------------------------------------------------------ */
 
 #define PY_MAX_DEPTH 128 /* --py-depth ceiling; default 64 */
@@ -157,14 +179,26 @@ struct rec_pystack {
 	struct py_frame frames[PY_MAX_DEPTH];
 };
 
+/*
+ * The line table (co_linetable, or co_lnotab before 3.10) is copied when
+ * it fits: a process killed right after a code object's first sighting
+ * (an OOM kill at a first big allocation) is gone before the agent could
+ * read it. 1 KiB holds 99% of them (pandas and numpy, 3.11).
+ */
+#define PY_TABLE_LEN 1024
+#define PY_TABLE_NONE 0xffffffffu /* table_len: not copied, read it */
+#define PY_BYTES_SIZE 0x10 /* PyVarObject.ob_size */
+#define PY_BYTES_DATA 0x20 /* PyBytesObject.ob_sval */
+
 struct rec_pycode {
 	struct rec_hdr hdr;
 	__u64 code_id;
 	__u64 code; /* address, to read the line table while it lives */
 	__s32 firstlineno;
-	__u32 unused;
+	__u32 table_len; /* bytes of table, or PY_TABLE_NONE */
 	char filename[PY_FILE_LEN];
 	char name[PY_NAME_LEN]; /* qualname where the version has it */
+	__u8 table[PY_TABLE_LEN];
 };
 
 /*
@@ -183,7 +217,7 @@ struct py_cfg {
 	__u16 depth; /* frames to walk, <= PY_MAX_DEPTH */
 	__u16 sig_cache; /* code_dealloc is probed: chains may be cached */
 	__u16 win; /* frames live in a contiguous data stack (3.11+) */
-	__u16 unused;
+	__u16 co_linetable; /* the line table's bytes object */
 	__u64 code_gen; /* bumped by BPF at every code object dealloc */
 };
 

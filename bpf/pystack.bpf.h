@@ -131,6 +131,23 @@ static __always_inline __u64 first_frame(const struct py_cfg *cfg, __u64 ts)
 	return read_u64(read_u64(ts + cfg->ts_cframe) + cfg->cframe_current);
 }
 
+/* The code object's line table into r, when it fits (else the agent reads). */
+static __always_inline void copy_table(const struct py_cfg *cfg, __u64 code,
+				       struct rec_pycode *r)
+{
+	__u64 obj, size;
+
+	r->table_len = PY_TABLE_NONE;
+	if (cfg->co_linetable == PY_FIELD_NONE)
+		return;
+	obj = read_u64(code + cfg->co_linetable);
+	size = obj ? read_u64(obj + PY_BYTES_SIZE) : PY_TABLE_LEN + 1;
+	if (size > PY_TABLE_LEN ||
+	    bpf_probe_read_user(r->table, size, (void *)(obj + PY_BYTES_DATA)))
+		return;
+	r->table_len = size;
+}
+
 /* Send a code object's names the first time its identity is seen. */
 static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 {
@@ -158,7 +175,14 @@ static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 	if (bpf_probe_read_user_str(r->name, sizeof(r->name),
 				    (void *)(c->name + w->cfg.ascii_data)) < 0)
 		r->name[0] = '\0';
-	bpf_ringbuf_submit(r, 0);
+	copy_table(&w->cfg, c->code, r);
+	/*
+	 * A table too long to copy is read by the agent from the process:
+	 * wake it, or one killed within a poll (100 ms) of this first
+	 * sighting (OOM) is gone by then. Once per code object.
+	 */
+	bpf_ringbuf_submit(
+		r, r->table_len == PY_TABLE_NONE ? BPF_RB_FORCE_WAKEUP : 0);
 	bpf_map_update_elem(&known_codes, &c->id, &one, BPF_ANY);
 }
 

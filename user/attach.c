@@ -408,6 +408,7 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->co_firstlineno = l->co_firstlineno;
 	c->code_start = l->co_code_start;
 	c->ascii_data = l->ascii_data;
+	c->co_linetable = l->co_linetable;
 	c->instr_is_ptr = l->co_code_start != 0xffff;
 	/* 3.11+ frames live in the per-thread data stack, callers below. */
 	c->win = c->instr_is_ptr;

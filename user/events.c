@@ -1,4 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "events.h"
 #include "log.h"
@@ -104,6 +107,21 @@ static void on_gc(struct tracee *t, const struct rec_gc *r)
 		g->objects += r->value;
 }
 
+/* The line table as BPF copied it; too long, it is read from the process. */
+static int pycode_table(const struct tracee *t, const struct rec_pycode *r,
+			uint8_t **table, size_t *len)
+{
+	if (r->table_len > PY_TABLE_LEN)
+		return pylines__read_table(t->pid, r->code, t->pylayout, table,
+					   len);
+	*table = malloc(r->table_len + 1);
+	if (!*table)
+		return -ENOMEM;
+	memcpy(*table, r->table, r->table_len);
+	*len = r->table_len;
+	return 0;
+}
+
 /* Names now, line table too while the code object is surely alive. */
 static void on_pycode(struct tracee *t, const struct rec_pycode *r)
 {
@@ -112,7 +130,7 @@ static void on_pycode(struct tracee *t, const struct rec_pycode *r)
 
 	if (pystacks__add_code(&t->py, r) || !t->pylayout)
 		return;
-	if (!pylines__read_table(t->pid, r->code, t->pylayout, &table, &len))
+	if (!pycode_table(t, r, &table, &len))
 		pystacks__set_table(&t->py, r->code_id, table, len);
 }
 
@@ -193,6 +211,33 @@ static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
 	return 0;
 }
 
+int events__oom_cgroup(const struct rec_oom *r, char *buf, size_t size)
+{
+	size_t len = 0;
+	int i, n;
+
+	if (r->depth > MEMCG_DEPTH || size < 2)
+		return -ENOENT;
+	snprintf(buf, size, "/"); /* the root: depth 0 */
+	for (i = (int)r->depth - 1; i >= 0; i--) {
+		n = snprintf(buf + len, size - len, "/%.*s", MEMCG_NAME_LEN,
+			     r->names[i]);
+		if (n < 0 || (size_t)n >= size - len)
+			return -ENOENT; /* cut short: not a path to trust */
+		len += n;
+	}
+	return 0;
+}
+
+static void on_oom(struct agent *a, const struct rec_oom *r)
+{
+	char path[sizeof(((struct tracee *)0)->memcg.path)];
+	bool known = events__oom_cgroup(r, path, sizeof(path)) == 0;
+
+	session__on_oom(a, r->hdr.pid, known ? path : NULL,
+			r->from == OOM_AT_EXIT);
+}
+
 int events__handle(void *ctx, void *data, size_t size)
 {
 	const struct rec_hdr *h = data;
@@ -226,7 +271,8 @@ int events__handle(void *ctx, void *data, size_t size)
 			session__on_exec(a, h->pid, p->comm);
 		return 0;
 	case REC_OOM:
-		session__on_oom(a, h->pid);
+		if (size >= sizeof(struct rec_oom))
+			on_oom(a, data);
 		return 0;
 	case REC_EXIT:
 		if (size >= sizeof(*p))

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include "agent.h"
+#include "memprof.h"
 
 /* ring_buffer__new callback; ctx is the struct agent. */
 int events__handle(void *ctx, void *data, size_t size);
@@ -16,7 +17,14 @@ int events__handle(void *ctx, void *data, size_t size);
 void session__on_fork(struct agent *a, pid_t parent, pid_t child);
 void session__on_exec(struct agent *a, pid_t pid, const char *comm);
 void session__on_exit(struct agent *a, pid_t pid, int exit_code);
-/* The OOM killer chose pid (it exits right after). */
-void session__on_oom(struct agent *a, pid_t pid);
+/*
+ * The OOM killer chose pid (it exits right after); cgroup is its memory
+ * cgroup as the kernel named it, NULL when unknown. at_exit: said as it
+ * exits (the process was marked a victim), a repeat or a lost first word.
+ */
+void session__on_oom(struct agent *a, pid_t pid, const char *cgroup,
+		     bool at_exit);
+/* "/a/b" from a REC_OOM record's names; 0, or -ENOENT when unknown. */
+int events__oom_cgroup(const struct rec_oom *r, char *buf, size_t size);
 
 #endif

@@ -158,25 +158,123 @@ int procs__each(int (*fn)(pid_t pid, void *ctx), void *ctx)
 	return ret;
 }
 
-/* A cgroup file holding one number ("max" in v2 means none: -1). */
-static int64_t read_limit(const char *path)
+/*
+ * A limit file's number: v2 writes "max" for none, v1 a huge page-rounded
+ * number (9223372036854771712): both are -1, no limit.
+ */
+int64_t procs__parse_limit(const char *text)
 {
-	char buf[64];
-	ssize_t n = read_file(path, buf, sizeof(buf) - 1);
 	unsigned long long v;
+	char *end;
 
-	if (n <= 0)
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (end == text || errno || v >= (1ULL << 62))
 		return -1;
-	buf[n] = '\0';
-	if (sscanf(buf, "%llu", &v) != 1)
-		return -1;
-	return v >= (1ULL << 62) ? -1 : (int64_t)v; /* v1's "unlimited" */
+	return (int64_t)v;
 }
 
-int procs__memory_cgroup(pid_t pid, char *path, size_t size, int64_t *limit)
+/*
+ * The "oom_kill N" line of v1's memory.oom_control or v2's memory.events
+ * (not oom_kill_disable, not oom_group_kill); -1 when there is none.
+ */
+int64_t procs__parse_oom_kills(const char *text)
 {
-	char fname[64], buf[4096], file[4400], *line, *save = NULL;
-	const char *v1 = NULL, *v2 = NULL;
+	const char *line = text;
+	long long v;
+
+	while (*line) {
+		if (strncmp(line, "oom_kill ", 9) == 0 &&
+		    sscanf(line + 9, "%lld", &v) == 1 && v >= 0)
+			return v;
+		line = strchrnul(line, '\n');
+		line += *line == '\n';
+	}
+	return -1;
+}
+
+/* Is controller among the comma-separated names in [list, end)? */
+static bool has_controller(const char *list, const char *end,
+			   const char *controller)
+{
+	size_t k = strlen(controller);
+	const char *p = list, *comma;
+
+	while (p < end) {
+		comma = memchr(p, ',', end - p);
+		if (!comma)
+			comma = end;
+		if ((size_t)(comma - p) == k && strncmp(p, controller, k) == 0)
+			return true;
+		p = comma + 1;
+	}
+	return false;
+}
+
+/* Copy the path part of one /proc/PID/cgroup line ([path, end)). */
+static void set_path(struct memcg *m, const char *path, const char *end,
+		     bool v2)
+{
+	size_t n = end - path;
+
+	if (n >= sizeof(m->path))
+		n = sizeof(m->path) - 1;
+	memcpy(m->path, path, n);
+	m->path[n] = '\0';
+	m->v2 = v2;
+}
+
+int procs__parse_cgroup(const char *text, struct memcg *m)
+{
+	const char *line, *end, *c1, *c2;
+	bool v2 = false;
+
+	m->path[0] = '\0';
+	for (line = text; line && *line; line = end + (*end == '\n')) {
+		end = strchrnul(line, '\n');
+		c1 = memchr(line, ':', end - line);
+		c2 = c1 ? memchr(c1 + 1, ':', end - c1 - 1) : NULL;
+		if (!c2)
+			continue;
+		if (has_controller(c1 + 1, c2, "memory")) {
+			set_path(m, c2 + 1, end, false);
+			return 0; /* the v1 controller wins */
+		}
+		if (!v2 && c1 - line == 1 && *line == '0' && c2 == c1 + 1) {
+			set_path(m, c2 + 1, end, true);
+			v2 = true;
+		}
+	}
+	return v2 ? 0 : -ENOENT;
+}
+
+/* PF_EXITING in the flags field (the 9th) of /proc/PID/stat text. */
+bool procs__parse_exiting(const char *stat)
+{
+	const char *p = strrchr(stat, ')');
+	unsigned int flags;
+
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1)
+		return true; /* unreadable: treat as gone */
+	return flags & 0x00000004; /* PF_EXITING */
+}
+
+static bool exiting(pid_t pid)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = read_file(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	return procs__parse_exiting(buf);
+}
+
+int procs__memory_cgroup(pid_t pid, struct memcg *m)
+{
+	char fname[64], buf[4096];
 	ssize_t n;
 
 	snprintf(fname, sizeof(fname), "/proc/%d/cgroup", (int)pid);
@@ -184,26 +282,66 @@ int procs__memory_cgroup(pid_t pid, char *path, size_t size, int64_t *limit)
 	if (n <= 0)
 		return n < 0 ? (int)n : -ENOENT;
 	buf[n] = '\0';
-	for (line = strtok_r(buf, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save)) {
-		if (strstr(line, ":memory:"))
-			v1 = strstr(line, ":memory:") + 8;
-		else if (strncmp(line, "0::", 3) == 0)
-			v2 = line + 3;
-	}
-	if (!v1 && !v2)
+	if (procs__parse_cgroup(buf, m))
 		return -ENOENT;
-	snprintf(path, size, "%s", v1 ? v1 : v2);
-	if (v1)
-		snprintf(file, sizeof(file),
-			 "/sys/fs/cgroup/memory%s/memory.limit_in_bytes", v1);
-	else
-		snprintf(file, sizeof(file), "/sys/fs/cgroup%s/memory.max", v2);
-	*limit = read_limit(file);
-	if (*limit < 0 && !v1) {
-		snprintf(file, sizeof(file),
-			 "/sys/fs/cgroup/unified%s/memory.max", v2);
-		*limit = read_limit(file);
-	}
+	/*
+	 * v1 shows a process that began to exit in "/", not where it was
+	 * (an OOM victim, typically): no answer beats a wrong one. Exiting
+	 * never ends, so a check after the read covers the read.
+	 */
+	if (!m->v2 && strcmp(m->path, "/") == 0 && exiting(pid))
+		return -ESRCH;
 	return 0;
+}
+
+bool procs__memcg_v2(void)
+{
+	struct memcg m;
+
+	return procs__memory_cgroup(getpid(), &m) == 0 && m.v2;
+}
+
+/* A file of m's directory: v1 under the memory mount, v2 under cgroup2. */
+static ssize_t read_memcg_file(const struct memcg *m, const char *name,
+			       char *buf, size_t size)
+{
+	static const char *const v2_roots[] = {
+		"/sys/fs/cgroup",
+		"/sys/fs/cgroup/unified",
+	};
+	char file[sizeof(m->path) + 64];
+	ssize_t n = -ENOENT;
+	size_t i;
+
+	if (!m->path[0])
+		return -ENOENT;
+	for (i = 0; i < (m->v2 ? 2 : 1) && n < 0; i++) {
+		snprintf(file, sizeof(file), "%s%s/%s",
+			 m->v2 ? v2_roots[i] : "/sys/fs/cgroup/memory", m->path,
+			 name);
+		n = read_file(file, buf, size - 1);
+	}
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+int64_t procs__memcg_limit(const struct memcg *m)
+{
+	char buf[64];
+
+	if (read_memcg_file(m, m->v2 ? "memory.max" : "memory.limit_in_bytes",
+			    buf, sizeof(buf)) <= 0)
+		return -1;
+	return procs__parse_limit(buf);
+}
+
+int64_t procs__memcg_oom_kills(const struct memcg *m)
+{
+	char buf[512];
+
+	if (read_memcg_file(m, m->v2 ? "memory.events" : "memory.oom_control",
+			    buf, sizeof(buf)) <= 0)
+		return -1;
+	return procs__parse_oom_kills(buf);
 }

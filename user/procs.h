@@ -23,11 +23,34 @@ ssize_t procs__read_cmdline(pid_t pid, char *buf, size_t size);
 /* Readable one-line command line (NULs become spaces). */
 void procs__cmdline_text(char *cmdline, size_t len);
 uint64_t procs__rss_bytes(pid_t pid);
+/* A memory cgroup: its path in its hierarchy, and which hierarchy. */
+struct memcg {
+	char path[1024]; /* "/a/b" as /proc/PID/cgroup says; "" unknown */
+	bool v2; /* cgroup2 (memory.max), else the v1 memory controller */
+};
+
 /*
- * The memory cgroup of pid (v1 memory controller, else v2) and its limit
- * in bytes (-1: none or unreadable). 0, or -errno.
+ * The memory cgroup in /proc/PID/cgroup text: the v1 memory controller's
+ * line, else the v2 "0::" line. 0, or -ENOENT.
  */
-int procs__memory_cgroup(pid_t pid, char *path, size_t size, int64_t *limit);
+int procs__parse_cgroup(const char *text, struct memcg *m);
+/*
+ * pid's memory cgroup. 0, or -errno: -ESRCH when v1 no longer says (it
+ * shows an exiting process in "/").
+ */
+int procs__memory_cgroup(pid_t pid, struct memcg *m);
+/* Is the memory controller on cgroup2 (as this process sees it)? */
+bool procs__memcg_v2(void);
+/* m's limit in bytes (memory.max, memory.limit_in_bytes); -1 none. */
+int64_t procs__memcg_limit(const struct memcg *m);
+/* m's count of OOM kills so far; -1 unreadable (e.g. removed). */
+int64_t procs__memcg_oom_kills(const struct memcg *m);
+/* A limit file's text in bytes; -1 for none ("max", v1's unlimited). */
+int64_t procs__parse_limit(const char *text);
+/* "oom_kill N" of memory.oom_control (v1) or memory.events (v2); -1. */
+int64_t procs__parse_oom_kills(const char *text);
+/* Does /proc/PID/stat text say PF_EXITING (or is it unreadable)? */
+bool procs__parse_exiting(const char *stat);
 bool procs__alive(pid_t pid);
 /* Calls fn for every pid in /proc; stops early when fn returns non-zero. */
 int procs__each(int (*fn)(pid_t pid, void *ctx), void *ctx);

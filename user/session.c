@@ -60,23 +60,24 @@ static int try_attach(struct agent *a, struct tracee *t)
 	return err;
 }
 
-/* Track pid: mark it in BPF first, so no event of it is filtered out. */
 /*
- * Remember the memory cgroup while the process surely exists: an OOM
- * victim may be gone by the time its record is read. Read again at exec
- * (a launcher joins a cgroup, then execs) and when it is chosen.
+ * Remember the memory cgroup while the process surely exists: the kernel
+ * names an OOM victim's cgroup in its record, but a lost record leaves
+ * this copy, and its OOM kill count is what the exit signal is judged by.
+ * Read again at exec (a launcher joins a cgroup, then execs).
  */
 static void note_cgroup(struct tracee *t)
 {
-	char path[sizeof(t->oom_cgroup)];
-	int64_t limit;
+	struct memcg m;
 
-	if (procs__memory_cgroup(t->pid, path, sizeof(path), &limit))
+	if (procs__memory_cgroup(t->pid, &m))
 		return;
-	memcpy(t->oom_cgroup, path, sizeof(path));
-	t->oom_limit = limit;
+	t->memcg = m;
+	t->oom_limit = procs__memcg_limit(&m);
+	t->oom_kills = procs__memcg_oom_kills(&m);
 }
 
+/* Track pid: mark it in BPF first, so no event of it is filtered out. */
 static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
@@ -89,7 +90,7 @@ static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 		return NULL;
 	}
 	t->started_ns = a->now_ns;
-	t->oom_limit = -1;
+	t->oom_limit = t->oom_kills = -1;
 	note_cgroup(t);
 	if (attach__mark(a, pid))
 		log_warn("cannot mark pid %d traced: %s", pid, strerror(errno));
@@ -253,6 +254,9 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 		return;
 	}
 	memcpy(c->comm, p->comm, sizeof(c->comm));
+	c->memcg = p->memcg; /* a child starts in its parent's cgroup */
+	c->oom_limit = p->oom_limit;
+	c->oom_kills = p->oom_kills;
 	c->forked = true;
 	c->started_ns = a->now_ns;
 	tracee__resolve_sites(c);
@@ -287,6 +291,29 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	try_attach(a, t);
 }
 
+/*
+ * The exit signal as witness, when no OOM record came (lost to a full
+ * ring buffer, or the exit learnt from waitpid): a SIGKILL while its
+ * memory cgroup counted a new OOM kill since it was noted.
+ */
+static bool oom_by_signal(const struct tracee *t, int exit_code)
+{
+	int64_t kills;
+
+	if ((exit_code & 0x7f) != SIGKILL || t->oom_kills < 0)
+		return false;
+	kills = procs__memcg_oom_kills(&t->memcg);
+	return kills > t->oom_kills;
+}
+
+/* One line per OOM kill: how it was learnt, and the memory cgroup. */
+static void warn_oom(const struct tracee *t, const char *verb, const char *how)
+{
+	log_warn("pid %d (%s) %s for lack of memory (%s%s%s)", t->pid, t->comm,
+		 verb, how, t->memcg.path[0] ? ", memory cgroup " : "",
+		 t->memcg.path);
+}
+
 void session__on_exit(struct agent *a, pid_t pid, int exit_code)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
@@ -295,6 +322,11 @@ void session__on_exit(struct agent *a, pid_t pid, int exit_code)
 		return;
 	t->exited = true;
 	t->exit_code = exit_code;
+	if (!t->oom && oom_by_signal(t, exit_code)) {
+		t->oom = true;
+		warn_oom(t, "was killed",
+			 "SIGKILL as its cgroup counted an OOM kill");
+	}
 	session__snapshot(a, t, t->oom ? "oom" : "exit");
 	if (pid == a->primary)
 		a->primary_done = true;
@@ -302,20 +334,42 @@ void session__on_exit(struct agent *a, pid_t pid, int exit_code)
 }
 
 /*
- * The OOM killer chose pid: it still exists now, so note its memory cgroup
- * and limit; its exit (SIGKILL) then writes the snapshot as "oom".
+ * The kernel named the victim's memory cgroup (NULL: it could not): read
+ * its limit from there. A cgroup removed already keeps the noted limit.
  */
-void session__on_oom(struct agent *a, pid_t pid)
+static void oom_cgroup(struct tracee *t, const char *path)
+{
+	struct memcg m = { .v2 = procs__memcg_v2() };
+	int64_t limit;
+
+	if (!path) {
+		note_cgroup(t); /* v1 may hide it by now: then the noted one */
+		return;
+	}
+	snprintf(m.path, sizeof(m.path), "%s", path);
+	limit = procs__memcg_limit(&m);
+	if (limit < 0 && strcmp(m.path, t->memcg.path) == 0)
+		limit = t->oom_limit;
+	t->memcg = m;
+	t->oom_limit = limit;
+}
+
+/*
+ * The OOM killer chose pid (at_exit: said again as it exits, in case the
+ * first record was lost); its exit then writes the snapshot as "oom".
+ */
+void session__on_oom(struct agent *a, pid_t pid, const char *cgroup,
+		     bool at_exit)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
 
 	if (!t)
 		return;
+	oom_cgroup(t, cgroup);
+	if (t->oom)
+		return; /* told already */
 	t->oom = true;
-	note_cgroup(t); /* the attach/exec copy stays if it is gone already */
-	log_warn("pid %d (%s) is being killed for lack of memory (OOM%s%s)",
-		 pid, t->comm, t->oom_cgroup[0] ? ", memory cgroup " : "",
-		 t->oom_cgroup);
+	warn_oom(t, at_exit ? "was killed" : "is being killed", "OOM");
 }
 
 /* ---- snapshots ------------------------------------------------------- */
@@ -434,7 +488,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.py = &t->py,
 		.cells = &t->cells,
 		.oom = t->oom,
-		.oom_cgroup = t->oom_cgroup,
+		.oom_cgroup = t->memcg.path,
 		.oom_limit = t->oom_limit,
 		.gc_probed = t->gc.probed,
 		.gc_collections = t->gc.collections,

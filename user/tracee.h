@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include "cells.h"
 #include "heap.h"
+#include "procs.h"
 #include "pyruntime.h"
 #include "pystacks.h"
 #include "symbolize.h"
@@ -72,9 +73,10 @@ struct tracee {
 	uint64_t dropped; /* from the BPF per-process counter */
 	bool exited;
 	int exit_code;
-	bool oom; /* chosen by the OOM killer (oom:mark_victim) */
-	char oom_cgroup[256]; /* its memory cgroup (attach, exec, OOM) */
+	bool oom; /* killed by the OOM killer (its record, or the signal) */
+	struct memcg memcg; /* its memory cgroup (attach, exec, OOM record) */
 	int64_t oom_limit; /* that cgroup's limit, -1 none */
+	int64_t oom_kills; /* that cgroup's OOM kills when noted, -1 unknown */
 	uint64_t started_ns;
 };
 

@@ -186,3 +186,112 @@ Test(procs, last_argument_without_trailing_nul, .timeout = 10)
 	cr_assert_not(
 		procs__match("launcher", "python3", cmd, sizeof(cmd) - 1));
 }
+
+/* ---- memory cgroups (OOM reports) ------------------------------------ */
+
+Test(procs, limit_none_is_minus_one, .timeout = 10)
+{
+	cr_assert_eq(procs__parse_limit("134217728\n"), 134217728);
+	cr_assert_eq(procs__parse_limit("0\n"), 0);
+	/* v2 "max", v1's unlimited (PAGE_COUNTER_MAX pages), junk. */
+	cr_assert_eq(procs__parse_limit("max\n"), -1);
+	cr_assert_eq(procs__parse_limit("9223372036854771712\n"), -1);
+	cr_assert_eq(procs__parse_limit("18446744073709551615\n"), -1);
+	cr_assert_eq(procs__parse_limit(""), -1);
+	cr_assert_eq(procs__parse_limit("-5\n"), -1);
+}
+
+Test(procs, oom_kills_from_v1_and_v2_files, .timeout = 10)
+{
+	/* v1 memory.oom_control: not fooled by oom_kill_disable. */
+	cr_assert_eq(procs__parse_oom_kills("oom_kill_disable 1\n"
+					    "under_oom 0\n"
+					    "oom_kill 3\n"),
+		     3);
+	/* v2 memory.events: not fooled by oom or oom_group_kill. */
+	cr_assert_eq(procs__parse_oom_kills("low 0\nhigh 0\nmax 12\noom 2\n"
+					    "oom_kill 1\noom_group_kill 0\n"),
+		     1);
+	cr_assert_eq(procs__parse_oom_kills("oom_kill 0"), 0);
+	cr_assert_eq(procs__parse_oom_kills("oom_kill_disable 0\n"
+					    "under_oom 0\n"),
+		     -1);
+	cr_assert_eq(procs__parse_oom_kills("oom_group_kill 4\noom 4\n"), -1);
+	cr_assert_eq(procs__parse_oom_kills(""), -1);
+}
+
+Test(procs, cgroup_v1_memory_line_wins, .timeout = 10)
+{
+	struct memcg m;
+
+	/* The hybrid layout of the project's machines. */
+	cr_assert_eq(procs__parse_cgroup("9:name=systemd:/\n8:pids:/\n"
+					 "4:memory:/process_api/abc\n"
+					 "1:cpu:/\n0::/\n",
+					 &m),
+		     0);
+	cr_assert_str_eq(m.path, "/process_api/abc");
+	cr_assert_not(m.v2);
+	/* Co-mounted controllers; the path may hold ':'. */
+	cr_assert_eq(procs__parse_cgroup("0::/x\n5:cpu,memory:/a:b\n", &m), 0);
+	cr_assert_str_eq(m.path, "/a:b");
+	cr_assert_not(m.v2);
+}
+
+Test(procs, cgroup_v2_line_when_no_v1_memory, .timeout = 10)
+{
+	struct memcg m;
+
+	cr_assert_eq(procs__parse_cgroup("0::/user.slice/s.scope\n", &m), 0);
+	cr_assert_str_eq(m.path, "/user.slice/s.scope");
+	cr_assert(m.v2);
+	/* "memoryx" is not the memory controller; no trailing newline. */
+	cr_assert_eq(procs__parse_cgroup("3:memoryx:/no\n0::/yes", &m), 0);
+	cr_assert_str_eq(m.path, "/yes");
+	cr_assert(m.v2);
+	cr_assert_eq(procs__parse_cgroup("3:cpu:/\n", &m), -ENOENT);
+	cr_assert_eq(procs__parse_cgroup("", &m), -ENOENT);
+}
+
+Test(procs, exiting_flag_from_stat, .timeout = 10)
+{
+	/* A comm with ") " in it; flags 0x400140 vs 0x404044 (PF_EXITING). */
+	cr_assert_not(procs__parse_exiting("42 (a) b) S 1 42 42 0 -1 4194624 "
+					   "95 0 0 0\n"));
+	cr_assert(procs__parse_exiting("42 (a) b) Z 1 42 42 0 -1 4210756 "
+				       "95 0 0 0\n"));
+	cr_assert(procs__parse_exiting("garbage"));
+}
+
+Test(procs, own_memory_cgroup_and_its_files, .timeout = 10)
+{
+	struct memcg m;
+
+	cr_assert_eq(procs__memory_cgroup(getpid(), &m), 0);
+	cr_assert_eq(m.path[0], '/');
+	cr_assert_eq(procs__memcg_v2(), m.v2);
+	/* Readable where the controller is (root's v2 has no such files). */
+	if (strcmp(m.path, "/") != 0)
+		cr_assert_geq(procs__memcg_oom_kills(&m), 0);
+	m.path[0] = '\0';
+	cr_assert_eq(procs__memcg_limit(&m), -1);
+	cr_assert_eq(procs__memcg_oom_kills(&m), -1);
+}
+
+Test(procs, exiting_process_is_not_placed_in_the_root, .timeout = 10)
+{
+	struct memcg self, m;
+	pid_t pid = start_sleep();
+	int err;
+
+	cr_assert_eq(procs__memory_cgroup(getpid(), &self), 0);
+	kill(pid, SIGKILL);
+	/* A zombie: v1 shows it in "/", which is not where it was. */
+	cr_assert_eq(waitid(P_PID, pid, NULL, WEXITED | WNOWAIT), 0);
+	err = procs__memory_cgroup(pid, &m);
+	if (self.v2 || strcmp(self.path, "/") == 0)
+		cr_assert_eq(err, 0);
+	else
+		cr_assert_eq(err, -ESRCH);
+	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+}
