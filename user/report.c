@@ -117,6 +117,23 @@ static double share(json_int_t part, json_int_t whole)
 	return whole > 0 ? 100.0 * part / whole : 0;
 }
 
+/* An OOM kill is the headline: which cgroup ran out, and at what limit. */
+static void oom_line(FILE *out, json_t *oom)
+{
+	json_t *limit = json_object_get(oom, "limit_bytes");
+	char lim[16];
+
+	if (!json_is_object(oom))
+		return;
+	batch__fmt_bytes(json_integer_value(limit), lim, sizeof(lim));
+	fprintf(out,
+		"killed by the kernel's OOM killer: memory cgroup %s, %s%s\n",
+		str_of(oom, "memory_cgroup") ?: "?",
+		json_is_integer(limit) ? "limit "
+				       : "no limit (the machine ran out)",
+		json_is_integer(limit) ? lim : "");
+}
+
 static void header(FILE *out, json_t *doc)
 {
 	json_t *peak = json_object_get(doc, "peak");
@@ -134,6 +151,7 @@ static void header(FILE *out, json_t *doc)
 	if (cell)
 		fprintf(out, ", reached in %s", cell);
 	fputc('\n', out);
+	oom_line(out, json_object_get(doc, "oom"));
 	if (int_of(doc, "dropped_events") > 0)
 		fprintf(out,
 			"warning: %lld events were dropped (ring buffer full): "

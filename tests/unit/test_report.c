@@ -312,3 +312,29 @@ Test(report, by_file_sums_clamp_at_int64_max, .timeout = 10)
 		  "%s", out);
 	json_decref(doc);
 }
+
+Test(report, oom_kill_named_in_header, .timeout = 10)
+{
+	json_t *doc = doc_of(NATIVE, 0);
+	struct report_opts o = { .by = REPORT_BY_STACK, .top = 1 };
+
+	json_object_set_new(doc, "oom",
+			    json_pack("{s:s, s:I}", "memory_cgroup", "/u/nb",
+				      "limit_bytes", (json_int_t)314572800));
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert(strstr(out, "\nkilled by the kernel's OOM killer: memory "
+			      "cgroup /u/nb, limit 300.0 MiB\n"),
+		  "%s", out);
+	/* No limit: the whole machine ran out. */
+	json_object_set_new(json_object_get(doc, "oom"), "limit_bytes",
+			    json_null());
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert(strstr(out, "memory cgroup /u/nb, no limit (the machine "
+			      "ran out)\n"),
+		  "%s", out);
+	/* Not an OOM kill: no such line. */
+	json_object_set_new(doc, "oom", json_null());
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert_null(strstr(out, "OOM"), "%s", out);
+	json_decref(doc);
+}
