@@ -200,14 +200,57 @@ def notebook_snapshot(tmp_path):
         pid = c.pid
     snap = tmp_path / ("memprof-python3-%d-exit.json" % pid)
     assert wait_for(snap.exists, 20)
+    notebook_snapshot.agent_output = a.stdout.read()  # agent has exited
     return snap
+
+
+def agent_cells(output, pid):
+    """The agent's own per-cell table for pid, printed when it wrote the
+    snapshot: {label: (at peak, +above, allocs, source)} by its columns
+    (user/batch.c: CELL, LIVE, HIGH, +ABOVE, AT PEAK, ALLOCS, TIME,
+    SOURCE)."""
+    lines = output.splitlines()
+    start = [i for i, l in enumerate(lines)
+             if l.startswith("cells of pid %d " % pid)][-1]
+    rows = {}
+    for l in lines[start + 2:]:
+        if not l.startswith("  ") or l.startswith("  snapshot:"):
+            break
+        rows[l[2:18].strip()] = (l[52:62].strip(), l[41:51].strip(),
+                                 l[63:70].strip(), l[80:].strip())
+    return rows
+
+
+def report_cells(text):
+    """report --by cell's rows: {label: (at peak, +above, allocs,
+    source)} (user/report.c cell_row)."""
+    lines = text.splitlines()
+    start = lines.index("cells at the peak:")
+    rows = {}
+    for l in lines[start + 2:]:
+        if l.startswith("  (*") or not l.strip():
+            break
+        rows[l[2:18].strip()] = (l[19:29].strip(), l[37:47].strip(),
+                                 l[48:55].strip(), l[57:].strip())
+    return rows
 
 
 def test_notebook_report_and_diff_of_two_kernels(tmp_path):
     a = notebook_snapshot(tmp_path / "a")
     # The 256 MiB temporary of In [4] drove the peak: its cell comes first.
-    r = review("report", a, "--by", "cell")
+    r = review("report", a, "--by", "cell", "--top", "100")
     assert r.returncode == 0, r.stderr
+    # Round trip: the file read back says what the agent itself printed
+    # for every cell when it wrote it (sources: report cuts at 60).
+    mine = agent_cells(notebook_snapshot.agent_output, load(a)["pid"])
+    back = report_cells(r.stdout)
+    assert set(mine) == set(back) and len(mine) >= 7, (mine, back)
+    for label, (at_peak, above, allocs, src) in mine.items():
+        assert back[label][:3] == (at_peak, above if above else "-",
+                                   allocs), (label, mine, back)
+        # The agent falls back to the cell's file path, report to its name.
+        assert src.startswith(back[label][3]) or \
+            src.endswith(back[label][3]), (label, src, back[label])
     lines = r.stdout.splitlines()
     assert lines[2].endswith(", reached in In [4]")
     first = lines[lines.index("cells at the peak:") + 2]
