@@ -12,6 +12,7 @@
 #include "tracee.h"
 
 struct memprof_bpf;
+struct query_server;
 struct ring_buffer;
 struct topview;
 
@@ -39,6 +40,7 @@ struct agent {
 	FILE *out; /* report lines and per-cell tables */
 	char publish_dir[256]; /* per-process state for %memprof */
 	bool publishing;
+	struct query_server *query; /* agent.sock for big_objs(), or NULL */
 	int exit_code;
 };
 

@@ -6,6 +6,7 @@
  */
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "memprof.skel.h"
 #include "options.h"
 #include "publish.h"
+#include "query.h"
 #include "reaper.h"
 #include "report.h"
 #include "session.h"
@@ -154,6 +156,17 @@ static bool time_is_up(struct agent *a, uint64_t start)
 	       a->now_ns - start >= (uint64_t)(a->env.duration * 1e9);
 }
 
+/* Sleep until the ring buffer fills, big_objs() calls, or ms pass. */
+static int wait_for_work(struct agent *a, int ms)
+{
+	struct pollfd p[2] = {
+		{ .fd = ring_buffer__epoll_fd(a->rb), .events = POLLIN },
+		{ .fd = query__fd(a), .events = POLLIN }, /* -1: ignored */
+	};
+
+	return poll(p, 2, ms) < 0 ? -errno : 0;
+}
+
 /* Poll events, report every interval, act on signals, until done. */
 static void run(struct agent *a)
 {
@@ -165,9 +178,10 @@ static void run(struct agent *a)
 	while (!stop_requested && session__active(a) && !time_is_up(a, start)) {
 		/*
 		 * Records are submitted without wakeups (bpf/memprof.bpf.c):
-		 * poll only waits for a filling ring, consume drains it.
+		 * the wait ends for a filling ring (or a query client), consume
+		 * drains it.
 		 */
-		int err = ring_buffer__poll(a->rb, 100);
+		int err = wait_for_work(a, 100);
 
 		if (err >= 0)
 			err = ring_buffer__consume(a->rb);
@@ -192,6 +206,7 @@ static void run(struct agent *a)
 			last = a->now_ns;
 		}
 		topview__poll(a->view); /* keys; never waits */
+		query__poll(a); /* big_objs() asking; never waits */
 	}
 	ring_buffer__consume(a->rb); /* what is already queued counts */
 	a->now_ns = now_monotonic_ns();
@@ -242,6 +257,7 @@ static void start_publishing(struct agent *a)
 
 static void cleanup(struct agent *a)
 {
+	query__stop(a);
 	publish__stop(a);
 	tracees__free(&a->procs);
 	reaper__stop(); /* links go before the programs they run */
@@ -275,6 +291,8 @@ int main(int argc, char **argv)
 		err = session__start(&a);
 	if (!err)
 		start_publishing(&a);
+	if (!err)
+		query__start(&a); /* big_objs() asks here (optional) */
 	if (!err && topview__wanted(&a.env))
 		a.view = topview__open(&a); /* NULL: line output */
 	if (!err) {

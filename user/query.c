@@ -1,0 +1,730 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "agent.h"
+#include "log.h"
+#include "memprof.skel.h"
+#include "query.h"
+#include "report.h"
+
+#define READ_NS 1000000000ULL /* a whole request, however it trickles */
+#define WRITE_NS 2000000000ULL /* a whole reply */
+#define ACCEPTS_PER_TURN 4 /* a flood of clients must not starve events */
+#define DRAIN_NS 50000000ULL /* for records reserved but not committed */
+
+struct query_server {
+	int fd;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t dev; /* the socket file we made: only ours is removed */
+	ino_t ino;
+	/* The event ring's positions, mapped read-only (NULL: unknown). */
+	const unsigned long *consumer, *producer;
+	size_t page;
+};
+
+/* ---- requests ---------------------------------------------------------- */
+
+void query__request_free(struct query_request *req)
+{
+	free(req->addrs);
+	memset(req, 0, sizeof(*req));
+}
+
+/* "addrs": non-negative integers, at most QUERY_MAX_ADDRS of them. */
+static int parse_addrs(json_t *arr, struct query_request *req, char *err,
+		       size_t errlen)
+{
+	size_t i, n = json_array_size(arr);
+
+	if (!json_is_array(arr)) {
+		snprintf(err, errlen, "lookup needs \"addrs\": a list");
+		return -1;
+	}
+	if (n > QUERY_MAX_ADDRS) {
+		snprintf(err, errlen, "too many addresses (%zu, at most %d)", n,
+			 QUERY_MAX_ADDRS);
+		return -1;
+	}
+	req->addrs = malloc((n ? n : 1) * sizeof(*req->addrs));
+	if (!req->addrs) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		json_t *v = json_array_get(arr, i);
+
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			snprintf(err, errlen,
+				 "addrs[%zu] is not a non-negative integer", i);
+			return -1;
+		}
+		req->addrs[i] = json_integer_value(v);
+	}
+	req->naddrs = n;
+	return 0;
+}
+
+/* Any "pid" is ignored: answers are about the caller, whoever it names. */
+int query__parse(const char *line, size_t len, struct query_request *req,
+		 char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *doc, *op;
+	int rc = -1;
+
+	memset(req, 0, sizeof(*req));
+	doc = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc) {
+		snprintf(err, errlen, "bad JSON: %s", jerr.text);
+		return -1;
+	}
+	op = json_object_get(doc, "op");
+	if (!json_is_object(doc))
+		snprintf(err, errlen, "a request is a JSON object");
+	else if (!json_is_string(op))
+		snprintf(err, errlen, "no \"op\" (\"live\" or \"lookup\")");
+	else if (!strcmp(json_string_value(op), "live"))
+		req->op = QUERY_LIVE, rc = 0;
+	else if (!strcmp(json_string_value(op), "lookup"))
+		req->op = QUERY_LOOKUP,
+		rc = parse_addrs(json_object_get(doc, "addrs"), req, err,
+				 errlen);
+	else
+		snprintf(err, errlen, "unknown op \"%.40s\"",
+			 json_string_value(op));
+	json_decref(doc);
+	if (rc)
+		query__request_free(req);
+	return rc;
+}
+
+/* ---- containment --------------------------------------------------------- */
+
+/* An address and its place in the request. */
+struct keyed {
+	uint64_t addr;
+	size_t i;
+};
+
+/*
+ * The request's addresses sorted, plain in addr[] for the bisections (a
+ * million of them per request: they must not mispredict), with their
+ * places in the request in k[].
+ */
+struct sorted_addrs {
+	struct keyed *k;
+	uint64_t *addr;
+	size_t n;
+};
+
+static int by_addr(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+static int sort_addrs(struct sorted_addrs *s, const uint64_t *addrs, size_t n)
+{
+	size_t i;
+
+	s->n = n;
+	s->k = malloc(n * sizeof(*s->k));
+	s->addr = malloc(n * sizeof(*s->addr));
+	if (!s->k || !s->addr)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		s->k[i] = (struct keyed){ addrs[i], i };
+	qsort(s->k, n, sizeof(*s->k), by_addr);
+	for (i = 0; i < n; i++)
+		s->addr[i] = s->k[i].addr;
+	return 0;
+}
+
+/* Index of the first sorted address at or above addr (n: none). */
+static size_t lower_bound(const struct sorted_addrs *s, uint64_t addr)
+{
+	const uint64_t *base = s->addr;
+	size_t len = s->n;
+
+	while (len > 1) { /* the answer stays in [base, base + len] */
+		size_t half = len / 2;
+
+		base += (size_t)(base[half - 1] < addr) * half;
+		len -= half;
+	}
+	return (base - s->addr) + (*base < addr);
+}
+
+/*
+ * Give block [start, start + size) the sorted addresses inside it. Blocks
+ * are disjoint unless a free was lost; then the nearest start wins.
+ */
+static void cover(const struct sorted_addrs *s, const struct live_block *b,
+		  struct query_hit *out)
+{
+	size_t j;
+
+	for (j = lower_bound(s, b->addr);
+	     j < s->n && s->k[j].addr - b->addr < b->size; j++) {
+		struct query_hit *h = &out[s->k[j].i];
+
+		if (h->kind == QUERY_NONE || b->addr > h->start)
+			*h = (struct query_hit){ b->addr, b->size, b->site,
+						 QUERY_BLOCK };
+	}
+}
+
+/*
+ * One pass over the live blocks, a bisection of the sorted addresses for
+ * each: no sorted copy of a million blocks is made per request.
+ */
+static void cover_blocks(const struct livetable *t,
+			 const struct sorted_addrs *s, struct query_hit *out)
+{
+	const struct live_block *b;
+	uint64_t lo = s->k[0].addr, hi = s->k[s->n - 1].addr;
+
+	livetable__for_each(t, b)
+	{
+		if (b->addr > hi || (b->addr < lo && lo - b->addr >= b->size))
+			continue;
+		cover(s, b, out);
+	}
+}
+
+/* Regions are sorted and disjoint: merge them with the sorted addresses. */
+static void cover_mappings(const struct regions *r,
+			   const struct sorted_addrs *s, struct query_hit *out)
+{
+	size_t j = 0, m = 0;
+
+	while (j < s->n && m < r->len) {
+		const struct region *g = &r->v[m];
+		struct query_hit *h = &out[s->k[j].i];
+
+		if (s->k[j].addr < g->start) {
+			j++;
+		} else if (s->k[j].addr >= g->end) {
+			m++;
+		} else {
+			if (h->kind == QUERY_NONE)
+				*h = (struct query_hit){ g->start,
+							 g->end - g->start,
+							 g->site,
+							 QUERY_MAPPING };
+			j++;
+		}
+	}
+}
+
+int query__contain(const struct heap *h, const uint64_t *addrs, size_t n,
+		   struct query_hit *out)
+{
+	struct sorted_addrs s;
+	int err = 0;
+
+	memset(out, 0, n * sizeof(*out));
+	if (!n)
+		return 0;
+	err = sort_addrs(&s, addrs, n);
+	if (!err) {
+		cover_blocks(&h->blocks, &s, out);
+		cover_mappings(&h->maps, &s, out);
+	}
+	free(s.k);
+	free(s.addr);
+	return err;
+}
+
+/* ---- replies ----------------------------------------------------------- */
+
+json_t *query__error_reply(const char *msg, pid_t pid)
+{
+	json_t *o = json_pack("{s:s}", "error", msg);
+
+	if (o && pid > 0)
+		json_object_set_new(o, "pid", json_integer(pid));
+	return o;
+}
+
+json_t *query__live_reply(const struct tracee *t)
+{
+	return json_pack("{s:i, s:I, s:I, s:I}", "pid", (int)t->pid,
+			 "live_bytes", (json_int_t)t->heap.live_bytes,
+			 "live_count", (json_int_t)t->heap.live_count,
+			 "peak_bytes", (json_int_t)t->heap.peak_bytes);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* The cell run that owns a site's stack, as snapshots label it. */
+static json_t *cell_of(const struct tracee *t, uint32_t site)
+{
+	const struct cells *c = &t->cells;
+	int32_t run = site < c->nsites ? c->site_run[site] : CELL_OUTSIDE;
+
+	return run >= 0 && (size_t)run < c->n ? json_string(c->runs[run].label)
+					      : json_null();
+}
+
+/* A site's frames as its snapshot stack has them, root first. */
+static json_t *stack_of(const struct tracee *t, uint32_t site)
+{
+	const struct frame *f = site < t->nframes ? &t->frames[site] : NULL;
+	bool known = site < t->nsite_info;
+	json_t *frames = json_array();
+	char import[96];
+
+	if (known && t->site_import[site]) {
+		snprintf(import, sizeof(import), "[import %s]",
+			 t->site_import[site]);
+		json_array_append_new(frames, pystacks__marker_frame(import));
+	}
+	if (known && t->site_stack[site])
+		pystacks__append_frames(&t->py, t->site_stack[site], frames);
+	json_array_append_new(
+		frames,
+		json_pack("{s:o, s:o, s:b}", "function",
+			  str_or_null(f ? f->function : NULL), "module",
+			  str_or_null(f ? f->module : NULL), "native", 1));
+	return json_pack("{s:o}", "frames", frames);
+}
+
+/*
+ * What every address in a site's blocks shares: the cell, the innermost
+ * Python frame (file, line, function; null without one) and the "where"
+ * that report prints for the stack.
+ */
+static json_t *site_desc(const struct tracee *t, uint32_t site)
+{
+	json_t *stack = stack_of(t, site), *py, *d;
+	char where[512];
+
+	if (!stack)
+		return NULL;
+	py = report__leaf_python(stack);
+	if (!json_is_string(json_object_get(py, "file")))
+		py = NULL; /* a marker such as "[native thread]" */
+	report__where(stack, where, sizeof(where));
+	d = json_pack("{s:o, s:O?, s:O?, s:O?, s:s}", "cell", cell_of(t, site),
+		      "file", py ? json_object_get(py, "file") : NULL, "line",
+		      py ? json_object_get(py, "line") : NULL, "function",
+		      py ? json_object_get(py, "function") : NULL, "where",
+		      where);
+	json_decref(stack);
+	return d;
+}
+
+/* One address's entry; descs caches each site's description. */
+static json_t *block_json(const struct tracee *t, uint64_t addr,
+			  const struct query_hit *hit, json_t **descs)
+{
+	bool cached = hit->site < t->heap.nsites;
+	json_t *desc = cached && descs[hit->site] ? descs[hit->site]
+						  : site_desc(t, hit->site);
+	json_t *o = json_pack("{s:I, s:I, s:I, s:s}", "addr", (json_int_t)addr,
+			      "start", (json_int_t)hit->start, "size",
+			      (json_int_t)hit->size, "kind",
+			      hit->kind == QUERY_BLOCK ? "block" : "mapping");
+
+	if (o && desc)
+		json_object_update(o, desc);
+	if (cached)
+		descs[hit->site] = desc;
+	else
+		json_decref(desc);
+	return o;
+}
+
+static json_t *blocks_json(const struct tracee *t,
+			   const struct query_request *req,
+			   const struct query_hit *hits)
+{
+	json_t **descs = calloc(t->heap.nsites + 1, sizeof(*descs));
+	json_t *arr = json_array();
+	size_t i;
+
+	if (!descs || !arr) {
+		free(descs);
+		json_decref(arr);
+		return NULL;
+	}
+	for (i = 0; i < req->naddrs; i++)
+		json_array_append_new(arr,
+				      hits[i].kind == QUERY_NONE
+					      ? json_null()
+					      : block_json(t, req->addrs[i],
+							   &hits[i], descs));
+	for (i = 0; i < t->heap.nsites; i++)
+		json_decref(descs[i]);
+	free(descs);
+	return arr;
+}
+
+json_t *query__lookup_reply(const struct tracee *t,
+			    const struct query_request *req)
+{
+	struct query_hit *hits =
+		malloc((req->naddrs ? req->naddrs : 1) * sizeof(*hits));
+	json_t *blocks = NULL;
+
+	if (hits && !query__contain(&t->heap, req->addrs, req->naddrs, hits))
+		blocks = blocks_json(t, req, hits);
+	free(hits);
+	if (!blocks)
+		return NULL;
+	return json_pack("{s:i, s:I, s:o}", "pid", (int)t->pid, "live_bytes",
+			 (json_int_t)t->heap.live_bytes, "blocks", blocks);
+}
+
+/* ---- the socket ---------------------------------------------------------- */
+
+/* Bind, open to every user (answers are per caller), listen. */
+static int listen_on(struct query_server *s, const char *dir)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir,
+			 QUERY_SOCKET);
+	struct stat st;
+	int err = 0;
+
+	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(s->path, addr.sun_path, sizeof(s->path));
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s->fd < 0)
+		return -errno;
+	unlink(s->path); /* left by an agent that died */
+	if (bind(s->fd, (struct sockaddr *)&addr, sizeof(addr)))
+		err = -errno;
+	else if (chmod(s->path, 0666) || listen(s->fd, 16) ||
+		 lstat(s->path, &st))
+		err = -errno, unlink(s->path);
+	if (err) {
+		close(s->fd);
+		return err;
+	}
+	s->dev = st.st_dev;
+	s->ino = st.st_ino;
+	return 0;
+}
+
+/*
+ * The ring's consumer and producer pages (the first two of the map),
+ * read-only, to know how far "everything queued before now" reaches.
+ */
+static void map_positions(struct query_server *s, int ring_fd)
+{
+	void *p;
+
+	s->page = sysconf(_SC_PAGESIZE);
+	p = mmap(NULL, s->page, PROT_READ, MAP_SHARED, ring_fd, 0);
+	s->consumer = p == MAP_FAILED ? NULL : p;
+	p = mmap(NULL, s->page, PROT_READ, MAP_SHARED, ring_fd, s->page);
+	s->producer = p == MAP_FAILED ? NULL : p;
+	if (!s->consumer || !s->producer)
+		log_debug("event ring positions: %s", strerror(errno));
+}
+
+int query__start(struct agent *a)
+{
+	struct query_server *s;
+	int err;
+
+	if (!a->publishing) /* no safe directory: publish__start said so */
+		return 0;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	err = listen_on(s, a->publish_dir);
+	if (err) {
+		log_warn("%s/%s: %s; big_objs() in notebooks cannot ask this "
+			 "agent",
+			 a->publish_dir, QUERY_SOCKET, strerror(-err));
+		free(s);
+		return err;
+	}
+	map_positions(s, bpf_map__fd(a->skel->maps.events));
+	a->query = s;
+	return 0;
+}
+
+void query__stop(struct agent *a)
+{
+	struct query_server *s = a->query;
+	struct stat st;
+
+	if (!s)
+		return;
+	close(s->fd);
+	if (!lstat(s->path, &st) && st.st_dev == s->dev && st.st_ino == s->ino)
+		unlink(s->path);
+	if (s->consumer)
+		munmap((void *)s->consumer, s->page);
+	if (s->producer)
+		munmap((void *)s->producer, s->page);
+	free(s);
+	a->query = NULL;
+}
+
+/* The real uid in /proc/PID/status (the first of the "Uid:" four). */
+static int real_uid(pid_t pid, uid_t *uid)
+{
+	char path[64], line[256];
+	unsigned long v;
+	int found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "Uid: %lu", &v) == 1;
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	*uid = v;
+	return 0;
+}
+
+/*
+ * Who is asking, by the kernel's word (SO_PEERCRED): a process we trace,
+ * of its own real uid, or root. NULL with the refusal in *reply.
+ */
+static struct tracee *caller_of(struct agent *a, int fd, json_t **reply)
+{
+	struct ucred c;
+	socklen_t len = sizeof(c);
+	struct tracee *t;
+	uid_t uid;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len)) {
+		*reply = query__error_reply("no peer credentials", 0);
+		return NULL;
+	}
+	t = tracees__find(&a->procs, c.pid);
+	if (!t || t->exited || t->attach != ATTACH_DONE) {
+		*reply = query__error_reply("not traced", c.pid);
+		return NULL;
+	}
+	if (c.uid != 0 && (real_uid(c.pid, &uid) || uid != c.uid)) {
+		*reply = query__error_reply("uid mismatch", c.pid);
+		return NULL;
+	}
+	return t;
+}
+
+/*
+ * Wait until fd is ready for events or the deadline passes (false). The
+ * I/O itself never blocks (MSG_DONTWAIT): a client that trickles or
+ * stops reading holds the agent's loop up to the deadline, no longer.
+ */
+static bool ready(int fd, short events, uint64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	uint64_t now;
+	int n;
+
+	do {
+		now = now_monotonic_ns();
+		if (now >= deadline)
+			return false;
+		n = poll(&p, 1, (deadline - now) / 1000000 + 1);
+	} while (n < 0 && errno == EINTR);
+	return n > 0;
+}
+
+/* Grow buf to hold at least one more byte, up to the line limit. */
+static int grow_line(char **buf, size_t *cap)
+{
+	size_t ncap = *cap ? *cap * 2 : 64 << 10;
+	char *p;
+
+	if (*cap > QUERY_MAX_LINE)
+		return -E2BIG;
+	if (ncap > QUERY_MAX_LINE + 1)
+		ncap = QUERY_MAX_LINE + 1;
+	p = realloc(*buf, ncap);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = ncap;
+	return 0;
+}
+
+/*
+ * The request: bytes up to '\n' (or the end of what the client sends),
+ * within QUERY_MAX_LINE and READ_NS. 0, or -1 with the reason in err.
+ */
+static int read_line(int fd, char **line, size_t *len, char *err, size_t errlen)
+{
+	uint64_t deadline = now_monotonic_ns() + READ_NS;
+	size_t n = 0, cap = 0;
+	char *buf = NULL, *nl = NULL;
+	int rc = 0;
+
+	while (!nl && !rc) {
+		ssize_t got;
+
+		if (n == cap && (rc = grow_line(&buf, &cap)))
+			break;
+		if (!ready(fd, POLLIN, deadline)) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		got = recv(fd, buf + n, cap - n, MSG_DONTWAIT);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0) {
+			rc = got < 0 ? -errno : n ? 0 : -ENODATA;
+			break;
+		}
+		nl = memchr(buf + n, '\n', got);
+		n += got;
+	}
+	if (rc == -E2BIG)
+		snprintf(err, errlen, "request longer than %u bytes",
+			 QUERY_MAX_LINE);
+	else if (rc)
+		snprintf(err, errlen, "reading the request: %s",
+			 rc == -ENODATA	    ? "nothing sent"
+			 : rc == -ETIMEDOUT ? "timed out"
+					    : strerror(-rc));
+	if (rc) {
+		free(buf);
+		return -1;
+	}
+	*line = buf;
+	*len = nl ? (size_t)(nl - buf) : n;
+	return 0;
+}
+
+/* The reply and its '\n', within WRITE_NS; a slow reader loses it. */
+static void send_line(int fd, json_t *reply)
+{
+	uint64_t deadline = now_monotonic_ns() + WRITE_NS;
+	char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+	size_t len, off = 0;
+
+	if (!text)
+		text = strdup("{\"error\": \"out of memory\"}");
+	if (!text)
+		return;
+	len = strlen(text);
+	text[len] = '\n'; /* over the NUL: the length is known */
+	while (off <= len && ready(fd, POLLOUT, deadline)) {
+		ssize_t sent = send(fd, text + off, len + 1 - off,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (sent < 0 && errno != EINTR && errno != EAGAIN)
+			break;
+		off += sent > 0 ? sent : 0;
+	}
+	free(text);
+}
+
+/*
+ * Read every record reserved before now: the caller's uprobes ran before
+ * it could send, so its records are among them. ring_buffer__consume
+ * stops at a record another thread reserved and has not committed yet,
+ * and the caller's may lie behind it: go on until the consumer reaches
+ * where the producer stood, for DRAIN_NS at most.
+ */
+static void drain_ring(struct agent *a)
+{
+	const struct query_server *s = a->query;
+	uint64_t deadline = now_monotonic_ns() + DRAIN_NS;
+	unsigned long until = 0;
+
+	if (s->consumer && s->producer)
+		until = __atomic_load_n(s->producer, __ATOMIC_ACQUIRE);
+	a->now_ns = now_monotonic_ns();
+	ring_buffer__consume(a->rb);
+	while (until &&
+	       __atomic_load_n(s->consumer, __ATOMIC_ACQUIRE) < until &&
+	       now_monotonic_ns() < deadline) {
+		usleep(100);
+		a->now_ns = now_monotonic_ns();
+		ring_buffer__consume(a->rb);
+	}
+}
+
+/* Answer a caller's request from its heap, all it allocated counted. */
+static json_t *answer(struct agent *a, pid_t pid, int fd)
+{
+	struct query_request req;
+	struct tracee *t;
+	char err[160];
+	json_t *reply;
+	size_t len;
+	char *line;
+
+	if (read_line(fd, &line, &len, err, sizeof(err)))
+		return query__error_reply(err, 0);
+	if (query__parse(line, len, &req, err, sizeof(err))) {
+		free(line);
+		return query__error_reply(err, 0);
+	}
+	free(line);
+	drain_ring(a);
+	t = tracees__find(&a->procs, pid); /* its exit may have been read */
+	if (!t || t->exited) {
+		query__request_free(&req);
+		return query__error_reply("not traced", pid);
+	}
+	tracee__resolve_sites(t);
+	reply = req.op == QUERY_LIVE ? query__live_reply(t)
+				     : query__lookup_reply(t, &req);
+	query__request_free(&req);
+	return reply;
+}
+
+static void serve(struct agent *a, int fd)
+{
+	struct tracee *t;
+	json_t *reply = NULL;
+
+	t = caller_of(a, fd, &reply);
+	if (t)
+		reply = answer(a, t->pid, fd);
+	send_line(fd, reply);
+	json_decref(reply);
+}
+
+int query__fd(const struct agent *a)
+{
+	return a->query ? a->query->fd : -1;
+}
+
+void query__poll(struct agent *a)
+{
+	int i, fd;
+
+	if (!a->query)
+		return;
+	for (i = 0; i < ACCEPTS_PER_TURN; i++) {
+		fd = accept4(a->query->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_debug("query socket: %s", strerror(errno));
+			return;
+		}
+		serve(a, fd);
+		close(fd);
+	}
+}
