@@ -27,6 +27,8 @@ CELLS = [
     "top = joined.nlargest(1000, \"revenue\")\n"
     "time.sleep(1.2)  # let the agent publish its figures",
     "%memprof",
+    "from memprof_bpf import big_objs\n"
+    "big_objs(n=8)  # which names hold the memory, and what `del` frees",
 ]
 
 nb = nbformat.v4.new_notebook()

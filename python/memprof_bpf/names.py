@@ -45,6 +45,7 @@ DEFAULT_BUDGET = 1.5    # seconds for a call
 DEFAULT_DEPTH = 100     # references from a root
 DEFAULT_MIN_BYTES = 1024
 DEFAULT_HINTS = 5       # rows that get a hint
+HINT_SHARED_MIN = 64 << 10  # shared bytes below this need no explaining
 LARGE = 256 << 10       # from here an object is its own malloc block
 CHUNK = 1 << 16         # elements of a big container looked at at once
 FAST_MIN = 512          # containers at least this long go by chunks
@@ -840,7 +841,11 @@ def _hint(rec, node_of, labels_of, by_src):
     name = rec.name
     alone = ("clearing `%s`" % name if _is_cache(name) else
              "`del %s`" % name)
-    if rec.exclusive_bytes >= rec.bytes * 0.99 or not rec.shared_with:
+    # A few shared KiB (column names, an Index) are not worth a reason:
+    # only a share the user could miss explains itself.
+    shared = rec.bytes - rec.exclusive_bytes
+    if shared <= max(rec.bytes * 0.01, HINT_SHARED_MIN) or \
+            not rec.shared_with:
         if _is_cache(name):
             alone = _action({name}, node_of)
         return "%s frees %s" % (alone, human(rec.exclusive_bytes))
