@@ -53,6 +53,9 @@ def main():
     p.add_argument("--elements", type=int, default=5_000_000)
     p.add_argument("--globals", type=int, default=1000)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--agent", action="store_true",
+                   help="ask the memprof-bpf agent tracing this process "
+                   "(run under `memprof-bpf -- ...`) as a kernel would")
     args = p.parse_args()
 
     ns = namespace(args.elements, args.globals)
@@ -62,14 +65,15 @@ def main():
     result = None
     for _ in range(args.runs):
         t = time.perf_counter()
-        result = big_objs(n=5, ns=ns, _lookup=False)
+        result = big_objs(n=5, ns=ns, _lookup=None if args.agent else False)
         times.append(time.perf_counter() - t)
     gc.collect()
     rss1 = rss()
     print(result)
     print()
-    print("names: %d, objects walked: %d, complete: %s"
-          % (result.names, result.nodes, result.complete))
+    print("names: %d, objects walked: %d, complete: %s, agent: %s"
+          % (result.names, result.nodes, result.complete,
+             not result.estimated))
     print("time: median %.3f s of %d (%s)" % (
         statistics.median(times), len(times),
         ", ".join("%.3f" % t for t in times)))
