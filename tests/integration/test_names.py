@@ -3,14 +3,13 @@ with the agent tracing it (--comm ipykernel) and without: names that hold
 known numpy, pandas and bytes buffers, a view, a copy and a value left in
 the output cache; what `del` frees checked by deleting and asking the
 agent how many bytes are live."""
-import contextlib
 import json
 import os
 
 import pytest
 
 from conftest import wait_for
-from test_notebook import PYTHONPATH, agent, marker_library, state_of
+from test_notebook import agent, kernel, marker_library, state_of
 from test_query import run_until_marked
 
 nbformat = pytest.importorskip("nbformat")
@@ -43,17 +42,9 @@ def near(value, want, tol=0.02):
     return abs(value - want) <= tol * want
 
 
-@contextlib.contextmanager
 def notebook(state):
-    nb = nbformat.v4.new_notebook()
-    env = dict(os.environ, PYTHONPATH=PYTHONPATH,
-               MEMPROF_BPF_STATE_DIR=str(state),
-               PYDEVD_DISABLE_FILE_VALIDATION="1")
-    c = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
-                                startup_timeout=60)
-    with c.setup_kernel(env=env):
-        c.pid = c.km.provisioner.process.pid
-        yield c, nb
+    """A real kernel with an empty notebook: cells are added as they run."""
+    return kernel(state, nb=nbformat.v4.new_notebook())
 
 
 def run(c, nb, source):

@@ -44,10 +44,12 @@ def agent(tmp_path):
 
 
 @contextlib.contextmanager
-def kernel(state, extension=False):
+def kernel(state, extension=False, nb=None):
     """A real ipykernel (Debian's python3) run cell by cell by nbclient;
-    state: where the agent publishes (the extension looks for it there)."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    state: where the agent publishes (the extension looks for it there);
+    nb: the notebook (default tests/notebooks/cells.ipynb)."""
+    if nb is None:
+        nb = nbformat.read(NOTEBOOK, as_version=4)
     if extension:
         nb.cells.insert(0, nbformat.v4.new_code_cell(
             "%load_ext memprof_bpf"))
