@@ -4,7 +4,6 @@ known numpy, pandas and bytes buffers, a view, a copy and a value left in
 the output cache; what `del` frees checked by deleting and asking the
 agent how many bytes are live."""
 import json
-import os
 
 import pytest
 
