@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import AGENT, load, run_agent
+from conftest import load, run_agent
 from test_report import PY, HERE, notebook_snapshot, review
 
 CHROMIUM = shutil.which("chromium")
