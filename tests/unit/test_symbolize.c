@@ -162,3 +162,37 @@ Test(symbolize, gone_process, .timeout = 10)
 	cr_assert_null(f.module);
 	symbolizer__free(&s);
 }
+
+/*
+ * A refresh frees the mapping array and its paths: a resolved frame owns
+ * copies, so sites resolved before it keep their names (the agent refreshes
+ * a Python kernel's mappings at every poll while it looks for the notebook
+ * extension's marker library).
+ */
+Test(symbolize, frame_outlives_refresh, .timeout = 10)
+{
+	uintptr_t addr = (uintptr_t)&memprof_sym_target;
+	struct symbolizer s;
+	struct frame f;
+	char *module;
+	size_t i;
+	int r;
+
+	symbolizer__init(&s, getpid());
+	symbolizer__resolve(&s, addr + 5, &f);
+	cr_assert_not_null(f.module);
+	module = strdup(f.module);
+	cr_assert_not_null(module);
+	for (r = 0; r < 3; r++) {
+		cr_assert_eq(symbolizer__refresh(&s), 0);
+		for (i = 0; i < s.nmaps; i++)
+			cr_assert_neq(f.module, s.maps[i].path);
+	}
+	cr_assert_str_eq(f.module, module);
+	cr_assert_str_eq(f.function, "memprof_sym_target");
+	cr_assert_eq(f.offset, 5);
+	free(module);
+	frame__free(&f);
+	symbolizer__free(&s);
+	symbolizer__cache_clear();
+}
