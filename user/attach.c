@@ -662,26 +662,27 @@ int attach__python(struct agent *a, struct tracee *t)
 
 #define MARKERS_LIB "/_memprof_markers.so"
 
-/* The python/ package's marker library, if this process has loaded it. */
-static bool find_markers(pid_t pid, char *path, size_t size)
+/*
+ * The python/ package's marker library, if this process has loaded it:
+ * looked up in the mappings of the process's symbolizer, read afresh (all
+ * of them: a data-science kernel can map more files than mapped_files
+ * lists).
+ */
+static bool find_markers(struct tracee *t, char *path, size_t size)
 {
-	char maps[64], line[4400], file[4096];
-	bool found = false;
-	FILE *f;
+	size_t k = strlen(MARKERS_LIB), n, i;
 
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
-	f = fopen(maps, "re");
-	if (!f)
+	if (symbolizer__refresh(&t->sym))
 		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (!strstr(line, MARKERS_LIB) ||
-		    sscanf(line, "%*s %*s %*s %*s %*s %4095s", file) != 1)
-			continue;
-		snprintf(path, size, "%s", file);
-		found = true;
+	for (i = 0; i < t->sym.nmaps; i++) {
+		n = strlen(t->sym.maps[i].path);
+		if (n >= k &&
+		    strcmp(t->sym.maps[i].path + n - k, MARKERS_LIB) == 0) {
+			snprintf(path, size, "%s", t->sym.maps[i].path);
+			return true;
+		}
 	}
-	fclose(f);
-	return found;
+	return false;
 }
 
 /*
@@ -695,7 +696,7 @@ int attach__cell_markers(struct agent *a, struct tracee *t)
 	char path[4096];
 
 	if (t->cell_markers || !t->python || t->nlinks + 2 > TRACEE_MAX_LINKS ||
-	    !find_markers(t->pid, path, sizeof(path)))
+	    !find_markers(t, path, sizeof(path)))
 		return 0;
 	/*
 	 * End first: a cell whose start is recorded must get its end, even
