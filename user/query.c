@@ -15,6 +15,7 @@
 #include "memprof.skel.h"
 #include "query.h"
 #include "report.h"
+#include "snapshot.h"
 
 #define READ_NS 1000000000ULL /* a whole request, however it trickles */
 #define WRITE_NS 2000000000ULL /* a whole reply */
@@ -265,42 +266,26 @@ json_t *query__live_reply(const struct tracee *t)
 			 "peak_bytes", (json_int_t)t->heap.peak_bytes);
 }
 
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
-/* The cell run that owns a site's stack, as snapshots label it. */
-static json_t *cell_of(const struct tracee *t, uint32_t site)
-{
-	const struct cells *c = &t->cells;
-	int32_t run = site < c->nsites ? c->site_run[site] : CELL_OUTSIDE;
-
-	return run >= 0 && (size_t)run < c->n ? json_string(c->runs[run].label)
-					      : json_null();
-}
-
-/* A site's frames as its snapshot stack has them, root first. */
+/*
+ * A site's stack as its snapshot has it (snapshot.c builds both): only
+ * the site fields of the metadata are read.
+ */
 static json_t *stack_of(const struct tracee *t, uint32_t site)
 {
-	const struct frame *f = site < t->nframes ? &t->frames[site] : NULL;
-	bool known = site < t->nsite_info;
-	json_t *frames = json_array();
-	char import[96];
+	const struct snap_meta m = {
+		.site_stack = t->site_stack,
+		.site_import = t->site_import,
+		.nsite_stack = t->nsite_info,
+		.py = &t->py,
+		.cells = &t->cells,
+	};
+	struct frame unknown = { .addr = site < t->heap.nsites
+						 ? t->heap.sites[site].key
+						 : 0 };
+	const struct frame *f = site < t->nframes ? &t->frames[site] : &unknown;
 
-	if (known && t->site_import[site]) {
-		snprintf(import, sizeof(import), "[import %s]",
-			 t->site_import[site]);
-		json_array_append_new(frames, pystacks__marker_frame(import));
-	}
-	if (known && t->site_stack[site])
-		pystacks__append_frames(&t->py, t->site_stack[site], frames);
-	json_array_append_new(
-		frames,
-		json_pack("{s:o, s:o, s:b}", "function",
-			  str_or_null(f ? f->function : NULL), "module",
-			  str_or_null(f ? f->module : NULL), "native", 1));
-	return json_pack("{s:o}", "frames", frames);
+	return json_pack("{s:o, s:o}", "cell", snapshot__site_cell(&m, site),
+			 "frames", snapshot__site_frames(&m, site, f));
 }
 
 /*
@@ -319,8 +304,9 @@ static json_t *site_desc(const struct tracee *t, uint32_t site)
 	if (!json_is_string(json_object_get(py, "file")))
 		py = NULL; /* a marker such as "[native thread]" */
 	report__where(stack, where, sizeof(where));
-	d = json_pack("{s:o, s:O?, s:O?, s:O?, s:s}", "cell", cell_of(t, site),
-		      "file", py ? json_object_get(py, "file") : NULL, "line",
+	d = json_pack("{s:O, s:O?, s:O?, s:O?, s:s}", "cell",
+		      json_object_get(stack, "cell"), "file",
+		      py ? json_object_get(py, "file") : NULL, "line",
 		      py ? json_object_get(py, "line") : NULL, "function",
 		      py ? json_object_get(py, "function") : NULL, "where",
 		      where);

@@ -63,10 +63,8 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x->site < y->site ? -1 : x->site > y->site;
 }
 
-/* Stacks with live (or peak) bytes, largest first. */
-/* Root first: Python frames (if any), then the native caller. */
-static json_t *frames_of(const struct snap_meta *m, uint32_t site,
-			 const struct frame *native)
+json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site,
+			      const struct frame *native)
 {
 	json_t *arr = json_array();
 	char import[96];
@@ -82,8 +80,7 @@ static json_t *frames_of(const struct snap_meta *m, uint32_t site,
 	return arr;
 }
 
-/* The cell run a site's bytes belong to: its label, or null outside. */
-static json_t *cell_of(const struct snap_meta *m, uint32_t site)
+json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site)
 {
 	const struct cells *c = m->cells;
 	int32_t run;
@@ -95,6 +92,7 @@ static json_t *cell_of(const struct snap_meta *m, uint32_t site)
 					      : json_null();
 }
 
+/* Stacks with live (or peak) bytes, largest first. */
 static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 		      const struct frame *frames, size_t nframes, bool peak)
 {
@@ -122,12 +120,13 @@ static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 		const struct frame *f = r[i].site < nframes ? &frames[r[i].site]
 							    : &unknown;
 
-		json_array_append_new(arr,
-				      json_pack("{s:I, s:I, s:o, s:o}", "bytes",
-						(json_int_t)r[i].bytes, "count",
-						(json_int_t)r[i].count, "cell",
-						cell_of(m, r[i].site), "frames",
-						frames_of(m, r[i].site, f)));
+		json_array_append_new(
+			arr,
+			json_pack("{s:I, s:I, s:o, s:o}", "bytes",
+				  (json_int_t)r[i].bytes, "count",
+				  (json_int_t)r[i].count, "cell",
+				  snapshot__site_cell(m, r[i].site), "frames",
+				  snapshot__site_frames(m, r[i].site, f)));
 	}
 	free(r);
 	return arr;

@@ -54,6 +54,14 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
  */
 json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
 			bool peak);
+/*
+ * A site's frames as its snapshot stack has them, root first: Python
+ * frames (if any, under an "[import X]" marker), then the native caller.
+ */
+json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site,
+			      const struct frame *native);
+/* The cell run a site's bytes belong to: its label, or null outside. */
+json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site);
 /* Label of the cell running at the high-water mark, or JSON null. */
 json_t *snapshot__peak_cell(const struct snap_meta *m);
 /*
