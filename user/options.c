@@ -146,21 +146,39 @@ static int parse_depth(const char *arg, struct env *env)
 	return 0;
 }
 
+int options__choice(const char *flag, const char *arg, const char *const *names,
+		    size_t n)
+{
+	char list[256] = "";
+	size_t i, len = 0;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(arg, names[i]))
+			return (int)i;
+	/* "a, b or c": the choices, as the error line names them. */
+	for (i = 0; i < n && len < sizeof(list); i++)
+		len += snprintf(list + len, sizeof(list) - len, "%s%s",
+				i == 0	     ? ""
+				: i + 1 == n ? " or "
+					     : ", ",
+				names[i]);
+	log_err("%s wants %s, not '%s'", flag, list, arg);
+	return -1;
+}
+
+/* The order of enum snap_format. */
+static const char *const format_names[] = { "json", "folded", "html" };
+
 static int parse_format(const char *arg, struct env *env)
 {
-	static const char *names[] = { "json", "folded", "html" };
-	static const enum snap_format formats[] = { SNAP_JSON, SNAP_FOLDED,
-						    SNAP_HTML };
-	size_t i;
+	int i = options__choice("--format", arg, format_names,
+				sizeof(format_names) / sizeof(format_names[0]));
 
-	for (i = 0; i < 3; i++)
-		if (!strcmp(arg, names[i])) {
-			env->format = formats[i];
-			env->format_set = true;
-			return 0;
-		}
-	log_err("--format wants json, folded or html, not '%s'", arg);
-	return -1;
+	if (i < 0)
+		return -1;
+	env->format = (enum snap_format)i;
+	env->format_set = true;
+	return 0;
 }
 
 /* -o peak.html without --format: the suffix says what the user wants. */

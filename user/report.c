@@ -8,6 +8,7 @@
 #include "batch.h"
 #include "html.h"
 #include "log.h"
+#include "options.h"
 #include "report.h"
 #include "snapshot.h"
 
@@ -469,37 +470,30 @@ int report__parse_top(const char *arg)
 	return (int)v;
 }
 
+/* The orders of enum report_by (after ALL) and enum report_format. */
+static const char *const by_names[] = { "cell", "stack", "file" };
+static const char *const format_names[] = { "text", "folded", "html" };
+
 static int parse_by(const char *arg, struct report_opts *o)
 {
-	static const char *names[] = { "cell", "stack", "file" };
-	static const enum report_by by[] = { REPORT_BY_CELL, REPORT_BY_STACK,
-					     REPORT_BY_FILE };
-	size_t i;
+	int i = options__choice("--by", arg, by_names,
+				sizeof(by_names) / sizeof(by_names[0]));
 
-	for (i = 0; i < 3; i++)
-		if (!strcmp(arg, names[i])) {
-			o->by = by[i];
-			return 0;
-		}
-	log_err("--by wants cell, stack or file, not '%s'", arg);
-	return -1;
+	if (i < 0)
+		return -1;
+	o->by = (enum report_by)(REPORT_BY_CELL + i);
+	return 0;
 }
 
 static int parse_format(const char *arg, struct report_opts *o)
 {
-	static const char *names[] = { "text", "folded", "html" };
-	static const enum report_format formats[] = { REPORT_TEXT,
-						      REPORT_FOLDED,
-						      REPORT_HTML };
-	size_t i;
+	int i = options__choice("--format", arg, format_names,
+				sizeof(format_names) / sizeof(format_names[0]));
 
-	for (i = 0; i < 3; i++)
-		if (!strcmp(arg, names[i])) {
-			o->format = formats[i];
-			return 0;
-		}
-	log_err("--format wants text, folded or html, not '%s'", arg);
-	return -1;
+	if (i < 0)
+		return -1;
+	o->format = (enum report_format)i;
+	return 0;
 }
 
 /* Options, then exactly one FILE. Returns -1 (error), 1 (help) or 0. */
