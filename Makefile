@@ -133,7 +133,7 @@ format:
 # seeds alone.
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_BIN := $(FUZZ_OUT)/fuzz_snapshot
-FUZZ_MODS := snapshot report diff html batch cells pystacks pylines heap \
+FUZZ_MODS := snapshot report diff html options batch cells pystacks pylines heap \
 	livetable regions procs
 FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
