@@ -176,6 +176,7 @@ struct rec_pystack {
 	__u64 stack_id;
 	__u32 depth;
 	__u32 truncated; /* the walk stopped at PY_MAX_DEPTH */
+	__u64 ts_ns; /* CLOCK_MONOTONIC: first seen (an unmarked cell's start) */
 	struct py_frame frames[PY_MAX_DEPTH];
 };
 

@@ -434,6 +434,7 @@ static __always_inline bool send_stack(struct walk *w)
 	r->stack_id = w->hash;
 	r->depth = w->out;
 	r->truncated = w->frame != 0 && w->depth >= w->cfg.depth;
+	r->ts_ns = bpf_ktime_get_ns();
 	bpf_ringbuf_submit(r, 0);
 	return true;
 }

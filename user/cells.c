@@ -156,14 +156,15 @@ static int64_t newest(const struct cells *c, const char *file, bool marked,
 	return -1;
 }
 
-/* Tie a run to the <module> code just seen executing in it. */
-static int32_t claim(struct cells *c, int64_t i, const struct py_code *code)
+/* Tie a run to the <module> code just seen executing line in it. */
+static int32_t claim(struct cells *c, int64_t i, const struct py_code *code,
+		     int line)
 {
 	struct cell_run *r = &c->runs[i];
 
 	r->code_id = code->id;
 	r->code_addr = code->addr;
-	r->last_line = code->firstlineno;
+	r->last_line = line;
 	/*
 	 * IPython frees a statement's code once the next one is compiled:
 	 * the unmarked run seen ending then was only between statements.
@@ -174,19 +175,22 @@ static int32_t claim(struct cells *c, int64_t i, const struct py_code *code)
 }
 
 /*
- * Run of a <module> code of a cell file: the open marked run of the file;
- * else, without markers, the newest run of the file if this statement
- * comes after the last one seen (first lines rise within one execution);
- * -1: a new run (the same source executed again).
+ * Run of a <module> code of a cell file, first seen running line: the
+ * open marked run of the file; else, without markers, the newest run of
+ * the file if this statement comes after the last one seen (statements'
+ * lines rise within one execution; a statement's code object says nothing
+ * itself: co_firstlineno of a <module> is always 1); -1: a new run (the
+ * same source executed again).
  */
-static int64_t run_of_module(struct cells *c, const struct py_code *code)
+static int64_t run_of_module(struct cells *c, const struct py_code *code,
+			     int line)
 {
 	int64_t i = newest(c, code->file, true, true);
 
 	if (i >= 0)
 		return i;
 	i = newest(c, code->file, false, false);
-	if (i >= 0 && code->firstlineno > c->runs[i].last_line)
+	if (i >= 0 && line > c->runs[i].last_line)
 		return i;
 	return -1;
 }
@@ -197,7 +201,7 @@ static int64_t run_of_module(struct cells *c, const struct py_code *code)
  * belongs to the newest run of its file.
  */
 static int32_t run_of_code(struct cells *c, const struct py_code *code,
-			   uint64_t now, uint64_t live)
+			   int line, uint64_t now, uint64_t live)
 {
 	bool module = code->name && strcmp(code->name, "<module>") == 0;
 	struct cell_run *r;
@@ -207,9 +211,9 @@ static int32_t run_of_code(struct cells *c, const struct py_code *code,
 		if (c->runs[i].code_id == code->id)
 			return i;
 	if (module) {
-		i = run_of_module(c, code);
+		i = run_of_module(c, code, line);
 		if (i >= 0)
-			return claim(c, i, code);
+			return claim(c, i, code, line);
 	} else {
 		i = newest(c, code->file, true, false);
 		if (i < 0)
@@ -221,7 +225,7 @@ static int32_t run_of_code(struct cells *c, const struct py_code *code,
 	if (!r)
 		return CELL_OUTSIDE;
 	label_from_file(r);
-	return module ? claim(c, c->n - 1, code) : (int32_t)(c->n - 1);
+	return module ? claim(c, c->n - 1, code, line) : (int32_t)(c->n - 1);
 }
 
 /* The outermost cell frame of a stack decides its run. */
@@ -234,6 +238,12 @@ static int32_t run_of_stack(struct cells *c, const struct pystacks *ps,
 
 	if (!st)
 		return CELL_OUTSIDE;
+	/*
+	 * A run without markers starts when its first stack was walked: the
+	 * agent's clock is when it read the record, up to a poll later.
+	 */
+	if (st->seen_ns)
+		now = st->seen_ns;
 	for (i = st->depth; i-- > 0;) {
 		const struct py_code *code =
 			pystacks__code(ps, st->frames[i].code_id);
@@ -241,7 +251,10 @@ static int32_t run_of_stack(struct cells *c, const struct pystacks *ps,
 		if (code && code->file &&
 		    (cells__is_cell_file(code->file) ||
 		     marked_file(c, code->file)))
-			return run_of_code(c, code, now, live);
+			return run_of_code(c, code,
+					   pystacks__frame_line(ps,
+								&st->frames[i]),
+					   now, live);
 	}
 	return CELL_OUTSIDE;
 }

@@ -38,7 +38,7 @@ struct cell_run {
 	char *head; /* first source line (markers only), or NULL */
 	uint64_t code_id; /* its latest <module> code, 0 until seen */
 	uint64_t code_addr;
-	int last_line; /* first line of that code: statements rise */
+	int last_line; /* line that code ran when first seen: statements rise */
 	uint64_t started_ns, finished_ns; /* CLOCK_MONOTONIC; 0: running */
 	uint64_t start_live; /* process live bytes when it started */
 	uint64_t max_live; /* highest process live bytes while it ran */

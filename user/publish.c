@@ -62,13 +62,52 @@ static int write_atomic(const char *path, const char *text, uid_t uid,
 	return err;
 }
 
+/*
+ * The agent named by dir/agent.pid, if it is another live memprof-bpf:
+ * two agents publishing in one directory would overwrite each other's
+ * files and steal each other's socket. 0: none.
+ */
+static pid_t other_agent(const char *dir)
+{
+	char path[300], buf[32] = "", comm[32] = "";
+	pid_t pid;
+	ssize_t n;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/agent.pid", dir);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	pid = n > 0 ? atoi(buf) : 0;
+	if (pid <= 0 || pid == getpid())
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (!fgets(comm, sizeof(comm), f))
+		comm[0] = '\0';
+	fclose(f);
+	return strncmp(comm, "memprof-bpf", 11) == 0 ? pid : 0;
+}
+
 int publish__start(struct agent *a, const char *dir)
 {
 	char path[300], pid[32];
+	pid_t other;
 	int err;
 
 	snprintf(a->publish_dir, sizeof(a->publish_dir), "%s", dir);
 	err = safe_dir(dir);
+	if (!err && (other = other_agent(dir))) {
+		log_warn("another agent (pid %d) publishes in %s: %%memprof and "
+			 "big_objs() keep asking it; this one reports here only "
+			 "(set MEMPROF_BPF_STATE_DIR to publish elsewhere)",
+			 (int)other, dir);
+		return -EEXIST;
+	}
 	if (!err) {
 		snprintf(path, sizeof(path), "%s/agent.pid", dir);
 		snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
@@ -98,7 +137,11 @@ static void owner_of(pid_t pid, uid_t *uid, gid_t *gid)
 		*uid = st.st_uid, *gid = st.st_gid;
 }
 
-static json_t *state_of(struct agent *a, struct tracee *t)
+/*
+ * One kernel's per-cell document: what <pid>.json holds, and what the
+ * query socket's "cells" op answers with the ring drained to the request.
+ */
+json_t *publish__state(const struct agent *a, struct tracee *t)
 {
 	struct snap_meta m = {
 		.mono_to_real_ns = snapshot__mono_to_real(),
@@ -146,7 +189,7 @@ void publish__tick(struct agent *a)
 
 		if (!t->python || t->exited)
 			continue;
-		doc = state_of(a, t);
+		doc = publish__state(a, t);
 		text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 		json_decref(doc);
 		if (!text)

@@ -9,6 +9,7 @@
 #ifndef MEMPROF_PUBLISH_H
 #define MEMPROF_PUBLISH_H
 
+#include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,6 +20,8 @@ struct tracee;
 
 /* Create the directory and agent.pid; false (one warning) if unsafe. */
 int publish__start(struct agent *a, const char *dir);
+/* One process's per-cell state document (caller decrefs), or NULL. */
+json_t *publish__state(const struct agent *a, struct tracee *t);
 /* Write the state of every traced Python process. */
 void publish__tick(struct agent *a);
 /* The process is no longer traced: its file goes. */

@@ -185,6 +185,7 @@ int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r)
 	s->id = r->stack_id;
 	s->depth = depth;
 	s->truncated = r->truncated;
+	s->seen_ns = r->ts_ns;
 	ps->nstacks++;
 	return idx_add(&ps->stack_idx, &ps->stack_idx_cap, ps->stacks,
 		       stack_id_at, ps->nstacks);
@@ -203,6 +204,7 @@ static int clone_stacks(struct pystacks *dst, const struct pystacks *src)
 		r->stack_id = src->stacks[i].id;
 		r->depth = src->stacks[i].depth;
 		r->truncated = src->stacks[i].truncated;
+		r->ts_ns = src->stacks[i].seen_ns;
 		memcpy(r->frames, src->stacks[i].frames,
 		       r->depth * sizeof(r->frames[0]));
 		err = pystacks__add_stack(dst, r);
@@ -251,6 +253,16 @@ json_t *pystacks__marker_frame(const char *label)
 			 "line", "native", 0);
 }
 
+int pystacks__frame_line(const struct pystacks *ps, const struct py_frame *f)
+{
+	const struct py_code *c = pystacks__code(ps, f->code_id);
+
+	if (!c)
+		return 0;
+	return pylines__line(ps->minor, c->table, c->table_len, c->firstlineno,
+			     f->lasti);
+}
+
 static json_t *py_frame_json(const struct pystacks *ps,
 			     const struct py_frame *f)
 {
@@ -259,10 +271,8 @@ static json_t *py_frame_json(const struct pystacks *ps,
 	if (!c)
 		return pystacks__marker_frame("[unknown Python frame]");
 	return json_pack("{s:s, s:s, s:i, s:b}", "function", c->name, "file",
-			 c->file, "line",
-			 pylines__line(ps->minor, c->table, c->table_len,
-				       c->firstlineno, f->lasti),
-			 "native", 0);
+			 c->file, "line", pystacks__frame_line(ps, f), "native",
+			 0);
 }
 
 void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,

@@ -26,6 +26,7 @@ struct py_stack {
 	uint64_t id;
 	uint32_t depth;
 	bool truncated;
+	uint64_t seen_ns; /* CLOCK_MONOTONIC, first seen; 0: unknown */
 	struct py_frame *frames; /* innermost first */
 };
 
@@ -49,6 +50,8 @@ void pystacks__set_table(struct pystacks *ps, uint64_t id, uint8_t *table,
 int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r);
 const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id);
 const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id);
+/* The line a frame was running (its code's first line when unknown). */
+int pystacks__frame_line(const struct pystacks *ps, const struct py_frame *f);
 /* A labelled non-native frame with no file or line: "[truncated]", ... */
 json_t *pystacks__marker_frame(const char *label);
 /* Append the stack's frames, root first, to a JSON array. */

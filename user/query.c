@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "log.h"
 #include "memprof.skel.h"
+#include "publish.h"
 #include "query.h"
 #include "report.h"
 #include "snapshot.h"
@@ -92,9 +93,12 @@ int query__parse(const char *line, size_t len, struct query_request *req,
 	if (!json_is_object(doc))
 		snprintf(err, errlen, "a request is a JSON object");
 	else if (!json_is_string(op))
-		snprintf(err, errlen, "no \"op\" (\"live\" or \"lookup\")");
+		snprintf(err, errlen,
+			 "no \"op\" (\"live\", \"cells\" or \"lookup\")");
 	else if (!strcmp(json_string_value(op), "live"))
 		req->op = QUERY_LIVE, rc = 0;
+	else if (!strcmp(json_string_value(op), "cells"))
+		req->op = QUERY_CELLS, rc = 0;
 	else if (!strcmp(json_string_value(op), "lookup"))
 		req->op = QUERY_LOOKUP,
 		rc = parse_addrs(json_object_get(doc, "addrs"), req, err,
@@ -673,8 +677,12 @@ static json_t *answer(struct agent *a, pid_t pid, int fd)
 		return query__error_reply("not traced", pid);
 	}
 	tracee__resolve_sites(t);
-	reply = req.op == QUERY_LIVE ? query__live_reply(t)
-				     : query__lookup_reply(t, &req);
+	if (req.op == QUERY_LIVE)
+		reply = query__live_reply(t);
+	else if (req.op == QUERY_CELLS)
+		reply = publish__state(a, t);
+	else
+		reply = query__lookup_reply(t, &req);
 	query__request_free(&req);
 	return reply;
 }

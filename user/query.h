@@ -5,6 +5,9 @@
  * in, one JSON line out (python/README.md, "The agent's query socket"):
  *
  *   {"op": "live"}                  -> live and peak bytes now
+ *   {"op": "cells"}                 -> the per-cell document %memprof shows
+ *                                      (publish.c), every record the caller
+ *                                      made before asking applied
  *   {"op": "lookup", "addrs": [..]} -> the live block or anonymous mapping
  *                                      holding each address, its site
  *
@@ -28,7 +31,7 @@ struct tracee;
 #define QUERY_MAX_LINE (8u << 20) /* request bytes before the '\n' */
 #define QUERY_MAX_ADDRS 200000
 
-enum query_op { QUERY_LIVE, QUERY_LOOKUP };
+enum query_op { QUERY_LIVE, QUERY_CELLS, QUERY_LOOKUP };
 
 struct query_request {
 	enum query_op op;

@@ -24,13 +24,22 @@ void snapshot__iso_time(int64_t real_ns, char *buf, size_t size)
 		 (int)((real_ns / 1000000) % 1000));
 }
 
+/*
+ * Read once per agent: the two clocks' readings are a few hundred ns apart,
+ * so a fresh offset per file would print one instant (a cell's end) as
+ * .892 in one file and .893 in the next.
+ */
 int64_t snapshot__mono_to_real(void)
 {
+	static int64_t offset;
 	struct timespec r, m;
 
+	if (offset)
+		return offset;
 	clock_gettime(CLOCK_REALTIME, &r);
 	clock_gettime(CLOCK_MONOTONIC, &m);
-	return (r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+	offset = (r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
+	return offset;
 }
 
 static json_t *str_or_null(const char *s)

@@ -79,6 +79,7 @@ json_t *snapshot__load_buffer(const char *buf, size_t len, const char *name,
 			      char *err, size_t errlen);
 /* ISO 8601 UTC with milliseconds. */
 void snapshot__iso_time(int64_t real_ns, char *buf, size_t size);
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, read once: one instant, one time. */
 int64_t snapshot__mono_to_real(void);
 
 #endif

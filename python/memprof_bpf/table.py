@@ -1,8 +1,12 @@
-"""%memprof's per-cell table, from the state file the agent publishes.
+"""%memprof's per-cell table: asked of the agent, or from its state file.
 
-The agent rewrites <state dir>/<pid>.json atomically every second for each
-traced kernel. Reading it is read_state(); turning it into text is render(),
-a pure function of the decoded document.
+A kernel asks the agent over its query socket ({"op": "cells"}): the agent
+first applies every record the kernel made before asking, so the cell that
+just ended shows done with its final figures. When the socket cannot answer,
+the agent's <state dir>/<pid>.json (rewritten atomically every interval for
+each traced kernel) is read instead, and the table says so. Reading the file
+is read_state(); turning a document into text is render(), a pure function
+of the decoded document.
 """
 
 import datetime
@@ -221,12 +225,38 @@ def render(doc, sort="live", top=None):
                      [fmt(r) for r in body])
 
 
+def ask_agent():
+    """This process's document from the agent's query socket, drained up to
+    the moment of asking (every cell that ended before is done); (None,
+    why) when the socket cannot answer."""
+    from . import agent
+    doc = agent.query("cells")
+    if doc is None:
+        return None, agent.last_error
+    try:
+        check(doc)
+    except (ValueError, TypeError) as e:
+        return None, "the agent's reply is incomplete (%s)" % e
+    return doc, None
+
+
 def report(pid, sort="live", top=None, directory=None):
-    """What %memprof prints for process pid."""
+    """What %memprof prints for process pid: the agent's answer over its
+    socket when pid is this process, else (or when the socket does not
+    answer) the file it last published, saying so."""
+    why = None
+    if pid == os.getpid() and directory is None:
+        doc, why = ask_agent()
+        if doc is not None:
+            return render(doc, sort, top)
     try:
         doc = read_state(pid, directory)
     except StateError as e:
         return str(e)
     if doc is None:
         return no_agent(pid)
-    return render(doc, sort, top)
+    text = render(doc, sort, top)
+    if why:
+        text += ("\n(as the agent last published it: its socket did not "
+                 "answer: %s)" % why)
+    return text

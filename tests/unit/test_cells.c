@@ -377,6 +377,71 @@ Test(cells, first_line_falling_back_starts_a_rerun, .timeout = 10)
 	pystacks__free(&ps);
 }
 
+/* A 3.11 location table: every instruction on firstlineno + delta. */
+static void one_line_table(struct pystacks *ps, uint64_t id, int delta)
+{
+	/* One-line form, code 10 + delta, 8 code units, columns 0..4. */
+	uint8_t *t = malloc(3);
+
+	cr_assert_not_null(t);
+	t[0] = 0x80 | ((10 + delta) << 3) | 7;
+	t[1] = 0;
+	t[2] = 4;
+	pystacks__set_table(ps, id, t, 3);
+}
+
+/*
+ * What CPython really compiles: every statement's <module> code says
+ * co_firstlineno 1 (measured on 3.11); only its line table knows the
+ * statement's line. Lines 1 and 3 of one execution are one run; line 1
+ * again is a re-run.
+ */
+Test(cells, statements_are_told_apart_by_their_running_line, .timeout = 10)
+{
+	static const uint64_t s1[] = { LIB, MOD_A, SHELL };
+	static const uint64_t s3[] = { LIB, MOD_A3, SHELL };
+	static const uint64_t again[] = { LIB, MOD_A2, SHELL };
+	const uint64_t *stacks[] = { s1, s3, again };
+	struct pystacks ps;
+	struct cells c;
+	int i;
+
+	pystacks__init(&ps);
+	ps.minor = 11;
+	add_code(&ps, MOD_A, ADDR_MOD_A, FILE_A, "<module>", 1);
+	add_code(&ps, MOD_A3, ADDR_MOD_A3, FILE_A, "<module>", 1);
+	add_code(&ps, MOD_A2, ADDR_MOD_A2, FILE_A, "<module>", 1);
+	add_code(&ps, LIB, 0x7f0000005000ULL, FILE_LIB, "zeros", 10);
+	add_code(&ps, SHELL, 0x7f0000006000ULL, FILE_SHELL, "run_code", 20);
+	one_line_table(&ps, MOD_A, 0);
+	one_line_table(&ps, MOD_A3, 2);
+	one_line_table(&ps, MOD_A2, 0);
+	for (i = 0; i < 3; i++) {
+		struct rec_pystack *r = calloc(1, sizeof(*r));
+
+		cr_assert_not_null(r);
+		r->stack_id = ST_A + i;
+		r->depth = 3;
+		for (int k = 0; k < 3; k++) {
+			r->frames[k].code_id = stacks[i][k];
+			r->frames[k].lasti = k == 1 ? 2 : -1;
+		}
+		cr_assert_eq(pystacks__add_stack(&ps, r), 0);
+		free(r);
+	}
+	cells__init(&c);
+	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(c.runs[0].last_line, 1);
+	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A + 1, 200, 0), 0,
+		     "line 3 after line 1: the same run");
+	cr_assert_eq(c.runs[0].last_line, 3);
+	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A + 2, 300, 0), 1,
+		     "line 1 again: a re-run");
+	cr_assert_eq(c.n, 2);
+	cells__free(&c);
+	pystacks__free(&ps);
+}
+
 /*
  * (c) With markers: every <module> code of the file while its marked run
  * is open belongs to it, whatever its first line; after the end marker a

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include "agent.h"
 #include "publish.h"
 #include "tracee.h"
@@ -458,6 +461,70 @@ Test(publish, stop_keeps_another_agents_pid_file, .timeout = 10)
 	/* Stopped: stopping again touches nothing. */
 	publish__stop(a);
 	cr_assert_str_eq(read_text(in_dir(dir, "agent.pid")), "1\n");
+	remove_dir(dir);
+	free(a);
+}
+
+/* A child named like the agent, waiting to be killed: another agent. */
+static pid_t fake_agent(void)
+{
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "memprof-bpf");
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+/*
+ * A second agent must not take over the directory of one that runs: it
+ * would overwrite its files and steal its socket. A stale agent.pid (no
+ * such process, or a process that is not an agent) is taken over.
+ */
+Test(publish, another_live_agent_keeps_its_directory, .timeout = 10)
+{
+	struct agent *a = new_agent();
+	char *dir, err[512], text[32];
+	pid_t other;
+	int i;
+
+	need_root();
+	dir = make_dir();
+	other = fake_agent();
+	snprintf(text, sizeof(text), "%d\n", (int)other);
+	for (i = 0; i < 200; i++) { /* until the child has renamed itself */
+		char path[64], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)other);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) &&
+		    !strcmp(comm, "memprof-bpf\n"))
+			i = 1000;
+		if (f)
+			fclose(f);
+		if (i < 1000)
+			usleep(10000);
+	}
+	write_text(in_dir(dir, "agent.pid"), text);
+	cr_assert_eq(start(a, dir, err, sizeof(err)), -EEXIST);
+	cr_assert_not(a->publishing);
+	cr_assert_not_null(strstr(err, "another agent"), "%s", err);
+	cr_assert_str_eq(read_text(in_dir(dir, "agent.pid")), text);
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	/* Gone: its pid file is stale and this agent takes the directory. */
+	cr_assert_eq(start(a, dir, err, sizeof(err)), 0);
+	cr_assert(a->publishing);
+	publish__stop(a);
+	/* A live process that is not an agent is no reason to step aside. */
+	snprintf(text, sizeof(text), "%d\n", (int)getppid());
+	write_text(in_dir(dir, "agent.pid"), text);
+	cr_assert_eq(start(a, dir, err, sizeof(err)), 0);
+	publish__stop(a);
 	remove_dir(dir);
 	free(a);
 }

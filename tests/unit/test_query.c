@@ -173,6 +173,10 @@ Test(query, parse_good_requests, .timeout = 10)
 	cr_assert_eq(req.op, QUERY_LIVE);
 	cr_assert_eq(req.naddrs, 0);
 	query__request_free(&req);
+	cr_assert_eq(parse("{\"op\": \"cells\"}", &req, err), 0, "%s", err);
+	cr_assert_eq(req.op, QUERY_CELLS);
+	cr_assert_null(req.addrs);
+	query__request_free(&req);
 	/* A pid is never taken from the request: it is ignored. */
 	cr_assert_eq(parse("{\"op\":\"lookup\",\"pid\":1,\"addrs\":[4096,0,"
 			   "140737488355327]}",

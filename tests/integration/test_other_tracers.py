@@ -1,0 +1,148 @@
+"""Beside other tracers: our agent traces a notebook with known per-cell
+bytes while other uprobe users come and go on the same kernel: a second
+memprof-bpf (three times), bcc's memleak -p, and a bpftrace uprobe on
+libc's malloc (system-wide). Our per-cell figures stay exact."""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import AGENT, ROOT, load, wait_for
+from test_notebook import agent, kernel, marker_library, state_of
+from test_query import run_until_marked
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+
+MiB = 1 << 20
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def run(c, nb, source):
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    cell = c.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+    return cell.get("execution_count")
+
+
+@pytest.fixture
+def second_agent(tmp_path):
+    """Start and stop another memprof-bpf --comm ipykernel, with its own
+    directories; it must attach to the kernel before it is stopped."""
+    def cycle(pid, during):
+        state = tmp_path / ("second-state-%d" % time.monotonic_ns())
+        out = tmp_path / ("second-%d" % time.monotonic_ns())
+        out.mkdir()
+        env = dict(os.environ, MEMPROF_BPF_STATE_DIR=str(state))
+        p = subprocess.Popen([AGENT, "--batch", "-i", "0.2", "-D", str(out),
+                              "--comm", "ipykernel"],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            assert wait_for(lambda: (state / ("%d.json" % pid)).exists(),
+                            30), "the second agent never attached"
+            during()
+        finally:
+            p.send_signal(signal.SIGINT)
+            err = p.communicate(timeout=60)[1]
+        assert p.returncode == 0, err
+    return cycle
+
+
+def memleak_command():
+    """memleak-bpfcc with the kernel headers BCC compiles against
+    (scripts/kernel-headers.sh makes them once per machine), or None."""
+    tool = shutil.which("memleak-bpfcc")
+    script = os.path.join(ROOT, "scripts", "kernel-headers.sh")
+    if not tool or not os.path.exists(script):
+        return None, None
+    r = subprocess.run(["bash", script], capture_output=True, text=True,
+                       timeout=900)
+    if r.returncode:
+        return None, None
+    headers = r.stdout.strip().splitlines()[-1]
+    return tool, dict(os.environ, BCC_KERNEL_SOURCE=headers)
+
+
+def tool_running(cmd, ready, during, env=None):
+    """Run a tracer until it prints ready (a substring of its output), do
+    during(), then stop it with SIGINT."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env=env,
+                         start_new_session=True)
+    seen = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = p.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            if ready in line:
+                break
+        assert any(ready in l for l in seen), "".join(seen)
+        during()
+    finally:
+        os.killpg(p.pid, signal.SIGINT)
+        try:
+            p.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+
+
+def test_exact_beside_other_tracers(tmp_path, second_agent):
+    if not marker_library():
+        pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
+    memleak, memleak_env = memleak_command()
+    with agent(tmp_path) as (a, state), \
+            kernel(state, nb=nbformat.v4.new_notebook()) as (c, nb):
+        assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
+        run_until_marked(c, nb, str(state), c.pid)
+        want = {}  # label -> bytes the cell keeps
+
+        def keep(i, n):
+            label = "In [%d]" % run(c, nb, "k%d = bytearray(%d)" % (i, n))
+            want[label] = n + 1
+
+        keep(0, 16 * MiB)
+        for i in range(1, 4):  # a second agent comes and goes, 3 times
+            second_agent(c.pid, lambda: keep(i, (16 + i) * MiB))
+            keep(10 + i, (32 + i) * MiB)
+        if memleak:
+            tool_running([memleak, "-p", str(c.pid), "1"], "Attaching",
+                         lambda: keep(20, 40 * MiB), env=memleak_env)
+            keep(21, 41 * MiB)
+        if shutil.which("bpftrace"):
+            tool_running(["bpftrace", "-e", "uprobe:%s:malloc { @n = "
+                          "count(); }" % LIBC], "Attaching",
+                         lambda: keep(30, 48 * MiB))
+            keep(31, 49 * MiB)
+        # A re-run that replaces an array, and a temporary.
+        label = "In [%d]" % run(c, nb, "k0 = bytearray(%d)" % (24 * MiB))
+        want[label] = 24 * MiB + 1
+        first = [l for l in want if l != label][0]
+        want[first] = 0
+        label = "In [%d]" % run(c, nb, "t = bytearray(%d); del t" % (64 * MiB))
+        want[label] = 0
+
+        def figures():
+            doc = state_of(state, c.pid) or {"cells": []}
+            return {r["label"]: r for r in doc["cells"]}
+        assert wait_for(lambda: all(
+            l in figures() and figures()[l]["finished_at"]
+            for l in want), 10), figures()
+        got = figures()
+        pid = c.pid
+        start = time.monotonic()
+        a.send_signal(signal.SIGINT)
+        a.wait(60)
+        took = time.monotonic() - start
+    for label, n in want.items():
+        live = got[label]["live_bytes"]
+        assert n <= live <= n + max(0.01 * n, 64 << 10), (label, n, live)
+    snap = load(tmp_path / ("memprof-python3-%d-signal.json" % pid))
+    assert snap["dropped_events"] == 0
+    print("agent exit: %.2f s" % took)
