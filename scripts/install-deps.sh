@@ -28,6 +28,9 @@ PKGS=(
 	systemtap-sdt-dev
 	# benchmarks (side-by-side peers)
 	heaptrack
+	# other tracers on the same processes (tests/integration/
+	# test_other_tracers.py), and a busy core for make test-repeat
+	bpftrace bpfcc-tools stress-ng
 )
 # Optional: scalene and memory_profiler, peers in scripts/bench's "python"
 # section (its pandas workload uses python3-pandas above). Only with --bench.

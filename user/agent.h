@@ -30,6 +30,7 @@ struct agent {
 	bool primary_reaped;
 	bool primary_done;
 	uint64_t now_ns; /* CLOCK_MONOTONIC at the current poll */
+	uint64_t finished_ns; /* when the final snapshots were written */
 	uint64_t records; /* ring-buffer records consumed */
 	uint64_t unknown_records;
 	int write_errors; /* snapshots that could not be written */

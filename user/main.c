@@ -216,8 +216,12 @@ static void run(struct agent *a)
 static int finish(struct agent *a)
 {
 	const char *reason = stop_signal ? "signal" : "end";
+	uint64_t start = now_monotonic_ns();
 
 	session__finish(a, reason);
+	a->finished_ns = now_monotonic_ns();
+	log_info("final snapshots written in %.2f s",
+		 (a->finished_ns - start) / 1e9);
 	if (a->skel && a->skel->bss->stats.dropped)
 		log_warn("%llu events were dropped: the ring buffer was full; "
 			 "raise --ringbuf-size",
@@ -261,6 +265,9 @@ static void cleanup(struct agent *a)
 	publish__stop(a);
 	tracees__free(&a->procs);
 	reaper__stop(); /* links go before the programs they run */
+	if (a->finished_ns)
+		log_info("probes removed %.2f s after the snapshots",
+			 (now_monotonic_ns() - a->finished_ns) / 1e9);
 	ring_buffer__free(a->rb);
 	memprof_bpf__destroy(a->skel);
 }

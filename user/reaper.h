@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Probe links are destroyed on a background thread: each uprobe
- * unregistration waits for an RCU grace period (~100 ms a link here, ~2 s
- * for a process's 22 links), and doing that in the ring-buffer callback
- * stalled the consumer until the ring overflowed.
+ * unregistration waits for an RCU grace period (~83 ms a link here, ~2 s
+ * for a process's 22 links one after another), and doing that in the
+ * ring-buffer callback stalled the consumer until the ring overflowed.
+ * A batch is destroyed by up to 16 threads at once, whose waits overlap.
  */
 #ifndef MEMPROF_REAPER_H
 #define MEMPROF_REAPER_H

@@ -585,6 +585,21 @@ void session__tick(struct agent *a, bool rescan)
 
 void session__finish(struct agent *a, const char *reason)
 {
+	size_t i;
+
+	/*
+	 * The probes come off in the background while the snapshots are
+	 * written: each uprobe's removal waits for a grace period (~1.5 s for
+	 * a kernel's links, one after another), and writing takes as long.
+	 * Whatever the probes record meanwhile is not read: the snapshots are
+	 * of the moment the agent stopped.
+	 */
+	for (i = 0; i < a->procs.len; i++)
+		attach__detach(a->procs.v[i]);
+	if (a->procs.len)
+		log_info("removing the probes of %zu processes in the "
+			 "background",
+			 a->procs.len);
 	while (a->procs.len) {
 		struct tracee *t = a->procs.v[a->procs.len - 1];
 

@@ -101,10 +101,14 @@ int symbolizer__refresh(struct symbolizer *s)
 	struct mapping m, *v;
 	FILE *f;
 
+	if (s->gone)
+		return -ESRCH;
 	snprintf(fname, sizeof(fname), "/proc/%d/maps", s->pid);
 	f = fopen(fname, "re");
-	if (!f)
+	if (!f) {
+		s->gone = errno == ENOENT || errno == ESRCH;
 		return -errno;
+	}
 	while (fgets(line, sizeof(line), f)) {
 		if (!symbolizer__parse_line(line, &m))
 			continue;
@@ -117,8 +121,10 @@ int symbolizer__refresh(struct symbolizer *s)
 		fresh.maps[fresh.nmaps++] = m;
 	}
 	fclose(f);
-	if (!fresh.nmaps)
+	if (!fresh.nmaps) {
+		s->gone = true;
 		return -ESRCH;
+	}
 	drop_maps(s);
 	s->maps = fresh.maps;
 	s->nmaps = fresh.nmaps;

@@ -9,6 +9,7 @@
 #ifndef MEMPROF_SYMBOLIZE_H
 #define MEMPROF_SYMBOLIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,10 +30,17 @@ struct symbolizer {
 	pid_t pid;
 	struct mapping *maps;
 	size_t nmaps;
+	bool gone; /* the process has exited: its maps are never read again */
 };
 
 void symbolizer__init(struct symbolizer *s, pid_t pid);
 void symbolizer__free(struct symbolizer *s);
+/*
+ * Re-read the mappings; 0, or -errno keeping the copy it has. Once the
+ * process is gone (no /proc entry, or no mappings: a zombie), -ESRCH at
+ * once: a snapshot of an exited process resolves thousands of sites, and
+ * each would try again.
+ */
 int symbolizer__refresh(struct symbolizer *s);
 /* Fill f (owned strings) for addr; unknown parts stay NULL. */
 void symbolizer__resolve(struct symbolizer *s, uint64_t addr, struct frame *f);

@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -107,18 +108,50 @@ def test_exact_beside_other_tracers(tmp_path, second_agent):
             label = "In [%d]" % run(c, nb, "k%d = bytearray(%d)" % (i, n))
             want[label] = n + 1
 
+        def churn_during(i, n, action):
+            """A cell replaces its array over and over (an allocation and
+            a free each time) while action() attaches another tracer and
+            takes it away; it ends holding one array of n bytes."""
+            flag = tmp_path / ("done-%d" % i)
+            errors = []
+
+            def side():
+                try:
+                    action()
+                except BaseException as e:  # reported by the test below
+                    errors.append(e)
+                finally:
+                    flag.touch()
+            th = threading.Thread(target=side)
+            th.start()
+            try:
+                label = "In [%d]" % run(c, nb, (
+                    "import os\n"
+                    "while not os.path.exists(%r):\n"
+                    "    k%d = bytearray(%d)\n") % (str(flag), i, n))
+            finally:
+                th.join()
+            assert not errors, errors
+            want[label] = n + 1
+
         keep(0, 16 * MiB)
         for i in range(1, 4):  # a second agent comes and goes, 3 times
-            second_agent(c.pid, lambda: keep(i, (16 + i) * MiB))
+            churn_during(i, (16 + i) * MiB,
+                         lambda: second_agent(c.pid, lambda: time.sleep(1)))
             keep(10 + i, (32 + i) * MiB)
         if memleak:
-            tool_running([memleak, "-p", str(c.pid), "1"], "Attaching",
-                         lambda: keep(20, 40 * MiB), env=memleak_env)
+            churn_during(20, 40 * MiB, lambda: tool_running(
+                [memleak, "-p", str(c.pid), "1"], "Attaching",
+                lambda: time.sleep(2), env=memleak_env))
             keep(21, 41 * MiB)
         if shutil.which("bpftrace"):
-            tool_running(["bpftrace", "-e", "uprobe:%s:malloc { @n = "
-                          "count(); }" % LIBC], "Attaching",
-                         lambda: keep(30, 48 * MiB))
+            # BEGIN runs once the uprobe is in place; system-wide (no
+            # pid), as a one-liner is usually run.
+            churn_during(30, 48 * MiB, lambda: tool_running(
+                ["bpftrace", "-B", "none", "-e",
+                 "BEGIN { printf(\"ready\\n\"); } "
+                 "uprobe:%s:malloc { @n = count(); }" % LIBC],
+                "ready", lambda: time.sleep(1)))
             keep(31, 49 * MiB)
         # A re-run that replaces an array, and a temporary.
         label = "In [%d]" % run(c, nb, "k0 = bytearray(%d)" % (24 * MiB))
@@ -142,6 +175,7 @@ def test_exact_beside_other_tracers(tmp_path, second_agent):
         took = time.monotonic() - start
     for label, n in want.items():
         live = got[label]["live_bytes"]
+        print(label, n, live, got[label]["count"])
         assert n <= live <= n + max(0.01 * n, 64 << 10), (label, n, live)
     snap = load(tmp_path / ("memprof-python3-%d-signal.json" % pid))
     assert snap["dropped_events"] == 0

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "symbolize.h"
 #include "unit.h"
 
@@ -160,6 +164,43 @@ Test(symbolize, gone_process, .timeout = 10)
 	symbolizer__resolve(&s, (uintptr_t)&memprof_sym_target, &f);
 	cr_assert_null(f.function);
 	cr_assert_null(f.module);
+	symbolizer__free(&s);
+}
+
+/*
+ * A process that exits keeps the mappings read while it lived, and is
+ * never read again: a snapshot written after its exit resolves thousands
+ * of sites, and each used to re-open /proc/PID/maps (19,000 opens, seconds
+ * of the agent's exit).
+ */
+Test(symbolize, exited_process_is_read_no_more, .timeout = 10)
+{
+	struct symbolizer s;
+	struct frame f;
+	size_t n;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		pause();
+		_exit(0);
+	}
+	symbolizer__init(&s, pid);
+	cr_assert_eq(symbolizer__refresh(&s), 0);
+	n = s.nmaps;
+	cr_assert_gt(n, 0);
+	cr_assert_not(s.gone);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert_eq(symbolizer__refresh(&s), -ENOENT);
+	cr_assert(s.gone);
+	cr_assert_eq(symbolizer__refresh(&s), -ESRCH, "not read again");
+	cr_assert_eq(s.nmaps, n, "the copy taken while it lived stays");
+	/* The child is a fork of this process: same mappings, same names. */
+	symbolizer__resolve(&s, (uintptr_t)&memprof_sym_target + 1, &f);
+	cr_assert_not_null(f.function);
+	cr_assert_str_eq(f.function, "memprof_sym_target");
+	frame__free(&f);
 	symbolizer__free(&s);
 }
 
