@@ -36,7 +36,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 # Debian's python3 (pytest, numpy); a pyenv shim may shadow python3 on PATH.
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all deps test unit integration lint format clean bench demo fuzz fuzz-smoke
+.PHONY: all deps test unit integration lint format clean bench demo fuzz fuzz-smoke test-repeat
 
 all: memprof-bpf
 
@@ -114,6 +114,13 @@ integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
 test: deps lint unit fuzz-smoke integration
+
+# make test N times on a fresh clone of HEAD, the last STRESSED of them with
+# one core kept busy (scripts/test-repeat): flaky tests show up here.
+N ?= 10
+STRESSED ?= 3
+test-repeat:
+	$(Q)bash scripts/test-repeat $(N) $(STRESSED)
 
 lint: | $(DEPS_STAMP)
 	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
