@@ -221,15 +221,22 @@ static int mapped_files(struct tracee *t, char **out, int max)
 
 /* ---- attaching -------------------------------------------------------- */
 
-/* Keep a one-line reason for the user; EINVAL here has a usual cause. */
+/*
+ * Keep a one-line reason for the user. EINVAL here has one usual cause:
+ * the kernel keeps one uprobe per address, and refuses a second consumer
+ * whose USDT reference counter offset differs. Debian 12's bcc (0.26)
+ * passes a stray one for plain uprobes (its Python binding omits the
+ * argument), so a bcc tool on the same function holds it until it exits.
+ */
 static int explain(struct tracee *t, const struct plan *p, enum alloc_fn fn,
 		   int err)
 {
 	snprintf(t->attach_error, sizeof(t->attach_error),
 		 "uprobe at %s+0x%llx rejected: %s%s", p->path,
 		 (unsigned long long)(p->off[fn] + p->skip[fn]), strerror(-err),
-		 err == -EINVAL ? " (another tracer, e.g. bcc memleak, may "
-				  "hold a conflicting probe there; see dmesg)"
+		 err == -EINVAL ? " (another tracer holds a probe there with a "
+				  "different reference counter: bcc's memleak "
+				  "or trace do)"
 				: "");
 	return err;
 }

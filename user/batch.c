@@ -53,9 +53,10 @@ static void line(FILE *out, const char *when, struct tracee *t, double elapsed)
 	fprintf(out, "%-8s %7d %-15s %10s %10s %10s %8s %7llu%s\n", when,
 		t->pid, t->comm, live, peak, rss, rate,
 		(unsigned long long)t->dropped,
-		t->attach == ATTACH_PENDING  ? "  (attaching)"
-		: t->attach == ATTACH_FAILED ? "  (attach failed)"
-					     : "");
+		t->attach == ATTACH_PENDING   ? "  (attaching)"
+		: t->attach == ATTACH_FAILED  ? "  (attach failed)"
+		: t->attach == ATTACH_BLOCKED ? "  (blocked by another tracer)"
+					      : "");
 }
 
 void batch__report(struct agent *a, FILE *out, double elapsed)

@@ -22,6 +22,7 @@
 #include "snapshot.h"
 
 #define ATTACH_RETRIES 100 /* ticks of 100 ms waiting for libc to map */
+#define CONFLICT_EVERY 10 /* ticks between tries while a tracer holds */
 
 /* ---- adding processes ------------------------------------------------ */
 
@@ -54,6 +55,17 @@ static int try_attach(struct agent *a, struct tracee *t)
 			 t->comm, t->alloc_lib);
 	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
 		t->attach = ATTACH_PENDING;
+	} else if (err == -EINVAL && a->env.ncomms) {
+		/*
+		 * Another tracer's probe is in the way (attach.c: explain):
+		 * watching for kernels, wait for it to go, saying so once.
+		 */
+		if (t->attach != ATTACH_BLOCKED)
+			log_warn("pid %d (%s): %s; trying again every second "
+				 "until it is free",
+				 t->pid, t->comm, attach_reason(t, err));
+		t->attach = ATTACH_BLOCKED;
+		t->attach_tries = 0;
 	} else {
 		t->attach = ATTACH_FAILED;
 	}
@@ -576,7 +588,9 @@ void session__tick(struct agent *a, bool rescan)
 		struct tracee *t = a->procs.v[i];
 
 		read_counters(a, t);
-		if (t->attach == ATTACH_PENDING)
+		if (t->attach == ATTACH_PENDING ||
+		    (t->attach == ATTACH_BLOCKED &&
+		     ++t->attach_tries % CONFLICT_EVERY == 0))
 			try_attach(a, t);
 		else if (t->python && !t->cell_markers)
 			attach__cell_markers(a, t);

@@ -425,6 +425,7 @@ void topmodel__proc_row(const struct tracee *t, const struct top_proc *p,
 	row->state = t->exited			   ? "exited"
 		     : t->attach == ATTACH_PENDING ? "attaching"
 		     : t->attach == ATTACH_FAILED  ? "attach failed"
+		     : t->attach == ATTACH_BLOCKED ? "blocked by another tracer"
 						   : "";
 }
 

@@ -24,6 +24,7 @@ enum attach_state {
 	ATTACH_PENDING, /* allocator library not mapped yet: retry */
 	ATTACH_DONE,
 	ATTACH_FAILED,
+	ATTACH_BLOCKED, /* another tracer's probe is in the way: retry */
 };
 
 /* Garbage collections seen through CPython's USDT markers. */
