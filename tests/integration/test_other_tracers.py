@@ -230,7 +230,13 @@ def test_waits_for_a_tracer_that_holds_the_allocator(tmp_path):
             # memleak gone: the agent attaches on its next try.
             assert wait_for(lambda: state_of(state, c.pid), 30), \
                 log.read_text()
-            label = "In [%d]" % run(c, nb, "k = bytearray(%d)" % (32 * MiB))
+            # No extension here: the run is named by its code's file.
+            nb.cells.append(nbformat.v4.new_code_cell(
+                "k = bytearray(%d)\n"
+                "import sys; print(sys._getframe().f_code.co_filename)"
+                % (32 * MiB)))
+            cell = c.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+            label = os.path.basename(cell.outputs[0]["text"].strip())
 
             def figures():
                 doc = state_of(state, c.pid) or {"cells": []}
