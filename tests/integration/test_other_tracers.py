@@ -19,8 +19,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
 MiB = 1 << 20
-BCC_FIXED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "py",
-                         "bcc_fixed.py")
+BCC_FIXED = os.path.join(ROOT, "scripts", "bcc_fixed.py")
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
 
@@ -143,7 +142,7 @@ def test_exact_beside_other_tracers(tmp_path, second_agent):
         # memleak prints its first report a second after its probes are
         # in. Debian's bcc gives its uprobes a stray reference counter
         # offset, which the kernel refuses beside ours (the next test):
-        # run it as later bcc releases do (py/bcc_fixed.py).
+        # run it as later bcc releases do (scripts/bcc_fixed.py).
         churn_during(20, 40 * MiB, lambda: tool_running(
             ["/usr/bin/python3", BCC_FIXED, memleak, "-p", str(c.pid), "1"],
             "outstanding allocations", lambda: time.sleep(1),

@@ -7,13 +7,21 @@ such a bcc tool cannot attach where another tracer is, nor another tracer
 where it is. Passing 0, as bcc itself does in later releases, is all this
 changes.
 
-    python3 bcc_fixed.py /usr/sbin/memleak-bpfcc -p PID 1
+    python3 scripts/bcc_fixed.py /usr/sbin/memleak-bpfcc -p PID 1
+
+Used by scripts/bench (memleak, a peer) and the integration tests (memleak
+beside a running agent).
 """
 import ctypes as ct
 import runpy
+import signal
 import sys
 
 from bcc import libbcc
+
+# Started in the background by a script, it inherits SIGINT ignored: the
+# tool must still stop (and detach) on Ctrl-C.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _attach = libbcc.lib.bpf_attach_uprobe
 _attach.argtypes = [ct.c_int, ct.c_int, ct.c_char_p, ct.c_char_p,
