@@ -30,6 +30,7 @@ last_cell = None
 force = bool(os.environ.get("MEMPROF_BPF_FORCE_MARKS"))
 
 ATTACH_WAIT = 1.0  # the agent looks for newly loaded markers every 100 ms
+TRACED_WAIT = 10.0  # ... and surely attaches them if it traces this kernel
 ATTACH_POLL = 0.02
 
 _loaded = {}  # id(shell) -> (shell, hooks or None)
@@ -90,19 +91,28 @@ def agent_running(directory=None):
     return pid_alive(pid)
 
 
-def wait_for_agent(markers, timeout=ATTACH_WAIT):
+def wait_for_agent(markers, timeout=ATTACH_WAIT, traced_timeout=TRACED_WAIT):
     """If an agent runs but has not attached the markers yet, give it up to
     timeout seconds (it scans traced kernels every 100 ms), so that the next
-    cell is marked. True once attached."""
+    cell is marked; up to traced_timeout if the agent says it traces this
+    kernel (it will attach them: a busy machine only makes it later). True
+    once attached."""
     if markers.traced():
         return True
     if not agent_running():
         return False
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    deadline = start + timeout
+    asked = False
     while time.monotonic() < deadline:
         time.sleep(ATTACH_POLL)
         if markers.traced():
             return True
+        if not asked:
+            asked = True
+            from . import agent
+            if agent.query("live", timeout=timeout) is not None:
+                deadline = max(deadline, start + traced_timeout)
     return False
 
 

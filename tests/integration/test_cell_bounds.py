@@ -10,8 +10,8 @@ import re
 import pytest
 
 from conftest import load, wait_for
-from test_notebook import agent, kernel, marker_library, state_of
-from test_query import run_until_marked
+from test_notebook import (agent, kernel, marker_library, run_until_marked,
+                           state_of)
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from conftest import wait_for
-from test_notebook import agent, kernel, marker_library, state_of
-from test_query import run_until_marked
+from test_notebook import (agent, kernel, marker_library, run_until_marked,
+                           state_of)
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -17,6 +17,7 @@ import tempfile
 import pytest
 
 from conftest import AGENT, wait_for
+from test_notebook import marked, run_until_marked
 
 try:
     import nbclient
@@ -320,32 +321,9 @@ def output_of(cell):
                    if o.get("output_type") == "stream").strip()
 
 
-def marked(state, pid):
-    """Has the agent seen a cell marker of this kernel (In [N])?"""
-    try:
-        with open(os.path.join(state, "%d.json" % pid)) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return any(r["label"].startswith("In [") for r in doc["cells"])
-
-
 def run_cell(c, nb, source):
     nb.cells.append(nbformat.v4.new_code_cell(source))
     return c.execute_cell(nb.cells[-1], len(nb.cells) - 1)
-
-
-def run_until_marked(c, nb, state, pid):
-    """Load the extension, then run empty cells until the agent has its
-    markers attached (loading waits 1 s for that, a busy machine may
-    need longer): from then on every cell is marked."""
-    source = "%load_ext memprof_bpf"
-    for _ in range(100):
-        run_cell(c, nb, source)
-        if wait_for(lambda: marked(state, pid), 0.5):
-            return
-        source = "pass"
-    raise AssertionError("no cell marker of kernel %d seen" % pid)
 
 
 def test_a_notebook_cell_is_named(tmp_path):
