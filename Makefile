@@ -115,7 +115,7 @@ integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
 
 test: deps lint unit fuzz-smoke integration
 
-# make test N times on a fresh clone of HEAD, the last STRESSED of them with
+# make test N times on a fresh clone of HEAD, the first STRESSED of them with
 # one core kept busy (scripts/test-repeat): flaky tests show up here.
 N ?= 10
 STRESSED ?= 3
