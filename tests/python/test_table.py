@@ -235,3 +235,90 @@ def test_corrupt_file(state, content, why):
     assert "\n" not in text
     assert text.startswith("memprof-bpf: %s is corrupt (" % path)
     assert why in text
+
+
+# ---- asking the agent first --------------------------------------------------
+
+class FakeAgent:
+    """A Unix socket at <state>/agent.sock answering one request line with
+    a given reply (a dict, or raw bytes); records what it was asked."""
+
+    def __init__(self, state, reply):
+        import socket
+        import threading
+        self.asked = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(state / "agent.sock"))
+        self.sock.listen(4)
+        self.reply = reply if isinstance(reply, bytes) else \
+            (json.dumps(reply) + "\n").encode()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while not data.endswith(b"\n"):
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                self.asked.append(json.loads(data))
+                conn.sendall(self.reply)
+
+    def close(self):
+        self.sock.close()
+
+
+def test_this_kernel_asks_the_agent_first(state, live_agent):
+    """%memprof in the kernel itself: the agent's answer over its socket
+    (drained up to the request), not the file, which may be a second old."""
+    mine = dict(document(live_agent), pid=os.getpid())
+    stale = json.loads(json.dumps(mine))
+    stale["cells"][0]["finished_at"] = None  # the file lags behind
+    publish(state, stale, os.getpid())
+    fake = FakeAgent(state, mine)
+    try:
+        text = table.report(os.getpid(), sort="time")
+    finally:
+        fake.close()
+    assert fake.asked == [{"op": "cells"}]
+    assert text == table.render(mine, "time")
+    assert "running" not in text.splitlines()[2]  # In [2] is done
+    assert "as the agent last published" not in text
+
+
+@pytest.mark.parametrize("reply, why", [
+    (None, "agent.sock"),  # no socket at all
+    ({"error": "not traced", "pid": 1}, "memprof-bpf agent: not traced"),
+    (b"not json\n", "not JSON"),
+    ({"pid": 1, "cells": []}, "incomplete"),
+])
+def test_the_file_when_the_socket_cannot_answer(state, live_agent, reply,
+                                                why):
+    """Said in a last line: the figures may be an interval old."""
+    mine = dict(document(live_agent), pid=os.getpid())
+    publish(state, mine, os.getpid())
+    fake = FakeAgent(state, reply) if reply is not None else None
+    try:
+        text = table.report(os.getpid())
+    finally:
+        if fake:
+            fake.close()
+    lines = text.splitlines()
+    assert "\n".join(lines[:-1]) == table.render(mine)
+    assert lines[-1].startswith("(as the agent last published it: its "
+                                "socket did not answer: ")
+    assert why in lines[-1], lines[-1]
+
+
+def test_another_process_is_read_from_its_file(state, live_agent):
+    """Only the kernel itself can ask (the agent answers a caller about
+    itself): for another pid the file is read, with no remark."""
+    publish(state, document(live_agent))
+    assert table.report(PID) == table.render(document(live_agent))
