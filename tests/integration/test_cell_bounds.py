@@ -4,8 +4,8 @@ with and without the extension. Each cell asks the agent over its query
 socket, as %memprof does: the cell before it must already be done, with
 the figures it ends with, and each cell's array is exactly its own."""
 import json
-import os
 import re
+import signal
 
 import pytest
 
@@ -125,18 +125,27 @@ def leftovers(final, run):
     return sorted(out, reverse=True)[:10]
 
 
+def traced_notebook(tmp_path, extension):
+    """The 50 cells in a kernel the agent traces (with the extension's
+    markers attached first, or without it); what each cell saw, and the
+    agent's final figures after SIGINT."""
+    with agent(tmp_path) as (a, state), \
+            kernel(state, nb=nbformat.v4.new_notebook()) as (c, nb):
+        assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
+        if extension:
+            run_until_marked(c, nb, str(state), c.pid)
+        run(c, nb, PRELUDE)
+        seen = run_cells(c, nb, magic=extension)
+        pid = c.pid
+        a.send_signal(signal.SIGINT)
+        a.wait(120)
+    return seen, final_cells(tmp_path, pid)
+
+
 def test_fifty_short_cells_with_the_extension(tmp_path):
     if not marker_library():
         pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
-    with agent(tmp_path) as (a, state), kernel(state, nb=nbformat.v4.new_notebook()) as (c, nb):
-        assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
-        run_until_marked(c, nb, str(state), c.pid)
-        run(c, nb, PRELUDE)
-        seen = run_cells(c, nb, magic=True)
-        pid = c.pid
-        a.send_signal(2)
-        a.wait(30)
-    final = final_cells(tmp_path, pid)
+    seen, final = traced_notebook(tmp_path, extension=True)
     counts = [s["count"] for s in seen]
     assert counts == list(range(counts[0], counts[0] + CELLS))
 
@@ -156,14 +165,7 @@ def test_fifty_short_cells_with_the_extension(tmp_path):
 
 
 def test_fifty_short_cells_without_the_extension(tmp_path):
-    with agent(tmp_path) as (a, state), kernel(state, nb=nbformat.v4.new_notebook()) as (c, nb):
-        assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
-        run(c, nb, PRELUDE)
-        seen = run_cells(c, nb, magic=False)
-        pid = c.pid
-        a.send_signal(2)
-        a.wait(30)
-    final = final_cells(tmp_path, pid)
+    seen, final = traced_notebook(tmp_path, extension=False)
     # Without markers a run is named by its code's file; find them from
     # the block that holds each array.
     files = [s["hit"]["cell"] for s in seen]

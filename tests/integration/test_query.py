@@ -17,7 +17,7 @@ import tempfile
 import pytest
 
 from conftest import AGENT, wait_for
-from test_notebook import marked, run_until_marked
+from test_notebook import run_until_marked
 
 try:
     import nbclient
