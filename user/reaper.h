@@ -4,7 +4,9 @@
  * unregistration waits for an RCU grace period (~83 ms a link here, ~2 s
  * for a process's 22 links one after another), and doing that in the
  * ring-buffer callback stalled the consumer until the ring overflowed.
- * A batch is destroyed by up to 16 threads at once, whose waits overlap.
+ * A batch is destroyed by up to 16 threads at once: the kernel still
+ * takes them one at a time, but their waits partly overlap (55 ms a link
+ * instead of 83 ms, measured with strace on a kernel's 26 links).
  */
 #ifndef MEMPROF_REAPER_H
 #define MEMPROF_REAPER_H
