@@ -5,7 +5,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from conftest import AGENT, by_function, load, prog, run_agent, wait_for
 
