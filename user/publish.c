@@ -62,6 +62,21 @@ static int write_atomic(const char *path, const char *text, uid_t uid,
 	return err;
 }
 
+/* The pid written in dir/agent.pid (path filled in), 0 if none. */
+static pid_t pid_file(const char *dir, char *path, size_t size)
+{
+	char buf[32] = "";
+	ssize_t n;
+	int fd;
+
+	snprintf(path, size, "%s/agent.pid", dir);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	return n > 0 ? atoi(buf) : 0;
+}
+
 /*
  * The agent named by dir/agent.pid, if it is another live memprof-bpf:
  * two agents publishing in one directory would overwrite each other's
@@ -69,18 +84,10 @@ static int write_atomic(const char *path, const char *text, uid_t uid,
  */
 static pid_t other_agent(const char *dir)
 {
-	char path[300], buf[32] = "", comm[32] = "";
-	pid_t pid;
-	ssize_t n;
+	char path[300], comm[32] = "";
+	pid_t pid = pid_file(dir, path, sizeof(path));
 	FILE *f;
-	int fd;
 
-	snprintf(path, sizeof(path), "%s/agent.pid", dir);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	pid = n > 0 ? atoi(buf) : 0;
 	if (pid <= 0 || pid == getpid())
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
@@ -217,20 +224,13 @@ void publish__forget(struct agent *a, pid_t pid)
 
 void publish__stop(struct agent *a)
 {
-	char path[300], buf[32] = "";
-	ssize_t n;
-	int fd;
+	char path[300];
 
 	if (!a->publishing)
 		return;
 	for (size_t i = 0; i < a->procs.len; i++)
 		publish__forget(a, a->procs.v[i]->pid);
-	snprintf(path, sizeof(path), "%s/agent.pid", a->publish_dir);
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n > 0 && atoi(buf) == (int)getpid())
+	if (pid_file(a->publish_dir, path, sizeof(path)) == getpid())
 		unlink(path);
 	a->publishing = false;
 }
