@@ -109,11 +109,10 @@ int publish__start(struct agent *a, const char *dir)
 	snprintf(a->publish_dir, sizeof(a->publish_dir), "%s", dir);
 	err = safe_dir(dir);
 	if (!err && (other = other_agent(dir))) {
-		log_warn("another agent (pid %d) publishes in %s: %%memprof "
-			 "and "
-			 "big_objs() keep asking it; this one reports here "
-			 "only "
-			 "(set MEMPROF_BPF_STATE_DIR to publish elsewhere)",
+		log_warn("another agent (pid %d) publishes in %s: "
+			 "%%memprof and big_objs() keep asking it; "
+			 "this one reports here only (set "
+			 "MEMPROF_BPF_STATE_DIR to publish elsewhere)",
 			 (int)other, dir);
 		return -EEXIST;
 	}
