@@ -24,9 +24,14 @@ LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lncursesw -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ibpf -I/usr/include/x86_64-linux-gnu
 
-# Every user-space module except main; unit tests link against these.
-LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c))
-LIB_OBJS := $(patsubst user/%.c,$(OUT)/%.o,$(LIB_SRCS))
+# user/ is in folders by pipeline stage (README, "Architecture"); module
+# names are unique across them, so objects stay flat in build/. Every
+# module except main; unit tests link against these.
+USER_DIRS := user $(sort $(dir $(wildcard user/*/*.c)))
+USER_HDRS := $(wildcard user/*.h user/*/*.h)
+LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c user/*/*.c))
+LIB_OBJS := $(addprefix $(OUT)/,$(notdir $(LIB_SRCS:.c=.o)))
+vpath %.c $(USER_DIRS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRCS))
 PROG_SRCS := $(wildcard tests/progs/*.c)
@@ -63,12 +68,12 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUT)/%.o: user/%.c $(wildcard user/*.h) bpf/memprof.h $(OUT)/memprof.skel.h
+$(OUT)/%.o: %.c $(USER_HDRS) bpf/memprof.h $(OUT)/memprof.skel.h
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # The HTML export's page is assembled into html.o (.incbin).
-$(OUT)/html.o: user/flamegraph.html
+$(OUT)/html.o: user/output/flamegraph.html
 
 memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -123,11 +128,11 @@ test-repeat:
 	$(Q)bash scripts/test-repeat $(N) $(STRESSED)
 
 lint: | $(DEPS_STAMP)
-	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
+	$(Q)clang-format --dry-run --Werror bpf/*.c bpf/*.h user/*.c user/*.h user/*/*.c user/*/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
 	@echo "  LINT     ok"
 
 format:
-	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
+	$(Q)clang-format -i bpf/*.c bpf/*.h user/*.c user/*.h user/*/*.c user/*/*.h tests/unit/*.c tests/fuzz/*.c tests/progs/*.c python/memprof_bpf/*.c
 
 # ---- fuzzing ---------------------------------------------------------------
 # libFuzzer (clang) over the snapshot reader that report and diff use:
@@ -152,12 +157,12 @@ FUZZ_FLAGS := -dict=tests/fuzz/snapshot.dict -max_len=8192 -timeout=10 \
 	-rss_limit_mb=2048 -print_final_stats=1 \
 	-artifact_prefix=$(FUZZ_OUT)/crashes/
 
-$(FUZZ_OUT)/obj/%.o: user/%.c $(wildcard user/*.h) | $(DEPS_STAMP)
+$(FUZZ_OUT)/obj/%.o: %.c $(USER_HDRS) | $(DEPS_STAMP)
 	$(call msg,FUZZ-CC,$@)
 	$(Q)mkdir -p $(FUZZ_OUT)/obj
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_OUT)/obj/html.o: user/flamegraph.html
+$(FUZZ_OUT)/obj/html.o: user/output/flamegraph.html
 
 $(FUZZ_BIN): tests/fuzz/fuzz_snapshot.c $(FUZZ_OBJS)
 	$(call msg,FUZZ-LD,$@)

@@ -13,7 +13,7 @@ PKGS=(
 	# build
 	clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev
 	libjansson-dev libcapstone-dev linux-libc-dev
-	# the live terminal view (user/topview.c)
+	# the live terminal view (user/view/topview.c)
 	libncurses-dev
 	# lint and unit tests
 	clang-format libcriterion-dev

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
-#include "options.h"
-#include "tracee.h"
+#include "lib/options.h"
+#include "procs/tracee.h"
 
 struct memprof_bpf;
 struct query_server;

@@ -15,19 +15,19 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
-#include "batch.h"
-#include "diff.h"
-#include "events.h"
-#include "log.h"
+#include "view/batch.h"
+#include "offline/diff.h"
+#include "model/events.h"
+#include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
-#include "options.h"
-#include "publish.h"
-#include "query.h"
-#include "reaper.h"
-#include "report.h"
-#include "session.h"
-#include "topview.h"
+#include "lib/options.h"
+#include "output/publish.h"
+#include "server/query.h"
+#include "procs/reaper.h"
+#include "offline/report.h"
+#include "procs/session.h"
+#include "view/topview.h"
 
 int log_verbosity;
 volatile sig_atomic_t stop_requested;

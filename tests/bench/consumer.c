@@ -26,11 +26,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
-#include "events.h"
-#include "heap.h"
-#include "livetable.h"
+#include "model/events.h"
+#include "model/heap.h"
+#include "model/livetable.h"
 #include "memprof.h"
-#include "tracee.h"
+#include "procs/tracee.h"
 
 #define CHUNK (1 << 16) /* records generated, then pushed, at a time */
 #define NCLASSES 520 /* 16-byte classes up to 8 KiB + header */

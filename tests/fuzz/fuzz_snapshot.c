@@ -13,10 +13,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include "diff.h"
-#include "html.h"
-#include "report.h"
-#include "snapshot.h"
+#include "offline/diff.h"
+#include "output/html.h"
+#include "offline/report.h"
+#include "output/snapshot.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

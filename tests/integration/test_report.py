@@ -207,7 +207,7 @@ def notebook_snapshot(tmp_path):
 def agent_cells(output, pid):
     """The agent's own per-cell table for pid, printed when it wrote the
     snapshot: {label: (at peak, +above, allocs, source)} by its columns
-    (user/batch.c: CELL, LIVE, HIGH, +ABOVE, AT PEAK, ALLOCS, TIME,
+    (user/view/batch.c: CELL, LIVE, HIGH, +ABOVE, AT PEAK, ALLOCS, TIME,
     SOURCE)."""
     lines = output.splitlines()
     start = [i for i, l in enumerate(lines)
@@ -223,7 +223,7 @@ def agent_cells(output, pid):
 
 def report_cells(text):
     """report --by cell's rows: {label: (at peak, +above, allocs,
-    source)} (user/report.c cell_row)."""
+    source)} (user/offline/report.c cell_row)."""
     lines = text.splitlines()
     start = lines.index("cells at the peak:")
     rows = {}

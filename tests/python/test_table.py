@@ -22,7 +22,7 @@ def cell(label, head, live, peak, at_peak, count, start, end, n=None,
 
 
 def document(agent_pid):
-    """A state document shaped like the agent's (user/publish.c)."""
+    """A state document shaped like the agent's (user/output/publish.c)."""
     return {
         "pid": PID, "agent_pid": agent_pid,
         "updated_at": "2026-11-23T22:50:01.000Z",

@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include "agent.h"
-#include "batch.h"
-#include "tracee.h"
+#include "view/batch.h"
+#include "procs/tracee.h"
 #include "unit.h"
 
 static const char *bytes(uint64_t n)

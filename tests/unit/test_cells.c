@@ -2,9 +2,9 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "cells.h"
-#include "heap.h"
-#include "pystacks.h"
+#include "model/cells.h"
+#include "model/heap.h"
+#include "model/pystacks.h"
 #include "unit.h"
 
 /* Two notebook cells of one ipykernel, a library and the kernel itself. */

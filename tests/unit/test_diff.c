@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include "diff.h"
+#include "offline/diff.h"
 #include "unit.h"
 
 /* Frames, written with ' for ": a cell's code lives in ipykernel_<pid>. */

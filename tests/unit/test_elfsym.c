@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
-#include "elfsym.h"
+#include "procs/elfsym.h"
 #include "unit.h"
 
 int memprof_test_target(int x);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <errno.h>
-#include "events.h"
+#include "model/events.h"
 #include "memprof.h"
-#include "tracee.h"
+#include "procs/tracee.h"
 #include "unit.h"
 
 /* A REC_OOM record naming depth directories, innermost first. */

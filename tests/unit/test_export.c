@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <sys/stat.h>
-#include "export.h"
-#include "snapshot.h"
+#include "output/export.h"
+#include "output/snapshot.h"
 #include "unit.h"
 
 static char dir[64];

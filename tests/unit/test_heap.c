@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "heap.h"
+#include "model/heap.h"
 #include "unit.h"
 
 #define KEY_A 0x401000

@@ -2,7 +2,7 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "livetable.h"
+#include "model/livetable.h"
 #include "unit.h"
 
 static uint64_t rng_state;

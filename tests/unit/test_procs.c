@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include "procs.h"
+#include "procs/procs.h"
 #include "unit.h"
 
 /* A literal's bytes up to and including its last explicit NUL. */

@@ -2,8 +2,8 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "elfsym.h"
-#include "prologue.h"
+#include "procs/elfsym.h"
+#include "procs/prologue.h"
 #include "unit.h"
 
 #define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"

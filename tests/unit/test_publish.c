@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include "agent.h"
-#include "publish.h"
-#include "tracee.h"
+#include "output/publish.h"
+#include "procs/tracee.h"
 #include "unit.h"
 
 #define CELL_FILE "/tmp/ipykernel_123/4062188087.py"

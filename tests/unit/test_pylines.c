@@ -36,7 +36,7 @@
 #include <criterion/criterion.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "pylines.h"
+#include "model/pylines.h"
 #include "unit.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

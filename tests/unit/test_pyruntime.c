@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include "pyruntime.h"
+#include "procs/pyruntime.h"
 #include "unit.h"
 
 /* Start python -c CODE with stdout on a pipe; wait for its "ready". */

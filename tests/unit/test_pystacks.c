@@ -3,7 +3,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "pystacks.h"
+#include "model/pystacks.h"
 #include "unit.h"
 
 #define CODE_A 0x1111000000000001ULL

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <stdint.h>
-#include "query.h"
-#include "tracee.h"
+#include "server/query.h"
+#include "procs/tracee.h"
 #include "unit.h"
 
 int memprof_query_target(int x);

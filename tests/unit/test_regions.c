@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <stdint.h>
-#include "regions.h"
+#include "model/regions.h"
 #include "unit.h"
 
 /* Every callback, in order. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include "report.h"
+#include "offline/report.h"
 #include "unit.h"
 
 /*

@@ -3,7 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
-#include "snapshot.h"
+#include "output/snapshot.h"
 #include "unit.h"
 
 #define T0 1700000000000000000LL /* 2023-11-14T22:13:20Z */

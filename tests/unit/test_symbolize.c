@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "symbolize.h"
+#include "procs/symbolize.h"
 #include "unit.h"
 
 int memprof_sym_target(int x);

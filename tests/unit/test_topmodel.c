@@ -2,10 +2,10 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "cells.h"
-#include "heap.h"
-#include "pystacks.h"
-#include "topmodel.h"
+#include "model/cells.h"
+#include "model/heap.h"
+#include "model/pystacks.h"
+#include "view/topmodel.h"
 #include "unit.h"
 
 #define KiB 1024ULL

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <stdint.h>
-#include "tracee.h"
+#include "procs/tracee.h"
 #include "unit.h"
 
 int memprof_tracee_target(int x);

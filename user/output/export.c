@@ -5,7 +5,7 @@
 #include <string.h>
 #include "export.h"
 #include "html.h"
-#include "report.h"
+#include "offline/report.h"
 #include "snapshot.h"
 
 static const char *const suffixes[] = {

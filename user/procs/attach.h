@@ -3,7 +3,7 @@
  * Allocator probes for one process: find the file that implements malloc
  * (the executable when static or when it brings its own allocator, else a
  * preloaded allocator library, else libc) from /proc/PID/maps, decide each
- * probe's offset (user/prologue.c) once per file, and attach entry and
+ * probe's offset (user/procs/prologue.c) once per file, and attach entry and
  * return uprobes bound to that pid only.
  */
 #ifndef MEMPROF_ATTACH_H

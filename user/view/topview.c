@@ -8,12 +8,12 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#include "log.h"
+#include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
-#include "procs.h"
-#include "session.h"
-#include "snapshot.h"
+#include "procs/procs.h"
+#include "procs/session.h"
+#include "output/snapshot.h"
 #include "topmodel.h"
 #include "topview.h"
 

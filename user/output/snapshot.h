@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "cells.h"
-#include "heap.h"
-#include "pystacks.h"
-#include "symbolize.h"
+#include "model/cells.h"
+#include "model/heap.h"
+#include "model/pystacks.h"
+#include "procs/symbolize.h"
 
 #define SNAPSHOT_SCHEMA "memprof-bpf/snapshot"
 #define SNAPSHOT_VERSION 1

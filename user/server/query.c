@@ -11,12 +11,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "agent.h"
-#include "log.h"
+#include "lib/log.h"
 #include "memprof.skel.h"
-#include "publish.h"
+#include "output/publish.h"
 #include "query.h"
-#include "report.h"
-#include "snapshot.h"
+#include "offline/report.h"
+#include "output/snapshot.h"
 
 #define READ_NS 1000000000ULL /* a whole request, however it trickles */
 #define WRITE_NS 2000000000ULL /* a whole reply */

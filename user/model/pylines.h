@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "pyruntime.h"
+#include "procs/pyruntime.h"
 
 /* Read code->co_linetable (or co_lnotab) bytes; 0 or -errno. */
 int pylines__read_table(pid_t pid, uint64_t code, const struct py_layout *l,

@@ -4,7 +4,7 @@
  * when stdout and stdin are a terminal, without --batch and without a
  * "--" command (whose output owns the terminal). It runs in the agent's
  * one thread, between ring-buffer drains: keys are read without waiting,
- * rows are rebuilt by user/topmodel.c once per interval (or after a key),
+ * rows are rebuilt by user/view/topmodel.c once per interval (or after a key),
  * and drawing is a bounded pass over them, so the consumer keeps its
  * pace. While the screen is the view's, stderr and the per-cell tables go
  * to a temporary file, replayed on stderr when the view closes.
@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 #include "agent.h"
-#include "options.h"
+#include "lib/options.h"
 
 struct topview;
 

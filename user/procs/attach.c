@@ -10,7 +10,7 @@
 #include <unistd.h>
 #include "attach.h"
 #include "elfsym.h"
-#include "log.h"
+#include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "prologue.h"

@@ -9,11 +9,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "cells.h"
-#include "heap.h"
+#include "model/cells.h"
+#include "model/heap.h"
 #include "procs.h"
 #include "pyruntime.h"
-#include "pystacks.h"
+#include "model/pystacks.h"
 #include "symbolize.h"
 
 #define TRACEE_MAX_LINKS 48
@@ -56,7 +56,7 @@ struct tracee {
 	char **site_import; /* "numpy" when made by `import numpy`, or NULL */
 	size_t nsite_info, site_info_cap;
 	struct pystacks py;
-	struct cells cells; /* notebook cell runs (user/cells.c) */
+	struct cells cells; /* notebook cell runs (user/model/cells.c) */
 	bool cell_markers; /* memprof:cell__* USDT attached */
 	bool python; /* py_procs configured for it */
 	const struct py_layout *pylayout;

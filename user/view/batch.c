@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "batch.h"
-#include "procs.h"
+#include "procs/procs.h"
 
 void batch__fmt_bytes(uint64_t bytes, char *buf, size_t size)
 {

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "html.h"
-#include "report.h"
+#include "offline/report.h"
 
 /*
  * The page is built into the binary by the assembler: an export works
@@ -14,7 +14,7 @@ __asm__(".pushsection .rodata\n"
 	".global memprof_flamegraph_html\n"
 	".type memprof_flamegraph_html, @object\n"
 	"memprof_flamegraph_html:\n"
-	".incbin \"user/flamegraph.html\"\n"
+	".incbin \"user/output/flamegraph.html\"\n"
 	".byte 0\n"
 	".popsection\n");
 extern const char memprof_flamegraph_html[];

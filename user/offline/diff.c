@@ -4,9 +4,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "batch.h"
+#include "view/batch.h"
 #include "diff.h"
-#include "log.h"
+#include "lib/log.h"
 #include "report.h"
 
 /* ---- matching keys ------------------------------------------------------ */

@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "agent.h"
-#include "log.h"
+#include "lib/log.h"
 #include "publish.h"
 #include "snapshot.h"
 

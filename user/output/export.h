@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
-#include "options.h"
+#include "lib/options.h"
 
 /* File name suffix of a format: ".json", ".folded", ".html". */
 const char *export__suffix(enum snap_format f);

@@ -9,17 +9,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "attach.h"
-#include "batch.h"
-#include "events.h"
-#include "export.h"
+#include "view/batch.h"
+#include "model/events.h"
+#include "output/export.h"
 #include "launch.h"
-#include "log.h"
+#include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "procs.h"
-#include "publish.h"
+#include "output/publish.h"
 #include "session.h"
-#include "snapshot.h"
+#include "output/snapshot.h"
 
 #define ATTACH_RETRIES 100 /* ticks of 100 ms waiting for libc to map */
 #define CONFLICT_EVERY 10 /* ticks between tries while a tracer holds */

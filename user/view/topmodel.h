@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * The live top view's model: what each screen line says, built from the
- * agent's aggregates with no terminal in sight (user/topview.c draws it).
+ * agent's aggregates with no terminal in sight (user/view/topview.c draws it).
  * Rows are self-contained copies (labels, figures, frame text), so the
  * view can redraw, scroll and pause from them while events keep flowing,
  * and sorting, labels, units and truncation are unit-tested
@@ -14,11 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "cells.h"
-#include "heap.h"
-#include "pystacks.h"
-#include "symbolize.h"
-#include "tracee.h"
+#include "model/cells.h"
+#include "model/heap.h"
+#include "model/pystacks.h"
+#include "procs/symbolize.h"
+#include "procs/tracee.h"
 
 #define TOP_HISTORY 600 /* live-bytes samples kept per process */
 #define TOP_TEXT 192 /* one frame or source line, before fitting */

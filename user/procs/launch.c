@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "launch.h"
-#include "log.h"
+#include "lib/log.h"
 
 /* Run as the user who ran sudo, so files and permissions are theirs. */
 static int drop_to_sudo_user(void)

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "events.h"
-#include "log.h"
+#include "lib/log.h"
 #include "memprof.h"
 #include "pylines.h"
 

@@ -5,12 +5,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "batch.h"
-#include "html.h"
-#include "log.h"
-#include "options.h"
+#include "view/batch.h"
+#include "output/html.h"
+#include "lib/log.h"
+#include "lib/options.h"
 #include "report.h"
-#include "snapshot.h"
+#include "output/snapshot.h"
 
 /* ---- frames ------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The HTML export: one self-contained page (user/flamegraph.html, built
+ * The HTML export: one self-contained page (user/output/flamegraph.html, built
  * into the binary) with a snapshot's peak embedded as JSON. It draws a
  * zoomable, searchable icicle flame graph (stacks under their cell) and
  * the per-cell table, offline, with no third-party script.
