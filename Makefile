@@ -73,7 +73,7 @@ $(OUT)/%.o: %.c $(USER_HDRS) bpf/memprof.h $(OUT)/memprof.skel.h
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 # The HTML export's page is assembled into html.o (.incbin).
-$(OUT)/html.o: user/output/flamegraph.html
+$(OUT)/html.o: user/format/flamegraph.html
 
 memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -145,12 +145,14 @@ format:
 # seeds alone.
 FUZZ_OUT := $(OUT)/fuzz
 FUZZ_BIN := $(FUZZ_OUT)/fuzz_snapshot
-FUZZ_MODS := snapshot report diff html options batch cells pystacks pylines heap \
-	livetable regions procs
+# The offline readers and the file format only: they build without the
+# live agent's modules, which this list proves at link time.
+FUZZ_MODS := $(notdir $(basename $(wildcard user/format/*.c user/offline/*.c \
+	user/lib/*.c)))
 FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS))
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -D_GNU_SOURCE \
-	-std=gnu11 -Wall -Wextra -Werror -Iuser -Ibpf
+	-std=gnu11 -Wall -Wextra -Werror -Iuser
 FUZZ_TIME ?= 600
 FUZZ_SMOKE_TIME ?= 30
 FUZZ_FLAGS := -dict=tests/fuzz/snapshot.dict -max_len=8192 -timeout=10 \
@@ -162,7 +164,7 @@ $(FUZZ_OUT)/obj/%.o: %.c $(USER_HDRS) | $(DEPS_STAMP)
 	$(Q)mkdir -p $(FUZZ_OUT)/obj
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(FUZZ_OUT)/obj/html.o: user/output/flamegraph.html
+$(FUZZ_OUT)/obj/html.o: user/format/flamegraph.html
 
 $(FUZZ_BIN): tests/fuzz/fuzz_snapshot.c $(FUZZ_OBJS)
 	$(call msg,FUZZ-LD,$@)

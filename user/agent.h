@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
-#include "lib/options.h"
+#include "options.h"
 #include "procs/tracee.h"
 
 struct memprof_bpf;

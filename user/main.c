@@ -21,7 +21,7 @@
 #include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
-#include "lib/options.h"
+#include "options.h"
 #include "output/publish.h"
 #include "server/query.h"
 #include "procs/reaper.h"

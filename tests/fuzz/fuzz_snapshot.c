@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for the snapshot reader (`make fuzz`, `make fuzz-smoke`).
  * Each input goes through the checks `report` and `diff` apply to a file
- * (snapshot__load_buffer shares them with snapshot__load); a document they
+ * (snapfile__load_buffer shares them with snapfile__load); a document they
  * accept is then printed every way those commands print one: the text
  * tables (all, by cell, by stack, by file; 10 rows and every row), the
  * folded stacks, the HTML page, and a diff against itself and against a
@@ -14,9 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "offline/diff.h"
-#include "output/html.h"
+#include "format/html.h"
 #include "offline/report.h"
-#include "output/snapshot.h"
+#include "format/folded.h"
+#include "format/snapfile.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -74,7 +75,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	devnull = fopen("/dev/null", "w");
-	seed = snapshot__load_buffer(SEED, sizeof(SEED) - 1, "seed", err,
+	seed = snapfile__load_buffer(SEED, sizeof(SEED) - 1, "seed", err,
 				     sizeof(err));
 	if (!devnull || !seed) {
 		fprintf(stderr, "fuzz_snapshot: %s\n",
@@ -90,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					     REPORT_BY_STACK, REPORT_BY_FILE };
 	static const int tops[] = { 10, 1000000 };
 	char err[512];
-	json_t *doc = snapshot__load_buffer((const char *)data, size, "input",
+	json_t *doc = snapfile__load_buffer((const char *)data, size, "input",
 					    err, sizeof(err));
 	size_t i, j;
 
@@ -104,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			report__text(devnull, doc, &o);
 		}
-	report__folded(devnull, doc);
+	folded__write(devnull, doc);
 	html__write(devnull, doc);
 	diff__print(devnull, doc, doc, "input", "input", 10);
 	diff__print(devnull, seed, doc, "seed", "input", 1000000);

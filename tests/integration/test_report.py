@@ -17,7 +17,7 @@ FOLDED = re.compile(r"^(.*)\s+?(\d+(?:\.\d*)?)$")
 
 
 def fmt_bytes(n):
-    """batch__fmt_bytes in Python: 1023 B, 1.5 KiB, 12.3 MiB."""
+    """text__bytes in Python: 1023 B, 1.5 KiB, 12.3 MiB."""
     if n < 1024:
         return "%d B" % n
     v, units = float(n), ["KiB", "MiB", "GiB", "TiB", "PiB"]

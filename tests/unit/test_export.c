@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <sys/stat.h>
 #include "output/export.h"
+#include "format/snapfile.h"
 #include "output/snapshot.h"
 #include "unit.h"
 
@@ -98,7 +99,7 @@ Test(export, html_and_json_files, .init = make_dir, .fini = remove_dir,
 
 	snprintf(path, sizeof(path), "%s/s.json", dir);
 	cr_assert_eq(export__save(d, SNAP_JSON, path, false), 0);
-	back = snapshot__load(path, err, sizeof(err));
+	back = snapfile__load(path, err, sizeof(err));
 	cr_assert_not_null(back, "%s", err);
 	cr_assert(json_equal(back, d));
 	json_decref(back);

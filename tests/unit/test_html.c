@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
-#include "output/html.h"
+#include "format/html.h"
 #include "unit.h"
 
 /*

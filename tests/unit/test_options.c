@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
-#include "lib/options.h"
+#include "options.h"
 #include "unit.h"
 
 #define ARGC(v) ((int)(sizeof(v) / sizeof((v)[0])) - 1)

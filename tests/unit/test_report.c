@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include "format/folded.h"
 #include "offline/report.h"
 #include "unit.h"
 
@@ -200,7 +201,7 @@ Test(report, folded_root_first_cell_first, .timeout = 10)
 {
 	json_t *doc = doc_of(NOTEBOOK, 0);
 
-	PRINTED(out, report__folded(m, doc));
+	PRINTED(out, folded__write(m, doc));
 	cr_assert_str_eq(out, "In [3];<module> (3507.py:1);DataFrame.merge "
 			      "(frame.py:10090);grow:fast (libc.so.6) "
 			      "134217728\n"

@@ -236,13 +236,13 @@ Test(snapshot, save_and_load_round_trip, .init = make_dir, .fini = remove_dir,
 	snprintf(path, sizeof(path), "%s/snap.json", dir);
 	doc = snapshot__build(&meta, &h, frames, 2);
 	cr_assert_not_null(doc);
-	cr_assert_eq(snapshot__save(doc, path, false), 0);
+	cr_assert_eq(snapfile__save(doc, path, false), 0);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_assert_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
 	cr_assert_eq(files_in_dir(), 1, "no temp file left behind");
 
 	err[0] = '\0';
-	back = snapshot__load(path, err, sizeof(err));
+	back = snapfile__load(path, err, sizeof(err));
 	cr_assert_not_null(back, "%s", err);
 	expect_document(back);
 	json_decref(back);
@@ -259,28 +259,28 @@ Test(snapshot, save_never_clobbers_unless_replacing, .init = make_dir,
 	build_heap();
 	snprintf(path, sizeof(path), "%s/snap.json", dir);
 	doc = snapshot__build(&meta, &h, frames, 2);
-	cr_assert_eq(snapshot__save(doc, path, false), 0);
+	cr_assert_eq(snapfile__save(doc, path, false), 0);
 	json_decref(doc);
 
 	meta.reason = "manual";
 	doc = snapshot__build(&meta, &h, frames, 2);
-	cr_assert_eq(snapshot__save(doc, path, false), -EEXIST);
+	cr_assert_eq(snapfile__save(doc, path, false), -EEXIST);
 	cr_assert_eq(files_in_dir(), 1, "no temp file left behind");
-	back = snapshot__load(path, err, sizeof(err));
+	back = snapfile__load(path, err, sizeof(err));
 	cr_assert_not_null(back, "%s", err);
 	cr_assert_str_eq(str_at(back, "reason"), "exit", "first file kept");
 	json_decref(back);
 
-	cr_assert_eq(snapshot__save(doc, path, true), 0);
+	cr_assert_eq(snapfile__save(doc, path, true), 0);
 	cr_assert_eq(files_in_dir(), 1);
-	back = snapshot__load(path, err, sizeof(err));
+	back = snapfile__load(path, err, sizeof(err));
 	cr_assert_not_null(back, "%s", err);
 	cr_assert_str_eq(str_at(back, "reason"), "manual", "replaced");
 	json_decref(back);
 	json_decref(doc);
 
 	/* A directory that does not exist: an error, no crash. */
-	cr_assert_eq(snapshot__save(json_object(), "/nonexistent/dir/x.json",
+	cr_assert_eq(snapfile__save(json_object(), "/nonexistent/dir/x.json",
 				    false),
 		     -ENOENT);
 	heap__free(&h);
@@ -291,7 +291,7 @@ static void expect_rejected(const char *path, const char *why)
 	char err[512];
 
 	memset(err, 'x', sizeof(err));
-	cr_assert_null(snapshot__load(path, err, sizeof(err)), "%s", why);
+	cr_assert_null(snapfile__load(path, err, sizeof(err)), "%s", why);
 	cr_assert_neq(err[0], '\0');
 	cr_assert_not_null(memchr(err, '\0', sizeof(err)));
 	cr_assert_null(strchr(err, '\n'), "%s: one line: %s", why, err);
@@ -310,7 +310,7 @@ Test(snapshot, load_rejects_bad_files, .init = make_dir, .fini = remove_dir,
 	build_heap();
 	snprintf(good, sizeof(good), "%s/good.json", dir);
 	doc = snapshot__build(&meta, &h, frames, 2);
-	cr_assert_eq(snapshot__save(doc, good, false), 0);
+	cr_assert_eq(snapfile__save(doc, good, false), 0);
 	json_decref(doc);
 
 	/* Truncated in the middle. */
@@ -330,7 +330,7 @@ Test(snapshot, load_rejects_bad_files, .init = make_dir, .fini = remove_dir,
 	snprintf(path, sizeof(path), "%s/other.json", dir);
 	write_file(path, "{\"hello\": 1}\n", 13);
 	expect_rejected(path, "not a snapshot");
-	cr_assert_null(snapshot__load(path, err, sizeof(err)));
+	cr_assert_null(snapfile__load(path, err, sizeof(err)));
 	cr_assert_not_null(strstr(err, "not a memprof-bpf snapshot"), "%s",
 			   err);
 
@@ -374,20 +374,20 @@ Test(snapshot, load_buffer_checks_like_load, .timeout = 10)
 	cr_assert_not_null(text);
 	len = strlen(text);
 	text[len] = 'x'; /* len bytes, not a C string */
-	back = snapshot__load_buffer(text, len, "mem", err, sizeof(err));
+	back = snapfile__load_buffer(text, len, "mem", err, sizeof(err));
 	cr_assert_not_null(back, "%s", err);
 	expect_document(back);
 	json_decref(back);
 
 	cr_assert_null(
-		snapshot__load_buffer(text, len / 2, "mem", err, sizeof(err)));
+		snapfile__load_buffer(text, len / 2, "mem", err, sizeof(err)));
 	cr_assert_eq(strncmp(err, "mem: not a valid snapshot", 25), 0, "%s",
 		     err);
 	cr_assert_null(strchr(err, '\n'), "one line: %s", err);
-	cr_assert_null(snapshot__load_buffer(other, sizeof(other) - 1, "mem",
+	cr_assert_null(snapfile__load_buffer(other, sizeof(other) - 1, "mem",
 					     err, sizeof(err)));
 	cr_assert_str_eq(err, "mem: not a memprof-bpf snapshot");
-	cr_assert_null(snapshot__load_buffer(text, 0, "mem", err, sizeof(err)));
+	cr_assert_null(snapfile__load_buffer(text, 0, "mem", err, sizeof(err)));
 	free(text);
 	json_decref(doc);
 	heap__free(&h);
@@ -397,13 +397,13 @@ Test(snapshot, iso_time, .timeout = 10)
 {
 	char buf[40];
 
-	snapshot__iso_time(0, buf, sizeof(buf));
+	snapfile__iso_time(0, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "1970-01-01T00:00:00.000Z");
-	snapshot__iso_time(999999999, buf, sizeof(buf));
+	snapfile__iso_time(999999999, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "1970-01-01T00:00:00.999Z");
-	snapshot__iso_time(T0 + 123456789, buf, sizeof(buf));
+	snapfile__iso_time(T0 + 123456789, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "2023-11-14T22:13:20.123Z");
-	snapshot__iso_time(951782400LL * 1000000000LL + 5000000, buf,
+	snapfile__iso_time(951782400LL * 1000000000LL + 5000000, buf,
 			   sizeof(buf));
 	cr_assert_str_eq(buf, "2000-02-29T00:00:00.005Z");
 }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "lib/text.h"
 #include "cells.h"
 #include "heap.h"
 #include "pystacks.h"
@@ -131,10 +132,8 @@ static struct cell_run *new_run(struct cells *c, const char *file, uint64_t now,
 /* Without markers a run is named by its hash filename. */
 static void label_from_file(struct cell_run *r)
 {
-	const char *base = r->file ? strrchr(r->file, '/') : NULL;
-
 	snprintf(r->label, sizeof(r->label), "%s",
-		 base ? base + 1 : (r->file ? r->file : "?"));
+		 r->file ? text__base_name(r->file) : "?");
 }
 
 /*

@@ -4,7 +4,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "view/batch.h"
+#include "lib/text.h"
+#include "format/snapdoc.h"
 #include "diff.h"
 #include "lib/log.h"
 #include "report.h"
@@ -26,18 +27,17 @@ static const char *str_of(json_t *o, const char *key)
  * A notebook cell's code lives in <tmp>/ipykernel_<pid>/<hash>.py: the
  * directory changes with every kernel, the hash (of the source) does not.
  */
+/* A missing name compares as "". */
+static const char *base_or_empty(const char *path)
+{
+	return path ? text__base_name(path) : "";
+}
+
 static const char *stable_file(const char *file)
 {
 	if (file && strstr(file, "/ipykernel_"))
 		return strrchr(file, '/') + 1;
 	return file ? file : "";
-}
-
-static const char *base_name(const char *path)
-{
-	const char *slash = path ? strrchr(path, '/') : NULL;
-
-	return slash ? slash + 1 : path ? path : "";
 }
 
 /*
@@ -54,7 +54,7 @@ static void key_frame(FILE *k, json_t *f)
 			fn ? fn : "", (long long)int_of(f, "line"));
 		return;
 	}
-	fprintf(k, "N\t%s\t", base_name(str_of(f, "module")));
+	fprintf(k, "N\t%s\t", base_or_empty(str_of(f, "module")));
 	if (fn)
 		fprintf(k, "%s\n", fn);
 	else
@@ -188,7 +188,7 @@ static void add_stacks(struct deltas *d, json_t *doc, bool side_b)
 	{
 		char *key = diff__stack_key(s), where[512];
 
-		report__where(s, where, sizeof(where));
+		snapdoc__where(s, where, sizeof(where));
 		add(d, key, where, int_of(s, "bytes"), side_b);
 		free(key);
 	}
@@ -212,14 +212,14 @@ void diff__fmt_change(long long d, char *buf, size_t size)
 {
 	char b[16];
 
-	batch__fmt_bytes(llabs(d), b, sizeof(b));
+	text__bytes(llabs(d), b, sizeof(b));
 	snprintf(buf, size, "%s%s", d > 0 ? "+" : d < 0 ? "-" : "", b);
 }
 
 static void side(char *buf, size_t size, bool present, long long bytes)
 {
 	if (present)
-		batch__fmt_bytes(bytes, buf, size);
+		text__bytes(bytes, buf, size);
 	else
 		snprintf(buf, size, "-");
 }
@@ -265,7 +265,7 @@ static void describe(FILE *out, const char *tag, const char *name, json_t *doc)
 	json_t *peak = json_object_get(doc, "peak");
 	char b[16];
 
-	batch__fmt_bytes(int_of(peak, "bytes"), b, sizeof(b));
+	text__bytes(int_of(peak, "bytes"), b, sizeof(b));
 	fprintf(out, "%s: %s: %s (pid %lld), peak %s at %s\n", tag, name,
 		str_of(doc, "comm") ?: "?", (long long)int_of(doc, "pid"), b,
 		str_of(peak, "at") ?: "?");
@@ -277,8 +277,8 @@ static void total(FILE *out, json_t *a, json_t *b)
 	long long pb = int_of(json_object_get(b, "peak"), "bytes");
 	char sa[16], sb[16], ch[24];
 
-	batch__fmt_bytes(pa, sa, sizeof(sa));
-	batch__fmt_bytes(pb, sb, sizeof(sb));
+	text__bytes(pa, sa, sizeof(sa));
+	text__bytes(pb, sb, sizeof(sb));
 	diff__fmt_change(clamp_sub(pb, pa), ch, sizeof(ch));
 	fprintf(out, "peak: %s -> %s (%s", sa, sb, ch);
 	if (pa > 0)
@@ -353,8 +353,8 @@ int diff__main(int argc, char **argv)
 		log_err("diff wants two snapshot files; try diff --help");
 		return 2;
 	}
-	a = report__load(argv[optind]);
-	b = a ? report__load(argv[optind + 1]) : NULL;
+	a = snapdoc__load(argv[optind]);
+	b = a ? snapdoc__load(argv[optind + 1]) : NULL;
 	if (a && b)
 		diff__print(stdout, a, b, argv[optind], argv[optind + 1], top);
 	json_decref(a);

@@ -5,14 +5,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include "view/batch.h"
-#include "output/html.h"
+#include "lib/text.h"
+#include "format/folded.h"
+#include "format/html.h"
+#include "format/snapdoc.h"
+#include "format/snapfile.h"
 #include "lib/log.h"
-#include "lib/options.h"
+#include "lib/args.h"
 #include "report.h"
-#include "output/snapshot.h"
-
-/* ---- frames ------------------------------------------------------------- */
 
 /* Missing keys read as 0 / NULL: jansson's getters accept NULL. */
 static json_int_t int_of(json_t *o, const char *key)
@@ -23,92 +23,6 @@ static json_int_t int_of(json_t *o, const char *key)
 static const char *str_of(json_t *o, const char *key)
 {
 	return json_string_value(json_object_get(o, key));
-}
-
-/* Paths are long; a table row or a flame graph box wants the file name. */
-static const char *base_name(const char *path)
-{
-	const char *slash = path ? strrchr(path, '/') : NULL;
-
-	return slash ? slash + 1 : path;
-}
-
-json_t *report__leaf_python(json_t *stack)
-{
-	json_t *frames = json_object_get(stack, "frames");
-	size_t i = json_array_size(frames);
-
-	while (i--) {
-		json_t *f = json_array_get(frames, i);
-
-		if (json_is_false(json_object_get(f, "native")))
-			return f;
-	}
-	return NULL;
-}
-
-/*
- * One frame as people read it: Python "function (file.py:12)", markers
- * such as "[native thread]" as they are, native "function (libc.so.6)".
- */
-void report__frame_name(json_t *f, char *buf, size_t size)
-{
-	const char *fn = str_of(f, "function");
-	const char *file = str_of(f, "file");
-	const char *mod = str_of(f, "module");
-
-	if (!fn)
-		fn = "[unknown]";
-	if (json_is_false(json_object_get(f, "native")))
-		if (file)
-			snprintf(buf, size, "%s (%s:%lld)", fn, base_name(file),
-				 (long long)int_of(f, "line"));
-		else
-			snprintf(buf, size, "%s", fn);
-	else if (mod)
-		snprintf(buf, size, "%s (%s)", fn, base_name(mod));
-	else
-		snprintf(buf, size, "%s", fn);
-}
-
-void report__where(json_t *stack, char *buf, size_t size)
-{
-	json_t *py = report__leaf_python(stack);
-	json_t *frames = json_object_get(stack, "frames");
-	const char *file = str_of(py, "file");
-
-	if (py && file)
-		snprintf(buf, size, "%s:%lld %s", base_name(file),
-			 (long long)int_of(py, "line"),
-			 str_of(py, "function") ?: "?");
-	else if (py)
-		report__frame_name(py, buf, size);
-	else if (json_array_size(frames))
-		report__frame_name(json_array_get(frames,
-						  json_array_size(frames) - 1),
-				   buf, size);
-	else
-		snprintf(buf, size, "(no frames)");
-}
-
-/* ---- loading ------------------------------------------------------------ */
-
-json_t *report__load(const char *path)
-{
-	char err[512];
-	FILE *f = fopen(path, "r");
-	json_t *doc;
-
-	/* jansson would say "line -1: unable to open": name the cause. */
-	if (!f) {
-		log_err("%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	fclose(f);
-	doc = snapshot__load(path, err, sizeof(err));
-	if (!doc)
-		log_err("%s", err);
-	return doc;
 }
 
 /* ---- text tables -------------------------------------------------------- */
@@ -126,7 +40,7 @@ static void oom_line(FILE *out, json_t *oom)
 
 	if (!json_is_object(oom))
 		return;
-	batch__fmt_bytes(json_integer_value(limit), lim, sizeof(lim));
+	text__bytes(json_integer_value(limit), lim, sizeof(lim));
 	fprintf(out,
 		"killed by the kernel's OOM killer: memory cgroup %s, %s%s\n",
 		str_of(oom, "memory_cgroup") ?: "?",
@@ -141,7 +55,7 @@ static void header(FILE *out, json_t *doc)
 	const char *cell = str_of(doc, "peak_cell");
 	char bytes[16];
 
-	batch__fmt_bytes(int_of(peak, "bytes"), bytes, sizeof(bytes));
+	text__bytes(int_of(peak, "bytes"), bytes, sizeof(bytes));
 	fprintf(out, "snapshot of %s (pid %lld), reason %s, taken %s\n",
 		str_of(doc, "comm") ?: "?", (long long)int_of(doc, "pid"),
 		str_of(doc, "reason") ?: "?", str_of(doc, "taken_at") ?: "?");
@@ -209,10 +123,10 @@ static void cell_row(FILE *out, const struct row *r, json_int_t peak)
 	char at[16], ab[16], allocs[16];
 
 	if (!src)
-		src = base_name(str_of(r->v, "file"));
-	batch__fmt_bytes(r->bytes, at, sizeof(at));
-	batch__fmt_bytes(json_integer_value(above), ab, sizeof(ab));
-	batch__fmt_count(int_of(r->v, "count"), allocs, sizeof(allocs));
+		src = text__base_name(str_of(r->v, "file"));
+	text__bytes(r->bytes, at, sizeof(at));
+	text__bytes(json_integer_value(above), ab, sizeof(ab));
+	text__count(int_of(r->v, "count"), allocs, sizeof(allocs));
 	fprintf(out, "%c %-16.16s %10s %5.1f%% %10s %7s%s%.60s\n",
 		r->first ? '*' : ' ', str_of(r->v, "label") ?: "?", at,
 		share(r->bytes, peak), json_is_integer(above) ? ab : "-",
@@ -256,8 +170,8 @@ static void stack_table(FILE *out, json_t *doc, int top)
 	for (i = 0; i < n && i < (size_t)top; i++) {
 		char b[16], where[512];
 
-		batch__fmt_bytes(r[i].bytes, b, sizeof(b));
-		report__where(r[i].v, where, sizeof(where));
+		text__bytes(r[i].bytes, b, sizeof(b));
+		snapdoc__where(r[i].v, where, sizeof(where));
 		fprintf(out, "  %3zu %10s %5.1f%% %7lld  %-16.16s %s\n", i + 1,
 			b, share(r[i].bytes, int_of(peak, "bytes")),
 			(long long)int_of(r[i].v, "count"),
@@ -269,7 +183,7 @@ static void stack_table(FILE *out, json_t *doc, int top)
 /* The file a stack's bytes are charged to: its innermost Python frame's. */
 static const char *file_of(json_t *stack)
 {
-	json_t *py = report__leaf_python(stack);
+	json_t *py = snapdoc__leaf_python(stack);
 	json_t *frames = json_object_get(stack, "frames");
 	json_t *leaf = json_array_get(frames, json_array_size(frames) - 1);
 
@@ -344,7 +258,7 @@ static void file_table(FILE *out, json_t *doc, int top)
 	for (i = 0; r && i < n && i < (size_t)top; i++) {
 		char b[16];
 
-		batch__fmt_bytes(r[i].bytes, b, sizeof(b));
+		text__bytes(r[i].bytes, b, sizeof(b));
 		fprintf(out, "  %10s %5.1f%% %7lld %7lld  %s\n", b,
 			share(r[i].bytes, int_of(peak, "bytes")),
 			(long long)int_of(r[i].v, "count"),
@@ -373,78 +287,6 @@ void report__text(FILE *out, json_t *doc, const struct report_opts *o)
 /* ---- folded stacks ------------------------------------------------------ */
 
 /* ';' separates frames and a newline ends the line: neither in a name. */
-static void put_folded_name(FILE *out, const char *name)
-{
-	for (; *name; name++)
-		fputc(*name == ';' ? ':' : *name == '\n' ? ' ' : *name, out);
-}
-
-/* The code file of each cell run, by label (from the peak's cells). */
-json_t *report__cell_files(json_t *doc)
-{
-	json_t *cells = json_object_get(json_object_get(doc, "peak"), "cells");
-	json_t *files = json_object(), *c;
-	size_t i;
-
-	json_array_foreach(cells, i,
-			   c) if (str_of(c, "label") && str_of(c, "file"))
-		json_object_set(files, str_of(c, "label"),
-				json_object_get(c, "file"));
-	return files;
-}
-
-/*
- * Where a cell's stack starts to be the cell's: its code's outermost
- * frame. The kernel's event loop below it is the same for every cell and
- * would only make each flame a tall thin tower.
- */
-size_t report__cell_frame(json_t *frames, const char *cell_file)
-{
-	json_t *f;
-	size_t i;
-
-	json_array_foreach(frames, i, f)
-	{
-		const char *file = str_of(f, "file");
-
-		if (cell_file && file && !strcmp(file, cell_file))
-			return i;
-	}
-	return 0;
-}
-
-static void folded_line(FILE *out, json_t *s, json_t *files)
-{
-	const char *cell = str_of(s, "cell");
-	json_t *frames = json_object_get(s, "frames");
-	size_t j = report__cell_frame(frames, str_of(files, cell ? cell : ""));
-	char name[1024];
-
-	if (cell)
-		put_folded_name(out, cell);
-	for (; j < json_array_size(frames); j++) {
-		report__frame_name(json_array_get(frames, j), name,
-				   sizeof(name));
-		if (cell || j)
-			fputc(';', out);
-		put_folded_name(out, name);
-	}
-	fprintf(out, " %lld\n", (long long)int_of(s, "bytes"));
-}
-
-void report__folded(FILE *out, json_t *doc)
-{
-	json_t *peak = json_object_get(doc, "peak");
-	json_t *files = report__cell_files(doc), *s;
-	size_t i;
-
-	json_array_foreach(json_object_get(peak, "stacks"), i,
-			   s) if (int_of(s, "bytes") >
-				  0) /* no use for empty boxes */
-		folded_line(out, s, files);
-	json_decref(files);
-}
-
 /* ---- the subcommand ----------------------------------------------------- */
 
 static const char report_usage[] =
@@ -476,8 +318,8 @@ static const char *const format_names[] = { "text", "folded", "html" };
 
 static int parse_by(const char *arg, struct report_opts *o)
 {
-	int i = options__choice("--by", arg, by_names,
-				sizeof(by_names) / sizeof(by_names[0]));
+	int i = args__choice("--by", arg, by_names,
+			     sizeof(by_names) / sizeof(by_names[0]));
 
 	if (i < 0)
 		return -1;
@@ -487,8 +329,8 @@ static int parse_by(const char *arg, struct report_opts *o)
 
 static int parse_format(const char *arg, struct report_opts *o)
 {
-	int i = options__choice("--format", arg, format_names,
-				sizeof(format_names) / sizeof(format_names[0]));
+	int i = args__choice("--format", arg, format_names,
+			     sizeof(format_names) / sizeof(format_names[0]));
 
 	if (i < 0)
 		return -1;
@@ -545,14 +387,14 @@ int report__main(int argc, char **argv)
 
 	if (err)
 		return err > 0 ? 0 : 2;
-	doc = report__load(file);
+	doc = snapdoc__load(file);
 	if (!doc)
 		return 2;
 	if (o.format != REPORT_TEXT && int_of(doc, "dropped_events") > 0)
 		log_warn("%s: %lld events were dropped: the figures may be off",
 			 file, (long long)int_of(doc, "dropped_events"));
 	if (o.format == REPORT_FOLDED)
-		report__folded(stdout, doc);
+		folded__write(stdout, doc);
 	else if (o.format == REPORT_HTML)
 		html__write(stdout, doc);
 	else

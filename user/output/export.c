@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "export.h"
-#include "html.h"
-#include "offline/report.h"
-#include "snapshot.h"
+#include "format/folded.h"
+#include "format/html.h"
+#include "format/snapfile.h"
 
 static const char *const suffixes[] = {
 	[SNAP_JSON] = ".json",
@@ -30,7 +30,7 @@ static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
 	if (f == SNAP_HTML)
 		err = html__write(mem, doc);
 	else
-		report__folded(mem, doc);
+		folded__write(mem, doc);
 	if (fclose(mem) && !err)
 		err = -ENOMEM;
 	return err;
@@ -44,10 +44,10 @@ int export__save(json_t *doc, enum snap_format f, const char *path,
 	int err;
 
 	if (f == SNAP_JSON)
-		return snapshot__save(doc, path, replace);
+		return snapfile__save(doc, path, replace);
 	err = render(doc, f, &text, &len);
 	if (!err)
-		err = snapshot__save_text(text, len, path, replace);
+		err = snapfile__save_text(text, len, path, replace);
 	free(text);
 	return err;
 }

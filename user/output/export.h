@@ -3,14 +3,14 @@
  * The agent's snapshot files in the format asked for (--format): the JSON
  * document itself, folded stacks for flamegraph.pl/inferno/speedscope, or
  * the self-contained HTML page. All are written the same safe way
- * (snapshot__save_text: O_EXCL temp file, fsync, rename or link).
+ * (snapfile__save_text: O_EXCL temp file, fsync, rename or link).
  */
 #ifndef MEMPROF_EXPORT_H
 #define MEMPROF_EXPORT_H
 
 #include <jansson.h>
 #include <stdbool.h>
-#include "lib/options.h"
+#include "options.h"
 
 /* File name suffix of a format: ".json", ".folded", ".html". */
 const char *export__suffix(enum snap_format f);

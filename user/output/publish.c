@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "agent.h"
+#include "lib/atomicfile.h"
 #include "lib/log.h"
 #include "publish.h"
 #include "snapshot.h"
@@ -35,31 +36,15 @@ static int safe_dir(const char *dir)
 }
 
 /*
- * Write text to path atomically (temp file, rename), mode 0600, owned by
- * uid:gid. /run is tmpfs: no fsync, these files do not outlive a boot.
+ * Replace path with text, mode 0600, owned by uid:gid. /run is tmpfs: no
+ * fsync, these files do not outlive a boot.
  */
 static int write_atomic(const char *path, const char *text, uid_t uid,
 			gid_t gid)
 {
-	char tmp[4200];
-	size_t len = strlen(text);
-	int fd, err = 0;
+	struct atomicfile_opts o = { .replace = true, .uid = uid, .gid = gid };
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-	unlink(tmp);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	if (fd < 0)
-		return -errno;
-	if (fchown(fd, uid, gid) || write(fd, text, len) != (ssize_t)len)
-		err = -errno ? -errno : -EIO;
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	return atomicfile__write(path, text, strlen(text), &o);
 }
 
 /* The pid written in dir/agent.pid (path filled in), 0 if none. */
@@ -162,8 +147,8 @@ json_t *publish__state(const struct agent *a, struct tracee *t)
 	if (!doc)
 		return NULL;
 	heap__settle_peak(&t->heap);
-	snapshot__iso_time(a->now_ns + m.mono_to_real_ns, now, sizeof(now));
-	snapshot__iso_time(t->heap.peak_at_ns + m.mono_to_real_ns, peak_at,
+	snapfile__iso_time(a->now_ns + m.mono_to_real_ns, now, sizeof(now));
+	snapfile__iso_time(t->heap.peak_at_ns + m.mono_to_real_ns, peak_at,
 			   sizeof(peak_at));
 	json_object_set_new(doc, "pid", json_integer(t->pid));
 	json_object_set_new(doc, "agent_pid", json_integer(getpid()));

@@ -1,28 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include "snapshot.h"
 
 /* ---- building ----------------------------------------------------------- */
-
-void snapshot__iso_time(int64_t real_ns, char *buf, size_t size)
-{
-	time_t sec = real_ns / 1000000000;
-	struct tm tm;
-	char base[32];
-
-	gmtime_r(&sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, size, "%s.%03dZ", base,
-		 (int)((real_ns / 1000000) % 1000));
-}
 
 /*
  * Read once per agent: the two clocks' readings are a few hundred ns apart,
@@ -148,7 +131,7 @@ static json_t *mono_time(const struct snap_meta *m, uint64_t ns)
 
 	if (!ns)
 		return json_null();
-	snapshot__iso_time(ns + m->mono_to_real_ns, buf, sizeof(buf));
+	snapfile__iso_time(ns + m->mono_to_real_ns, buf, sizeof(buf));
 	return json_string(buf);
 }
 
@@ -278,9 +261,9 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 	char taken[40], peak_at[40];
 
 	heap__settle_peak(h);
-	snapshot__iso_time(m->taken_ns + m->mono_to_real_ns, taken,
+	snapfile__iso_time(m->taken_ns + m->mono_to_real_ns, taken,
 			   sizeof(taken));
-	snapshot__iso_time((h->peak_at_ns ? h->peak_at_ns : m->taken_ns) +
+	snapfile__iso_time((h->peak_at_ns ? h->peak_at_ns : m->taken_ns) +
 				   m->mono_to_real_ns,
 			   peak_at, sizeof(peak_at));
 	json_t *doc = json_pack(
@@ -306,166 +289,4 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 	json_object_set_new(doc, "current",
 			    section(m, h, frames, nframes, false, taken));
 	return doc;
-}
-
-/* ---- writing ------------------------------------------------------------ */
-
-/* Hand the file to the user behind sudo, so they can read and delete it. */
-static void give_to_sudo_user(int fd)
-{
-	const char *u = getenv("SUDO_UID"), *g = getenv("SUDO_GID");
-
-	if (u && g && geteuid() == 0)
-		if (fchown(fd, strtoul(u, NULL, 10), strtoul(g, NULL, 10)))
-			return; /* stays root's: still written */
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* Create a fresh temp file next to path: never follows a planted link. */
-static int open_temp(const char *path, char *tmp, size_t size)
-{
-	int fd, i;
-
-	for (i = 0; i < 100; i++) {
-		snprintf(tmp, size, "%s.tmp.%d.%d", path, (int)getpid(), i);
-		fd = open(tmp,
-			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			  0600);
-		if (fd >= 0 || errno != EEXIST)
-			return fd < 0 ? -errno : fd;
-	}
-	return -EEXIST;
-}
-
-int snapshot__save(json_t *doc, const char *path, bool replace)
-{
-	char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-	int err;
-
-	if (!text)
-		return -ENOMEM;
-	err = snapshot__save_text(text, strlen(text), path, replace);
-	free(text);
-	return err;
-}
-
-int snapshot__save_text(const char *text, size_t len, const char *path,
-			bool replace)
-{
-	char tmp[4200];
-	int fd, err;
-
-	fd = open_temp(path, tmp, sizeof(tmp));
-	if (fd < 0)
-		return fd;
-	give_to_sudo_user(fd);
-	err = write_all(fd, text, len);
-	if (!err && (!len || text[len - 1] != '\n'))
-		err = write_all(fd, "\n", 1);
-	if (!err && fsync(fd))
-		err = -errno;
-	if (close(fd) && !err)
-		err = -errno;
-	if (!err) {
-		if (replace)
-			err = rename(tmp, path) ? -errno : 0;
-		else
-			err = link(tmp, path) ? -errno : 0;
-	}
-	if (err || !replace)
-		unlink(tmp);
-	return err;
-}
-
-/* ---- reading ------------------------------------------------------------ */
-
-static bool valid_section(json_t *s)
-{
-	json_t *st = json_object_get(s, "stacks");
-	size_t i;
-	json_t *e;
-
-	if (!json_is_object(s) ||
-	    !json_is_integer(json_object_get(s, "bytes")) || !json_is_array(st))
-		return false;
-	json_array_foreach(st, i, e)
-	{
-		if (!json_is_integer(json_object_get(e, "bytes")) ||
-		    !json_is_array(json_object_get(e, "frames")))
-			return false;
-	}
-	return true;
-}
-
-/*
- * The checks both loaders share: the schema and version, and the peak and
- * current sections. Takes doc (decref'd when rejected).
- */
-static json_t *checked(json_t *doc, const char *name, char *err, size_t errlen)
-{
-	json_t *schema = json_object_get(doc, "schema");
-	json_t *version = json_object_get(doc, "version");
-
-	if (!json_is_string(schema) ||
-	    strcmp(json_string_value(schema), SNAPSHOT_SCHEMA) != 0 ||
-	    !json_is_integer(version)) {
-		snprintf(err, errlen, "%s: not a memprof-bpf snapshot", name);
-	} else if (json_integer_value(version) > SNAPSHOT_VERSION) {
-		snprintf(err, errlen,
-			 "%s: snapshot version %lld is newer than this "
-			 "memprof-bpf (%d)",
-			 name, (long long)json_integer_value(version),
-			 SNAPSHOT_VERSION);
-	} else if (!valid_section(json_object_get(doc, "peak")) ||
-		   !valid_section(json_object_get(doc, "current"))) {
-		snprintf(err, errlen,
-			 "%s: snapshot is damaged (peak/current sections)",
-			 name);
-	} else {
-		return doc;
-	}
-	json_decref(doc);
-	return NULL;
-}
-
-json_t *snapshot__load(const char *path, char *err, size_t errlen)
-{
-	json_error_t je;
-	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-
-	if (!doc) {
-		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
-			 path, je.line, je.text);
-		return NULL;
-	}
-	return checked(doc, path, err, errlen);
-}
-
-json_t *snapshot__load_buffer(const char *buf, size_t len, const char *name,
-			      char *err, size_t errlen)
-{
-	json_error_t je;
-	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-
-	if (!doc) {
-		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
-			 name, je.line, je.text);
-		return NULL;
-	}
-	return checked(doc, name, err, errlen);
 }

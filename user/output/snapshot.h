@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Peak snapshots as JSON (jansson), format in docs/snapshot-format.md.
- * Files are published atomically: written to a 0600 temp file created with
- * O_EXCL|O_NOFOLLOW in the target directory, fsync'd, then renamed (-o) or
- * linked to a fresh name (never clobbering), and handed to the sudo user.
+ * Peak snapshots built from the live model: a process's heap, sites, Python
+ * stacks and cell runs as the JSON document of docs/snapshot-format.md.
+ * Files are written by format/snapfile.c.
  */
 #ifndef MEMPROF_SNAPSHOT_H
 #define MEMPROF_SNAPSHOT_H
@@ -13,13 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "format/snapfile.h"
 #include "model/cells.h"
 #include "model/heap.h"
 #include "model/pystacks.h"
 #include "procs/symbolize.h"
-
-#define SNAPSHOT_SCHEMA "memprof-bpf/snapshot"
-#define SNAPSHOT_VERSION 1
 
 struct snap_meta {
 	pid_t pid;
@@ -64,21 +61,6 @@ json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site,
 json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site);
 /* Label of the cell running at the high-water mark, or JSON null. */
 json_t *snapshot__peak_cell(const struct snap_meta *m);
-/*
- * Write doc to path. replace: rename over an existing file (-o); else the
- * name must be new (-EEXIST otherwise). Returns 0 or -errno.
- */
-int snapshot__save(json_t *doc, const char *path, bool replace);
-/* The same for a rendered export (folded, HTML); a final newline added. */
-int snapshot__save_text(const char *text, size_t len, const char *path,
-			bool replace);
-/* Read and validate a snapshot; NULL with a one-line reason in err. */
-json_t *snapshot__load(const char *path, char *err, size_t errlen);
-/* The same from len bytes in memory (no NUL needed); name is for err. */
-json_t *snapshot__load_buffer(const char *buf, size_t len, const char *name,
-			      char *err, size_t errlen);
-/* ISO 8601 UTC with milliseconds. */
-void snapshot__iso_time(int64_t real_ns, char *buf, size_t size);
 /* CLOCK_REALTIME - CLOCK_MONOTONIC, read once: one instant, one time. */
 int64_t snapshot__mono_to_real(void);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "lib/text.h"
 #include "attach.h"
 #include "elfsym.h"
 #include "lib/log.h"
@@ -166,9 +167,8 @@ static struct plan *plan_for(const char *path)
 
 static bool is_libc(const char *path)
 {
-	const char *base = strrchr(path, '/');
+	const char *base = text__base_name(path);
 
-	base = base ? base + 1 : path;
 	return strncmp(base, "libc.so", 7) == 0 ||
 	       strncmp(base, "libc-", 5) == 0;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "lib/text.h"
 #include "elfsym.h"
 #include "pyruntime.h"
 
@@ -48,10 +49,9 @@ const struct py_layout *pyruntime__layout(int major, int minor)
 
 int pyruntime__version_from_path(const char *path, int *major, int *minor)
 {
-	const char *base = strrchr(path, '/');
+	const char *base = text__base_name(path);
 	char tail[8];
 
-	base = base ? base + 1 : path;
 	if (strncmp(base, "lib", 3) == 0)
 		base += 3;
 	if (sscanf(base, "python%d.%d%7s", major, minor, tail) < 2)

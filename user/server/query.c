@@ -15,7 +15,7 @@
 #include "memprof.skel.h"
 #include "output/publish.h"
 #include "query.h"
-#include "offline/report.h"
+#include "format/snapdoc.h"
 #include "output/snapshot.h"
 
 #define READ_NS 1000000000ULL /* a whole request, however it trickles */
@@ -304,10 +304,10 @@ static json_t *site_desc(const struct tracee *t, uint32_t site)
 
 	if (!stack)
 		return NULL;
-	py = report__leaf_python(stack);
+	py = snapdoc__leaf_python(stack);
 	if (!json_is_string(json_object_get(py, "file")))
 		py = NULL; /* a marker such as "[native thread]" */
-	report__where(stack, where, sizeof(where));
+	snapdoc__where(stack, where, sizeof(where));
 	d = json_pack("{s:O, s:O?, s:O?, s:O?, s:s}", "cell",
 		      json_object_get(stack, "cell"), "file",
 		      py ? json_object_get(py, "file") : NULL, "line",

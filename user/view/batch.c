@@ -1,37 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <stdlib.h>
 #include <time.h>
+#include "lib/text.h"
 #include "batch.h"
 #include "procs/procs.h"
-
-void batch__fmt_bytes(uint64_t bytes, char *buf, size_t size)
-{
-	static const char *unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = bytes;
-	int u = -1;
-
-	if (bytes < 1024) {
-		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-		return;
-	}
-	/* 1023.95 and up would print as "1024.0": next unit. */
-	while (v >= 1023.95 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, "%.1f %s", v, unit[u]);
-}
-
-void batch__fmt_count(double n, char *buf, size_t size)
-{
-	/* Edges by the printed value: 999.6 is "1.0k", not "1000". */
-	if (n < 999.5)
-		snprintf(buf, size, "%.0f", n);
-	else if (n < 999950)
-		snprintf(buf, size, "%.1fk", n / 1e3);
-	else
-		snprintf(buf, size, "%.1fM", n / 1e6);
-}
 
 static void header(FILE *out)
 {
@@ -46,10 +18,10 @@ static void line(FILE *out, const char *when, struct tracee *t, double elapsed)
 
 	t->alloc_rate = elapsed > 0 ? (allocs - t->allocs_prev) / elapsed : 0;
 	t->allocs_prev = allocs;
-	batch__fmt_bytes(t->heap.live_bytes, live, sizeof(live));
-	batch__fmt_bytes(t->heap.peak_bytes, peak, sizeof(peak));
-	batch__fmt_bytes(procs__rss_bytes(t->pid), rss, sizeof(rss));
-	batch__fmt_count(t->alloc_rate, rate, sizeof(rate));
+	text__bytes(t->heap.live_bytes, live, sizeof(live));
+	text__bytes(t->heap.peak_bytes, peak, sizeof(peak));
+	text__bytes(procs__rss_bytes(t->pid), rss, sizeof(rss));
+	text__count(t->alloc_rate, rate, sizeof(rate));
 	fprintf(out, "%-8s %7d %-15s %10s %10s %10s %8s %7llu%s\n", when,
 		t->pid, t->comm, live, peak, rss, rate,
 		(unsigned long long)t->dropped,
@@ -98,12 +70,11 @@ static void cell_row(FILE *out, const struct cell_run *r,
 {
 	char live[16], high[16], above[16], at[16], allocs[16], secs[24];
 
-	batch__fmt_bytes(t->live_bytes, live, sizeof(live));
-	batch__fmt_bytes(r ? r->max_live : 0, high, sizeof(high));
-	batch__fmt_bytes(r ? r->max_live - r->start_live : 0, above,
-			 sizeof(above));
-	batch__fmt_bytes(t->peak_bytes, at, sizeof(at));
-	batch__fmt_count(t->allocs, allocs, sizeof(allocs));
+	text__bytes(t->live_bytes, live, sizeof(live));
+	text__bytes(r ? r->max_live : 0, high, sizeof(high));
+	text__bytes(r ? r->max_live - r->start_live : 0, above, sizeof(above));
+	text__bytes(t->peak_bytes, at, sizeof(at));
+	text__count(t->allocs, allocs, sizeof(allocs));
 	if (r)
 		cell_seconds(r, now_ns, secs, sizeof(secs));
 	fprintf(out, "  %-16.16s %10s %10s %10s %10s %7s %7s  %.60s\n",
@@ -123,7 +94,7 @@ void batch__cells(FILE *out, struct tracee *t, uint64_t now_ns)
 		return;
 	heap__settle_peak(&t->heap);
 	cells__totals(c, &t->heap, tot);
-	batch__fmt_bytes(t->heap.peak_bytes, peak, sizeof(peak));
+	text__bytes(t->heap.peak_bytes, peak, sizeof(peak));
 	fprintf(out,
 		"cells of pid %d (%s): high-water mark %s, reached in %s\n",
 		t->pid, t->comm, peak,

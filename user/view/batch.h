@@ -8,10 +8,6 @@
 #include <stdio.h>
 #include "agent.h"
 
-/* Human units: 1023 B, 1.5 KiB, 12.3 MiB, 2.0 GiB. */
-void batch__fmt_bytes(uint64_t bytes, char *buf, size_t size);
-/* 950, 12.3k, 4.5M: rates per second. */
-void batch__fmt_count(double n, char *buf, size_t size);
 /* Print the report for this interval (elapsed seconds since the last). */
 void batch__report(struct agent *a, FILE *out, double elapsed);
 /*

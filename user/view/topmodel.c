@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lib/text.h"
 #include "batch.h"
 #include "topmodel.h"
 
@@ -148,15 +149,6 @@ int topmodel__sparkline(const struct top_history *h, int width, bool utf8,
 	return (int)k;
 }
 
-/* ---- names and text ---------------------------------------------------- */
-
-static const char *base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
 /* "kernel-1a2b3c4d" from a "-f .../kernel-<uuid>.json" argument, or 0. */
 static bool kernel_id(const char *cmdline, char *buf, size_t size)
 {
@@ -206,7 +198,7 @@ static bool kernel_file(const char *rest, char *buf, size_t size)
 
 	while (next_word(&rest, w, sizeof(w)))
 		if (!strcmp(w, "-f") && next_word(&rest, w, sizeof(w))) {
-			const char *b = base_name(w);
+			const char *b = text__base_name(w);
 
 			n = strlen(b);
 			if (n > 5 && !strcmp(b + n - 5, ".json"))
@@ -239,7 +231,7 @@ static void python_target(const char *rest, const char *prog, char *buf,
 			continue;
 		}
 		if (w[0] != '-') {
-			snprintf(buf, size, "%s", base_name(w));
+			snprintf(buf, size, "%s", text__base_name(w));
 			return;
 		}
 	}
@@ -259,7 +251,7 @@ void topmodel__proc_name(const char *cmdline, const char *comm, char *buf,
 	}
 	if (kernel_id(cmdline, buf, size))
 		return;
-	prog = base_name(w);
+	prog = text__base_name(w);
 	if (!strncmp(prog, "python", 6) || !strncmp(prog, "pypy", 4))
 		python_target(rest, prog, buf, size);
 	else
@@ -394,7 +386,7 @@ static void add_bytes(struct line *l, uint64_t v, int w)
 {
 	char b[24];
 
-	batch__fmt_bytes(v, b, sizeof(b));
+	text__bytes(v, b, sizeof(b));
 	line_add(l, b, w, true);
 }
 
@@ -595,7 +587,7 @@ static const char *file_label(const struct cells *c, int32_t run,
 	if (c && run >= 0 && (size_t)run < c->n && c->runs[run].file &&
 	    !strcmp(c->runs[run].file, file))
 		return c->runs[run].label;
-	return base_name(file);
+	return text__base_name(file);
 }
 
 static void frame_text(const struct top_sites *s, int32_t run, json_t *f,
@@ -624,10 +616,10 @@ static void native_text(const struct top_sites *s, uint32_t site, char *buf,
 	else if (f->function)
 		snprintf(buf, size, "%s+0x%llx (%s)", f->function,
 			 (unsigned long long)f->offset,
-			 f->module ? base_name(f->module) : "?");
+			 f->module ? text__base_name(f->module) : "?");
 	else
 		snprintf(buf, size, "0x%llx (%s)", (unsigned long long)f->addr,
-			 f->module ? base_name(f->module) : "?");
+			 f->module ? text__base_name(f->module) : "?");
 }
 
 /*
@@ -751,7 +743,7 @@ void topmodel__header(const struct top_stats *st, int width, bool utf8,
 
 	localtime_r(&st->now, &tm);
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
-	batch__fmt_count(st->events_per_s, ev, sizeof(ev));
+	text__count(st->events_per_s, ev, sizeof(ev));
 	snprintf(head, sizeof(head),
 		 "memprof-bpf %s%s  %zu process%s  %s events/s  CPU %.1f%%  ",
 		 when, st->paused ? " (paused)" : "", st->nprocs,
@@ -784,10 +776,9 @@ static void proc_line1(const struct top_proc_row *r, int width, bool utf8,
 	char live[24], rss[24], un[24], s[256];
 	struct line l;
 
-	batch__fmt_bytes(r->live, live, sizeof(live));
-	batch__fmt_bytes(r->rss, rss, sizeof(rss));
-	batch__fmt_bytes(r->rss > r->live ? r->rss - r->live : 0, un,
-			 sizeof(un));
+	text__bytes(r->live, live, sizeof(live));
+	text__bytes(r->rss, rss, sizeof(rss));
+	text__bytes(r->rss > r->live ? r->rss - r->live : 0, un, sizeof(un));
 	snprintf(s, sizeof(s),
 		 "PID %d  %s (%s)  live %s  RSS %s  untracked %s%s%s%s", r->pid,
 		 r->name, r->comm, live, r->rss ? rss : "-", r->rss ? un : "-",
@@ -806,7 +797,7 @@ void topmodel__proc_bar(const struct top_proc_row *r,
 	struct line l;
 
 	proc_line1(r, width, utf8, line1, size);
-	batch__fmt_bytes(r->peak, peak, sizeof(peak));
+	text__bytes(r->peak, peak, sizeof(peak));
 	if (r->peak_at_ns) {
 		time_t t =
 			(time_t)((r->peak_at_ns + mono_to_real) / 1000000000);
@@ -868,7 +859,7 @@ void topmodel__cell_line(const struct top_cell_row *r, int width, bool utf8,
 	struct line l;
 
 	snprintf(share, sizeof(share), "%.1f%%", r->share * 100);
-	batch__fmt_count(r->allocs, allocs, sizeof(allocs));
+	text__count(r->allocs, allocs, sizeof(allocs));
 	line_init(&l, buf, size, width, utf8);
 	line_add(&l, r->current ? (utf8 ? "▶" : ">") : "", CW_MARK, false);
 	line_add(&l, r->label, CW_LABEL, false);
@@ -984,7 +975,7 @@ void topmodel__proc_line(const struct top_proc_row *r, int width, bool utf8,
 	struct line l;
 
 	snprintf(pid, sizeof(pid), "%d", r->pid);
-	batch__fmt_count(r->alloc_rate, rate, sizeof(rate));
+	text__count(r->alloc_rate, rate, sizeof(rate));
 	snprintf(drop, sizeof(drop), "%llu", (unsigned long long)r->dropped);
 	snprintf(cells, sizeof(cells), "%zu", r->nruns);
 	line_init(&l, buf, size, width, utf8);

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 #include "agent.h"
-#include "lib/options.h"
+#include "options.h"
 
 struct topview;
 

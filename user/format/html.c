@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "html.h"
-#include "offline/report.h"
+#include "snapdoc.h"
 
 /*
  * The page is built into the binary by the assembler: an export works
@@ -14,7 +14,7 @@ __asm__(".pushsection .rodata\n"
 	".global memprof_flamegraph_html\n"
 	".type memprof_flamegraph_html, @object\n"
 	"memprof_flamegraph_html:\n"
-	".incbin \"user/output/flamegraph.html\"\n"
+	".incbin \"user/format/flamegraph.html\"\n"
 	".byte 0\n"
 	".popsection\n");
 extern const char memprof_flamegraph_html[];
@@ -105,7 +105,7 @@ static json_t *stack_path(struct frame_table *t, json_t *s, json_t *files)
 {
 	const char *cell = json_string_value(json_object_get(s, "cell"));
 	json_t *frames = json_object_get(s, "frames"), *path = json_array();
-	size_t j = report__cell_frame(
+	size_t j = snapdoc__cell_frame(
 		frames, json_string_value(json_object_get(files, cell ?: "")));
 	char name[1024], detail[2048];
 
@@ -114,7 +114,7 @@ static json_t *stack_path(struct frame_table *t, json_t *s, json_t *files)
 	for (; j < json_array_size(frames); j++) {
 		json_t *f = json_array_get(frames, j);
 
-		report__frame_name(f, name, sizeof(name));
+		snapdoc__frame_name(f, name, sizeof(name));
 		frame_detail(f, detail, sizeof(detail));
 		utf8_trim(name);
 		utf8_trim(detail);
@@ -128,7 +128,7 @@ static json_t *stack_path(struct frame_table *t, json_t *s, json_t *files)
 static json_t *stacks(json_t *doc, struct frame_table *t)
 {
 	json_t *peak = json_object_get(doc, "peak"), *out = json_array(), *s;
-	json_t *files = report__cell_files(doc);
+	json_t *files = snapdoc__cell_files(doc);
 	char where[1024];
 	size_t i;
 
@@ -140,7 +140,7 @@ static json_t *stacks(json_t *doc, struct frame_table *t)
 
 		if (bytes <= 0)
 			continue; /* no use for empty boxes */
-		report__where(s, where, sizeof(where));
+		snapdoc__where(s, where, sizeof(where));
 		utf8_trim(where);
 		json_array_append_new(
 			out,

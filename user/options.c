@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "log.h"
+#include "lib/args.h"
+#include "lib/log.h"
 #include "options.h"
 
 #define MEMPROF_VERSION "0.1.0"
@@ -146,33 +147,13 @@ static int parse_depth(const char *arg, struct env *env)
 	return 0;
 }
 
-int options__choice(const char *flag, const char *arg, const char *const *names,
-		    size_t n)
-{
-	char list[256] = "";
-	size_t i, len = 0;
-
-	for (i = 0; i < n; i++)
-		if (!strcmp(arg, names[i]))
-			return (int)i;
-	/* "a, b or c": the choices, as the error line names them. */
-	for (i = 0; i < n && len < sizeof(list); i++)
-		len += snprintf(list + len, sizeof(list) - len, "%s%s",
-				i == 0	     ? ""
-				: i + 1 == n ? " or "
-					     : ", ",
-				names[i]);
-	log_err("%s wants %s, not '%s'", flag, list, arg);
-	return -1;
-}
-
 /* The order of enum snap_format. */
 static const char *const format_names[] = { "json", "folded", "html" };
 
 static int parse_format(const char *arg, struct env *env)
 {
-	int i = options__choice("--format", arg, format_names,
-				sizeof(format_names) / sizeof(format_names[0]));
+	int i = args__choice("--format", arg, format_names,
+			     sizeof(format_names) / sizeof(format_names[0]));
 
 	if (i < 0)
 		return -1;

@@ -40,11 +40,5 @@ struct env {
  * printed, or -1 after printing one error line (exit code 2).
  */
 int options__parse(int argc, char **argv, struct env *env);
-/*
- * The index of arg among names, or -1 after one error line naming flag
- * and the choices ("--by wants cell, stack or file, not 'x'").
- */
-int options__choice(const char *flag, const char *arg, const char *const *names,
-		    size_t n);
 
 #endif

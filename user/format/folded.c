@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <stdio.h>
+#include "folded.h"
+#include "snapdoc.h"
+
+static json_int_t int_of(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* Folded names cannot hold the separator or a line break. */
+static void put_folded_name(FILE *out, const char *name)
+{
+	for (; *name; name++)
+		fputc(*name == ';' ? ':' : *name == '\n' ? ' ' : *name, out);
+}
+
+/* One stack: its cell, then its frames from the cell's root down. */
+static void folded_line(FILE *out, json_t *s, json_t *files)
+{
+	const char *cell = str_of(s, "cell");
+	json_t *frames = json_object_get(s, "frames");
+	size_t j = snapdoc__cell_frame(frames, str_of(files, cell ? cell : ""));
+	char name[1024];
+
+	if (cell)
+		put_folded_name(out, cell);
+	for (; j < json_array_size(frames); j++) {
+		snapdoc__frame_name(json_array_get(frames, j), name,
+				    sizeof(name));
+		if (cell || j)
+			fputc(';', out);
+		put_folded_name(out, name);
+	}
+	fprintf(out, " %lld\n", (long long)int_of(s, "bytes"));
+}
+
+void folded__write(FILE *out, json_t *doc)
+{
+	json_t *peak = json_object_get(doc, "peak");
+	json_t *files = snapdoc__cell_files(doc), *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(peak, "stacks"), i, s)
+	{
+		if (int_of(s, "bytes") > 0) /* no use for empty boxes */
+			folded_line(out, s, files);
+	}
+	json_decref(files);
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "lib/log.h"
+#include "lib/text.h"
+#include "snapdoc.h"
+#include "snapfile.h"
+
+/* Missing keys read as 0 / NULL: jansson's getters accept NULL. */
+static json_int_t int_of(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static const char *str_of(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+json_t *snapdoc__leaf_python(json_t *stack)
+{
+	json_t *frames = json_object_get(stack, "frames");
+	size_t i = json_array_size(frames);
+
+	while (i--) {
+		json_t *f = json_array_get(frames, i);
+
+		if (json_is_false(json_object_get(f, "native")))
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * One frame as people read it: Python "function (file.py:12)", markers
+ * such as "[native thread]" as they are, native "function (libc.so.6)".
+ */
+void snapdoc__frame_name(json_t *f, char *buf, size_t size)
+{
+	const char *fn = str_of(f, "function");
+	const char *file = str_of(f, "file");
+	const char *mod = str_of(f, "module");
+
+	if (!fn)
+		fn = "[unknown]";
+	if (json_is_false(json_object_get(f, "native")))
+		if (file)
+			snprintf(buf, size, "%s (%s:%lld)", fn,
+				 text__base_name(file),
+				 (long long)int_of(f, "line"));
+		else
+			snprintf(buf, size, "%s", fn);
+	else if (mod)
+		snprintf(buf, size, "%s (%s)", fn, text__base_name(mod));
+	else
+		snprintf(buf, size, "%s", fn);
+}
+
+void snapdoc__where(json_t *stack, char *buf, size_t size)
+{
+	json_t *py = snapdoc__leaf_python(stack);
+	json_t *frames = json_object_get(stack, "frames");
+	const char *file = str_of(py, "file");
+
+	if (py && file)
+		snprintf(buf, size, "%s:%lld %s", text__base_name(file),
+			 (long long)int_of(py, "line"),
+			 str_of(py, "function") ?: "?");
+	else if (py)
+		snapdoc__frame_name(py, buf, size);
+	else if (json_array_size(frames))
+		snapdoc__frame_name(json_array_get(frames,
+						   json_array_size(frames) - 1),
+				    buf, size);
+	else
+		snprintf(buf, size, "(no frames)");
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+json_t *snapdoc__load(const char *path)
+{
+	char err[512];
+	FILE *f = fopen(path, "r");
+	json_t *doc;
+
+	/* jansson would say "line -1: unable to open": name the cause. */
+	if (!f) {
+		log_err("%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	fclose(f);
+	doc = snapfile__load(path, err, sizeof(err));
+	if (!doc)
+		log_err("%s", err);
+	return doc;
+}
+
+/* The code file of each cell run, by label (from the peak's cells). */
+json_t *snapdoc__cell_files(json_t *doc)
+{
+	json_t *cells = json_object_get(json_object_get(doc, "peak"), "cells");
+	json_t *files = json_object(), *c;
+	size_t i;
+
+	json_array_foreach(cells, i,
+			   c) if (str_of(c, "label") && str_of(c, "file"))
+		json_object_set(files, str_of(c, "label"),
+				json_object_get(c, "file"));
+	return files;
+}
+
+/*
+ * Where a cell's stack starts to be the cell's: its code's outermost
+ * frame. The kernel's event loop below it is the same for every cell and
+ * would only make each flame a tall thin tower.
+ */
+size_t snapdoc__cell_frame(json_t *frames, const char *cell_file)
+{
+	json_t *f;
+	size_t i;
+
+	json_array_foreach(frames, i, f)
+	{
+		const char *file = str_of(f, "file");
+
+		if (cell_file && file && !strcmp(file, cell_file))
+			return i;
+	}
+	return 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Snapshot files (docs/snapshot-format.md), apart from the live agent:
+ * written atomically (lib/atomicfile.c: 0600 temp file, fsync'd, renamed
+ * (-o) or linked to a fresh name, never clobbering; handed to the sudo
+ * user), read back and validated. The offline commands need only this.
+ */
+#ifndef MEMPROF_SNAPFILE_H
+#define MEMPROF_SNAPFILE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAPSHOT_SCHEMA "memprof-bpf/snapshot"
+
+#define SNAPSHOT_VERSION 1
+
+/*
+ * Write doc to path. replace: rename over an existing file (-o); else the
+ * name must be new (-EEXIST otherwise). Returns 0 or -errno.
+ */
+int snapfile__save(json_t *doc, const char *path, bool replace);
+
+/* The same for a rendered export (folded, HTML); a final newline added. */
+int snapfile__save_text(const char *text, size_t len, const char *path,
+			bool replace);
+
+/* Read and validate a snapshot; NULL with a one-line reason in err. */
+json_t *snapfile__load(const char *path, char *err, size_t errlen);
+
+/* The same from len bytes in memory (no NUL needed); name is for err. */
+json_t *snapfile__load_buffer(const char *buf, size_t len, const char *name,
+			      char *err, size_t errlen);
+
+/* ISO 8601 UTC with milliseconds. */
+void snapfile__iso_time(int64_t real_ns, char *buf, size_t size);
+
+#endif
