@@ -393,21 +393,6 @@ Test(snapshot, load_buffer_checks_like_load, .timeout = 10)
 	heap__free(&h);
 }
 
-Test(snapshot, iso_time, .timeout = 10)
-{
-	char buf[40];
-
-	snapfile__iso_time(0, buf, sizeof(buf));
-	cr_assert_str_eq(buf, "1970-01-01T00:00:00.000Z");
-	snapfile__iso_time(999999999, buf, sizeof(buf));
-	cr_assert_str_eq(buf, "1970-01-01T00:00:00.999Z");
-	snapfile__iso_time(T0 + 123456789, buf, sizeof(buf));
-	cr_assert_str_eq(buf, "2023-11-14T22:13:20.123Z");
-	snapfile__iso_time(951782400LL * 1000000000LL + 5000000, buf,
-			   sizeof(buf));
-	cr_assert_str_eq(buf, "2000-02-29T00:00:00.005Z");
-}
-
 Test(snapshot, mono_to_real, .timeout = 10)
 {
 	struct timespec r, m;
