@@ -15,9 +15,10 @@ static json_t *parse(const char *text)
 #define PY(fn, file, line)                                                \
 	"{\"native\": false, \"function\": \"" fn "\", \"file\": \"" file \
 	"\", \"line\": " #line "}"
+/* A native frame: "function" in library "mod". */
 #define NATIVE(fn, mod)                                                        \
 	"{\"native\": true, \"function\": \"" fn "\", \"module\": \"" mod "\"" \
-									  "}"
+	"}"
 
 /* Python frames by file name and line, native ones by library. */
 Test(snapdoc, frame_names, .timeout = 10)
