@@ -28,7 +28,7 @@
 #include "agent.h"
 #include "model/events.h"
 #include "model/heap.h"
-#include "model/livetable.h"
+#include "lib/u64map.h"
 #include "memprof.h"
 #include "procs/tracee.h"
 
@@ -290,7 +290,7 @@ static size_t site_bytes(const struct tracee *t)
 /* Agent bytes per live block: the <= 64 B goal is about this figure. */
 static void report_memory(const char *when, const struct tracee *t)
 {
-	size_t table = livetable__bytes(&t->heap.blocks);
+	size_t table = u64map__bytes(&t->heap.blocks);
 	size_t sites = site_bytes(t);
 	uint64_t live = t->heap.live_count;
 

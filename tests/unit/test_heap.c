@@ -132,7 +132,7 @@ Test(heap, realloc_null_is_alloc, .timeout = 10)
 	cr_assert_eq(h.live_count, 1);
 	cr_assert_eq(h.allocs, 1);
 	cr_assert_eq(h.blocks.len, 1);
-	cr_assert_eq(livetable__get(&h.blocks, 0x1000)->size, 64);
+	cr_assert_eq(u64map__get(&h.blocks, 0x1000)->val, 64);
 	/* A failed realloc(NULL, n) returned NULL: nothing happened. */
 	cr_assert_eq(heap__realloc(&h, 0, 0, 64, a, false, 6), 0);
 	cr_assert_eq(h.allocs, 1);
@@ -154,7 +154,7 @@ Test(heap, realloc_to_zero_frees, .timeout = 10)
 	cr_assert_eq(h.live_count, 0);
 	cr_assert_eq(h.frees, 1);
 	cr_assert_eq(h.allocs, 1);
-	cr_assert_null(livetable__get(&h.blocks, 0x1000));
+	cr_assert_null(u64map__get(&h.blocks, 0x1000));
 	/* realloc(unknown, 0) is an unknown free. */
 	cr_assert_eq(heap__realloc(&h, 0x5000, 0, 0, b, false, 3), 0);
 	cr_assert_eq(h.unknown_frees, 1);
@@ -179,7 +179,7 @@ Test(heap, realloc_in_place_changes_size_and_site, .timeout = 10)
 	cr_assert_eq(h.live_count, 1);
 	cr_assert_eq(h.peak_bytes, 300);
 	cr_assert_eq(h.blocks.len, 1);
-	cr_assert_eq(livetable__get(&h.blocks, 0x1000)->site, b);
+	cr_assert_eq(u64map__get(&h.blocks, 0x1000)->tag, b);
 	/* Shrinks in place. */
 	cr_assert_eq(heap__realloc(&h, 0x1000, 0x1000, 50, b, false, 3), 0);
 	cr_assert_eq(h.live_bytes, 50);
@@ -212,8 +212,8 @@ Test(heap, realloc_moved_counts_both_at_the_transient_peak, .timeout = 10)
 	cr_assert_eq(h.peak_at_ns, 2);
 	cr_assert_eq(h.frees, 1);
 	cr_assert_eq(h.allocs, 2);
-	cr_assert_null(livetable__get(&h.blocks, 0x1000));
-	cr_assert_eq(livetable__get(&h.blocks, 0x2000)->size, 150);
+	cr_assert_null(u64map__get(&h.blocks, 0x1000));
+	cr_assert_eq(u64map__get(&h.blocks, 0x2000)->val, 150);
 	heap__settle_peak(&h);
 	expect_site(&h, a, 0, 0, 100, 1);
 	expect_site(&h, b, 150, 1, 150, 1);
@@ -237,8 +237,8 @@ Test(heap, realloc_moved_by_mremap_holds_one_copy, .timeout = 10)
 	cr_assert_eq(h.peak_count, 1);
 	cr_assert_eq(h.allocs, 2);
 	cr_assert_eq(h.unknown_frees, 0);
-	cr_assert_null(livetable__get(&h.blocks, 0x100000));
-	cr_assert_eq(livetable__get(&h.blocks, 0x900000)->size, 300000);
+	cr_assert_null(u64map__get(&h.blocks, 0x100000));
+	cr_assert_eq(u64map__get(&h.blocks, 0x900000)->val, 300000);
 	heap__settle_peak(&h);
 	expect_site(&h, a, 0, 0, 0, 0);
 	expect_site(&h, b, 300000, 1, 300000, 1);
@@ -472,7 +472,7 @@ Test(heap, clone_copies_and_starts_peak_at_inherited, .timeout = 10)
 	/* The child frees an inherited block: the parent still has it. */
 	heap__release(&c, 0x2000);
 	cr_assert_eq(c.frees, p.frees + 1);
-	cr_assert_not_null(livetable__get(&p.blocks, 0x2000));
+	cr_assert_not_null(u64map__get(&p.blocks, 0x2000));
 	cr_assert_eq(p.live_bytes, 400 + 0x1000);
 	cr_assert_eq(heap__munmap(&c, 0x100000, 0x1000), 0);
 	cr_assert_eq(regions__site_at(&p.maps, 0x100000), b);
@@ -484,7 +484,7 @@ Test(heap, clone_copies_and_starts_peak_at_inherited, .timeout = 10)
 	cr_assert_eq(heap__alloc(&c, 0x3000, 5000, pc, 4), 0);
 	cr_assert_eq(c.peak_bytes, 5000);
 	cr_assert_eq(p.nsites, 2);
-	cr_assert_null(livetable__get(&p.blocks, 0x3000));
+	cr_assert_null(u64map__get(&p.blocks, 0x3000));
 	heap__release(&c, 0x3000);
 	heap__settle_peak(&c);
 	expect_site(&c, b, 0, 0, 0, 0);
@@ -519,7 +519,7 @@ Test(heap, reset_forgets_everything, .timeout = 10)
 	cr_assert_eq(h.unknown_frees, 0);
 	cr_assert_eq(h.blocks.len, 0);
 	cr_assert_eq(h.maps.len, 0);
-	cr_assert_null(livetable__get(&h.blocks, 0x1000));
+	cr_assert_null(u64map__get(&h.blocks, 0x1000));
 	/* Usable again. */
 	a = heap__site(&h, KEY_B);
 	cr_assert_eq(a, 0);

@@ -132,13 +132,13 @@ static void shrink_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks)
 int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 		uint64_t now)
 {
-	struct live_block old;
+	struct u64map_entry old;
 	bool replaced;
 
-	if (livetable__put(&h->blocks, addr, size, site, &old, &replaced))
+	if (u64map__put(&h->blocks, addr, size, site, &old, &replaced))
 		return -ENOMEM;
 	if (replaced) /* its free was lost: the old block is gone */
-		shrink_by(h, old.site, old.size, 1);
+		shrink_by(h, old.tag, old.val, 1);
 	h->allocs++;
 	h->sites[site].allocs++;
 	grow_by(h, site, size, 1, now);
@@ -147,15 +147,15 @@ int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 
 uint64_t heap__release(struct heap *h, uint64_t addr)
 {
-	struct live_block b;
+	struct u64map_entry b;
 
-	if (!livetable__take(&h->blocks, addr, &b)) {
+	if (!u64map__take(&h->blocks, addr, &b)) {
 		h->unknown_frees++; /* allocated before we attached */
 		return 0;
 	}
 	h->frees++;
-	shrink_by(h, b.site, b.size, 1);
-	return b.size;
+	shrink_by(h, b.tag, b.val, 1);
+	return b.val;
 }
 
 /*
@@ -167,7 +167,7 @@ uint64_t heap__release(struct heap *h, uint64_t addr)
 int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
 		  uint32_t site, bool remapped, uint64_t now)
 {
-	struct live_block b;
+	struct u64map_entry b;
 
 	if (!old)
 		return addr ? heap__alloc(h, addr, size, site, now) : 0;
@@ -176,8 +176,8 @@ int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
 		return 0;
 	}
 	if (addr == old || remapped) {
-		if (livetable__take(&h->blocks, old, &b))
-			shrink_by(h, b.site, b.size, 1);
+		if (u64map__take(&h->blocks, old, &b))
+			shrink_by(h, b.tag, b.val, 1);
 		return heap__alloc(h, addr, size, site, now);
 	}
 	if (heap__alloc(h, addr, size, site, now))
@@ -231,7 +231,7 @@ int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
 int heap__init(struct heap *h)
 {
 	memset(h, 0, sizeof(*h));
-	if (livetable__init(&h->blocks) || index_grow(h)) {
+	if (u64map__init(&h->blocks) || index_grow(h)) {
 		heap__free(h);
 		return -ENOMEM;
 	}
@@ -240,7 +240,7 @@ int heap__init(struct heap *h)
 
 void heap__free(struct heap *h)
 {
-	livetable__free(&h->blocks);
+	u64map__free(&h->blocks);
 	regions__free(&h->maps);
 	free(h->sites);
 	free(h->index);
@@ -266,7 +266,7 @@ int heap__clone(struct heap *dst, const struct heap *src)
 	dst->index = dup_array(src->index, src->index_cap, sizeof(*src->index));
 	dst->dirty = dup_array(src->dirty, src->sites_cap, sizeof(*src->dirty));
 	if (!dst->sites || !dst->index || !dst->dirty ||
-	    livetable__copy(&dst->blocks, &src->blocks) ||
+	    u64map__copy(&dst->blocks, &src->blocks) ||
 	    regions__copy(&dst->maps, &src->maps)) {
 		heap__free(dst);
 		return -ENOMEM;

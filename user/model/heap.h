@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "livetable.h"
+#include "lib/u64map.h"
 #include "regions.h"
 
 struct site {
@@ -27,7 +27,7 @@ struct site {
 };
 
 struct heap {
-	struct livetable blocks;
+	struct u64map blocks; /* address -> size (val), site (tag) */
 	struct regions maps;
 	struct site *sites;
 	size_t nsites, sites_cap;

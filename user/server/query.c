@@ -174,17 +174,17 @@ static size_t lower_bound(const struct sorted_addrs *s, uint64_t addr)
  * Give block [start, start + size) the sorted addresses inside it. Blocks
  * are disjoint unless a free was lost; then the nearest start wins.
  */
-static void cover(const struct sorted_addrs *s, const struct live_block *b,
+static void cover(const struct sorted_addrs *s, const struct u64map_entry *b,
 		  struct query_hit *out)
 {
 	size_t j;
 
-	for (j = lower_bound(s, b->addr);
-	     j < s->n && s->k[j].addr - b->addr < b->size; j++) {
+	for (j = lower_bound(s, b->key);
+	     j < s->n && s->k[j].addr - b->key < b->val; j++) {
 		struct query_hit *h = &out[s->k[j].i];
 
-		if (h->kind == QUERY_NONE || b->addr > h->start)
-			*h = (struct query_hit){ b->addr, b->size, b->site,
+		if (h->kind == QUERY_NONE || b->key > h->start)
+			*h = (struct query_hit){ b->key, b->val, b->tag,
 						 QUERY_BLOCK };
 	}
 }
@@ -193,15 +193,15 @@ static void cover(const struct sorted_addrs *s, const struct live_block *b,
  * One pass over the live blocks, a bisection of the sorted addresses for
  * each: no sorted copy of a million blocks is made per request.
  */
-static void cover_blocks(const struct livetable *t,
-			 const struct sorted_addrs *s, struct query_hit *out)
+static void cover_blocks(const struct u64map *t, const struct sorted_addrs *s,
+			 struct query_hit *out)
 {
-	const struct live_block *b;
+	const struct u64map_entry *b;
 	uint64_t lo = s->k[0].addr, hi = s->k[s->n - 1].addr;
 
-	livetable__for_each(t, b)
+	u64map__for_each(t, b)
 	{
-		if (b->addr > hi || (b->addr < lo && lo - b->addr >= b->size))
+		if (b->key > hi || (b->key < lo && lo - b->key >= b->val))
 			continue;
 		cover(s, b, out);
 	}
