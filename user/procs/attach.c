@@ -241,33 +241,46 @@ static int explain(struct tracee *t, const struct plan *p, enum alloc_fn fn,
 	return err;
 }
 
+/*
+ * An entry probe at off and, when the function has one, its return probe
+ * at ret_off: the allocator and pymalloc attach their pairs alike.
+ */
+static int attach_pair(struct tracee *t, const char *path,
+		       struct bpf_program *enter, uint64_t off,
+		       struct bpf_program *ret, uint64_t ret_off)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	struct bpf_link *l;
+
+	if (t->nlinks + 2 > TRACEE_MAX_LINKS)
+		return -E2BIG;
+	l = bpf_program__attach_uprobe_opts(enter, t->pid, path, off, &opts);
+	if (!l)
+		return -errno;
+	t->links[t->nlinks++] = l;
+	if (!ret)
+		return 0;
+	opts.retprobe = true;
+	l = bpf_program__attach_uprobe_opts(ret, t->pid, path, ret_off, &opts);
+	if (!l)
+		return -errno;
+	t->links[t->nlinks++] = l;
+	return 0;
+}
+
 static int attach_one(struct agent *a, struct tracee *t, struct plan *p,
 		      enum alloc_fn fn, bool *seen_off)
 {
 	struct bpf_program *enter, *ret;
-	struct bpf_link *l;
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
+	int err;
 
 	progs_for(a->skel, fn, &enter, &ret);
 	if (!enter || fn >= FN_MAX || !p->have[fn] || *seen_off)
 		return 0; /* aliases (aligned_alloc = memalign) probe once */
 	*seen_off = true;
-	if (t->nlinks + 2 > TRACEE_MAX_LINKS)
-		return -E2BIG;
-	l = bpf_program__attach_uprobe_opts(enter, t->pid, p->path,
-					    p->off[fn] + p->skip[fn], &opts);
-	if (!l)
-		return explain(t, p, fn, -errno);
-	t->links[t->nlinks++] = l;
-	if (!ret)
-		return 0;
-	opts.retprobe = true;
-	l = bpf_program__attach_uprobe_opts(
-		ret, t->pid, p->path, p->off[fn] + p->ret_skip[fn], &opts);
-	if (!l)
-		return explain(t, p, fn, -errno);
-	t->links[t->nlinks++] = l;
-	return 0;
+	err = attach_pair(t, p->path, enter, p->off[fn] + p->skip[fn], ret,
+			  p->off[fn] + p->ret_skip[fn]);
+	return err && err != -E2BIG ? explain(t, p, fn, err) : err;
 }
 
 static int attach_plan(struct agent *a, struct tracee *t, struct plan *p,
@@ -537,10 +550,8 @@ static int pymalloc_offsets(const char *path, uint64_t off[NPYMALLOC])
  */
 static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	struct bpf_program *enter, *ret;
 	uint64_t off[NPYMALLOC];
-	struct bpf_link *l;
 	size_t i;
 	int err = pymalloc_offsets(path, off);
 
@@ -556,20 +567,9 @@ static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
 		return -E2BIG;
 	for (i = 0; i < NPYMALLOC; i++) {
 		pymalloc_progs(a->skel, pymalloc_fns[i].fn, &enter, &ret);
-		opts.retprobe = false;
-		l = bpf_program__attach_uprobe_opts(enter, t->pid, path, off[i],
-						    &opts);
-		if (!l)
-			return -errno;
-		t->links[t->nlinks++] = l;
-		if (!ret)
-			continue;
-		opts.retprobe = true;
-		l = bpf_program__attach_uprobe_opts(ret, t->pid, path, off[i],
-						    &opts);
-		if (!l)
-			return -errno;
-		t->links[t->nlinks++] = l;
+		err = attach_pair(t, path, enter, off[i], ret, off[i]);
+		if (err)
+			return err;
 	}
 	log_info("pid %d: pymalloc probed in %s", t->pid, path);
 	return 0;
