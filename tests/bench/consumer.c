@@ -270,21 +270,13 @@ static uint64_t consume(struct agent *a, struct chunk *c)
 	return now_monotonic_ns() - t0;
 }
 
-/* What the agent holds for sites: table, index, dirty list, names. */
+/* What the agent holds for sites: counters, dirty list, registry, names. */
 static size_t site_bytes(const struct tracee *t)
 {
 	const struct heap *h = &t->heap;
-	size_t n = h->sites_cap * (sizeof(struct site) + sizeof(uint32_t)) +
-		   h->index_cap * sizeof(uint32_t) +
-		   t->nframes * sizeof(struct frame);
 
-	for (size_t i = 0; i < t->nframes; i++) {
-		if (t->frames[i].function)
-			n += strlen(t->frames[i].function) + 1;
-		if (t->frames[i].module)
-			n += strlen(t->frames[i].module) + 1;
-	}
-	return n;
+	return h->sites_cap * (sizeof(struct site) + sizeof(uint32_t)) +
+	       sites__bytes(&t->sites);
 }
 
 /* Agent bytes per live block: the <= 64 B goal is about this figure. */

@@ -111,10 +111,9 @@ static void cell_marker(struct tracee *t, bool done, int64_t n,
 /* A site with its Python stack (0: none), noted as events.c does. */
 static int64_t cell_site(struct tracee *t, uint64_t key, uint64_t stack)
 {
-	int64_t s = heap__site(&t->heap, key);
+	int64_t s = tracee__site(t, key, stack, NULL, 1);
 
 	cr_assert_geq(s, 0);
-	cells__note_site(&t->cells, s, &t->py, stack, 1, t->heap.live_bytes);
 	return s;
 }
 
@@ -124,7 +123,7 @@ static void cell_alloc(struct tracee *t, int64_t site, uint64_t addr,
 	uint64_t peak = t->heap.peak_bytes;
 
 	cr_assert_eq(heap__alloc(&t->heap, addr, size, site, addr), 0);
-	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 }
 

@@ -143,21 +143,57 @@ static void end(struct cells *c, int64_t n, const char *file, const char *head,
 	cells__marker(c, &m, live);
 }
 
+/*
+ * The sites of the test: their descriptions keep the runs the cells
+ * decide (model/site.h). Each test runs in its own process.
+ */
+static struct sites sites, dsites;
+
+/*
+ * Site `site` noted as tracee__new_site notes a new one: the registry
+ * hands out ids in order (ids passed on the way are described too, their
+ * run outside cells), a new site's run is decided once by the cells, and
+ * its description keeps it. A known site answers with its kept run.
+ */
+static int32_t note_site(struct cells *c, struct sites *s, size_t site,
+			 const struct pystacks *ps, uint64_t stack,
+			 uint64_t now, uint64_t live)
+{
+	if (!s->index)
+		cr_assert_eq(sites__init(s), 0);
+	if (site < s->n)
+		return s->v[site].run;
+	while (s->n <= site)
+		cr_assert_geq(sites__lookup_or_add(s, 0x400000 + s->n, stack,
+						   NULL),
+			      0);
+	s->v[site].run = cells__run_of(c, ps, stack, now, live);
+	return s->v[site].run;
+}
+
+/* A site the cells never heard of: its bytes count as outside. */
+static int64_t bare_site(struct heap *h, uint64_t key, uint64_t stack)
+{
+	int64_t s = unit_site(&sites, h, key, stack);
+
+	cr_assert_geq(s, 0);
+	return s;
+}
+
 /* A new heap site with its Python stack, noted as events.c does. */
 static int64_t new_site(struct heap *h, struct cells *c,
 			const struct pystacks *ps, uint64_t key, uint64_t stack,
 			uint64_t now)
 {
-	int64_t s = heap__site(h, key);
+	int64_t s = bare_site(h, key, stack);
 
-	cr_assert_geq(s, 0);
-	cells__note_site(c, s, ps, stack, now, h->live_bytes);
+	sites.v[s].run = cells__run_of(c, ps, stack, now, h->live_bytes);
 	return s;
 }
 
 /*
  * An allocation as events.c makes it: heap first, then the cells, told
- * whether this event raised the high-water mark.
+ * the site's run and whether this event raised the high-water mark.
  */
 static void alloc(struct heap *h, struct cells *c, int64_t site, uint64_t addr,
 		  uint64_t size, uint64_t now)
@@ -165,7 +201,8 @@ static void alloc(struct heap *h, struct cells *c, int64_t site, uint64_t addr,
 	uint64_t before = h->peak_bytes;
 
 	cr_assert_eq(heap__alloc(h, addr, size, site, now), 0);
-	cells__on_alloc(c, site, h->live_bytes, h->peak_bytes > before);
+	cells__on_alloc(c, sites.v[site].run, h->live_bytes,
+			h->peak_bytes > before);
 }
 
 static void expect_totals(const struct cell_totals *t, int64_t live_bytes,
@@ -214,8 +251,9 @@ Test(cells, init_and_free, .timeout = 10)
 	struct cells c;
 
 	cells__init(&c);
+	cr_assert_eq(sites__init(&sites), 0);
 	cr_assert_eq(c.n, 0);
-	cr_assert_eq(c.nsites, 0);
+	cr_assert_eq(sites.n, 0);
 	cr_assert_eq(c.current, -1);
 	cr_assert_eq(c.peak_run, -1);
 	cells__free(&c);
@@ -231,7 +269,7 @@ Test(cells, outermost_cell_frame_decides_the_run, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
 	cr_assert_eq(c.n, 1);
 	cr_assert_str_eq(c.runs[0].file, FILE_A);
 	cr_assert_str_eq(c.runs[0].label, LABEL_A);
@@ -244,7 +282,7 @@ Test(cells, outermost_cell_frame_decides_the_run, .timeout = 10)
 	cr_assert_not(c.runs[0].marked);
 
 	/* make() of cell A called from cell B's <module>: B's run. */
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_B_MAKE, 200, 500), 1);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_B_MAKE, 200, 500), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_str_eq(c.runs[1].file, FILE_B);
 	cr_assert_str_eq(c.runs[1].label, LABEL_B);
@@ -255,27 +293,27 @@ Test(cells, outermost_cell_frame_decides_the_run, .timeout = 10)
 	cr_assert_eq(c.runs[1].max_live, 500);
 
 	/* No cell frame, no stack, an unknown stack: outside. */
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_OUT, 300, 0),
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_OUT, 300, 0),
 		     CELL_OUTSIDE);
-	cr_assert_eq(cells__note_site(&c, 3, &ps, 0, 300, 0), CELL_OUTSIDE);
-	cr_assert_eq(cells__note_site(&c, 4, &ps, ST_UNKNOWN, 300, 0),
+	cr_assert_eq(note_site(&c, &sites, 3, &ps, 0, 300, 0), CELL_OUTSIDE);
+	cr_assert_eq(note_site(&c, &sites, 4, &ps, ST_UNKNOWN, 300, 0),
 		     CELL_OUTSIDE);
 	cr_assert_eq(c.n, 2);
 
 	/* make() called from A's own <module>: the same code id, one run. */
-	cr_assert_eq(cells__note_site(&c, 5, &ps, ST_A_MAKE, 400, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 6, &ps, ST_A, 400, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 5, &ps, ST_A_MAKE, 400, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 6, &ps, ST_A, 400, 0), 0);
 	cr_assert_eq(c.n, 2);
-	cr_assert_eq(c.nsites, 7);
-	cr_assert_eq(c.site_run[0], 0);
-	cr_assert_eq(c.site_run[1], 1);
-	cr_assert_eq(c.site_run[2], CELL_OUTSIDE);
-	cr_assert_eq(c.site_run[5], 0);
+	cr_assert_eq(sites.n, 7);
+	cr_assert_eq(sites.v[0].run, 0);
+	cr_assert_eq(sites.v[1].run, 1);
+	cr_assert_eq(sites.v[2].run, CELL_OUTSIDE);
+	cr_assert_eq(sites.v[5].run, 0);
 
 	/* A site's run is decided once. */
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_OUT, 500, 0), 1);
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A, 500, 0), CELL_OUTSIDE);
-	cr_assert_eq(c.nsites, 7);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_OUT, 500, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A, 500, 0), CELL_OUTSIDE);
+	cr_assert_eq(sites.n, 7);
 	cr_assert_eq(c.current, -1, "no allocation yet");
 	cells__free(&c);
 	pystacks__free(&ps);
@@ -293,9 +331,9 @@ Test(cells, rerun_of_the_same_source_is_a_new_run, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
 	cr_assert_eq(c.runs[0].last_line, 1);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A2, 200, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A2, 200, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_str_eq(c.runs[1].file, FILE_A);
 	cr_assert_str_eq(c.runs[1].label, LABEL_A);
@@ -305,8 +343,8 @@ Test(cells, rerun_of_the_same_source_is_a_new_run, .timeout = 10)
 	cr_assert_eq(c.runs[1].last_line, 1);
 	cr_assert_eq(c.runs[1].started_ns, 200);
 	/* The first run's code still maps to the first run. */
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A_MAKE, 300, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_A2, 300, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A_MAKE, 300, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 3, &ps, ST_A2, 300, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cells__free(&c);
 	pystacks__free(&ps);
@@ -320,8 +358,8 @@ Test(cells, rising_statements_of_a_file_are_one_run, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A3, 200, 50), 0);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A3, 200, 50), 0);
 	cr_assert_eq(c.n, 1, "one run, not one per statement");
 	cr_assert_str_eq(c.runs[0].label, LABEL_A);
 	cr_assert_eq(c.runs[0].code_id, MOD_A3, "its latest <module> code");
@@ -330,11 +368,11 @@ Test(cells, rising_statements_of_a_file_are_one_run, .timeout = 10)
 	cr_assert_eq(c.runs[0].started_ns, 100, "started by its first code");
 	cr_assert_eq(c.runs[0].start_live, 0);
 	/* A function of the cell reached without its <module>: that run. */
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_THREAD, 300, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_THREAD, 300, 0), 0);
 	cr_assert_eq(c.n, 1);
-	cr_assert_eq(c.nsites, 3);
+	cr_assert_eq(sites.n, 3);
 	/* Another cell's statement does not join it. */
-	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_B, 400, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 3, &ps, ST_B, 400, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cells__free(&c);
 	pystacks__free(&ps);
@@ -351,9 +389,9 @@ Test(cells, first_line_falling_back_starts_a_rerun, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A3, 200, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A2, 300, 10), 1);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A3, 200, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A2, 300, 10), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_str_eq(c.runs[1].file, FILE_A);
 	cr_assert_str_eq(c.runs[1].label, LABEL_A);
@@ -363,16 +401,16 @@ Test(cells, first_line_falling_back_starts_a_rerun, .timeout = 10)
 	cr_assert_eq(c.runs[1].start_live, 10);
 	cr_assert_eq(c.runs[0].code_id, MOD_A3, "the first run is untouched");
 	cr_assert_eq(c.runs[0].last_line, 3);
-	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_A4, 400, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 3, &ps, ST_A4, 400, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_eq(c.runs[1].code_id, MOD_A4);
 	cr_assert_eq(c.runs[1].last_line, 4);
 	/* A function of the cell without its <module>: the newest run. */
-	cr_assert_eq(cells__note_site(&c, 4, &ps, ST_THREAD, 500, 0), 1);
-	cr_assert_eq(c.site_run[0], 0);
-	cr_assert_eq(c.site_run[1], 0);
-	cr_assert_eq(c.site_run[2], 1);
-	cr_assert_eq(c.site_run[3], 1);
+	cr_assert_eq(note_site(&c, &sites, 4, &ps, ST_THREAD, 500, 0), 1);
+	cr_assert_eq(sites.v[0].run, 0);
+	cr_assert_eq(sites.v[1].run, 0);
+	cr_assert_eq(sites.v[2].run, 1);
+	cr_assert_eq(sites.v[3].run, 1);
 	cells__free(&c);
 	pystacks__free(&ps);
 }
@@ -430,12 +468,12 @@ Test(cells, statements_are_told_apart_by_their_running_line, .timeout = 10)
 		free(r);
 	}
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
 	cr_assert_eq(c.runs[0].last_line, 1);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A + 1, 200, 0), 0,
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A + 1, 200, 0), 0,
 		     "line 3 after line 1: the same run");
 	cr_assert_eq(c.runs[0].last_line, 3);
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A + 2, 300, 0), 1,
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A + 2, 300, 0), 1,
 		     "line 1 again: a re-run");
 	cr_assert_eq(c.n, 2);
 	cells__free(&c);
@@ -455,15 +493,15 @@ Test(cells, statements_under_an_open_marked_run_belong_to_it, .timeout = 10)
 	notebook(&ps);
 	cells__init(&c);
 	start(&c, 5, FILE_A, "x = 1", 1000, 0);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 1100, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A3, 1200, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 1100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A3, 1200, 0), 0);
 	cr_assert_eq(c.n, 1);
 	cr_assert_str_eq(c.runs[0].label, "In [5]");
 	cr_assert(c.runs[0].marked);
 	cr_assert_eq(c.runs[0].code_id, MOD_A3);
 	cr_assert_eq(c.runs[0].last_line, 3);
 	/* Not rising, but the marked run is still open: the same run. */
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A2, 1300, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A2, 1300, 0), 0);
 	cr_assert_eq(c.n, 1);
 	cr_assert_eq(c.runs[0].code_id, MOD_A2);
 	cr_assert_eq(c.runs[0].last_line, 1);
@@ -473,7 +511,7 @@ Test(cells, statements_under_an_open_marked_run_belong_to_it, .timeout = 10)
 	cr_assert_eq(c.current, -1);
 
 	/* Closed: line 4 rises above its last line, yet starts a new run. */
-	cr_assert_eq(cells__note_site(&c, 3, &ps, ST_A4, 3000, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 3, &ps, ST_A4, 3000, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_not(c.runs[1].marked);
 	cr_assert_str_eq(c.runs[1].label, LABEL_A);
@@ -494,16 +532,17 @@ Test(cells, function_without_its_module_goes_to_the_newest_run, .timeout = 10)
 	notebook(&ps);
 	cells__init(&c);
 	/* Cell A, then its re-run (line 1 again): make() on a thread. */
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A2, 200, 0), 1);
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_THREAD, 300, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A2, 200, 0), 1);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_THREAD, 300, 0), 1);
 	cr_assert_eq(c.n, 2);
 	cr_assert_eq(c.runs[1].code_id, MOD_A2, "not claimed by make()");
 	cells__free(&c);
 
 	/* No run of its file yet: a run of its own, tied to no code. */
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_THREAD, 100, 7), 0);
+	cr_assert_eq(sites__reset(&sites), 0); /* as an exec forgets both */
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_THREAD, 100, 7), 0);
 	cr_assert_eq(c.n, 1);
 	cr_assert_str_eq(c.runs[0].file, FILE_A);
 	cr_assert_str_eq(c.runs[0].label, LABEL_A);
@@ -522,18 +561,18 @@ Test(cells, sites_skipped_are_outside, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 5, &ps, ST_A, 100, 0), 0);
-	cr_assert_eq(c.nsites, 6);
+	cr_assert_eq(note_site(&c, &sites, 5, &ps, ST_A, 100, 0), 0);
+	cr_assert_eq(sites.n, 6);
 	for (i = 0; i < 5; i++)
-		cr_assert_eq(c.site_run[i], CELL_OUTSIDE, "site %zu", i);
-	cr_assert_eq(c.site_run[5], 0);
+		cr_assert_eq(sites.v[i].run, CELL_OUTSIDE, "site %zu", i);
+	cr_assert_eq(sites.v[5].run, 0);
 	/* Far past the first allocation of the site map. */
-	cr_assert_eq(cells__note_site(&c, 5000, &ps, ST_B, 200, 0), 1);
-	cr_assert_eq(c.nsites, 5001);
-	cr_assert_geq(c.sites_cap, 5001);
-	cr_assert_eq(c.site_run[4999], CELL_OUTSIDE);
-	cr_assert_eq(c.site_run[5000], 1);
-	cr_assert_eq(c.site_run[5], 0);
+	cr_assert_eq(note_site(&c, &sites, 5000, &ps, ST_B, 200, 0), 1);
+	cr_assert_eq(sites.n, 5001);
+	cr_assert_geq(sites.cap, 5001);
+	cr_assert_eq(sites.v[4999].run, CELL_OUTSIDE);
+	cr_assert_eq(sites.v[5000].run, 1);
+	cr_assert_eq(sites.v[5].run, 0);
 	cells__free(&c);
 	pystacks__free(&ps);
 }
@@ -558,7 +597,7 @@ Test(cells, start_marker_then_site_adopts_the_run, .timeout = 10)
 	cr_assert_eq(c.runs[0].start_live, 4096);
 	cr_assert_eq(c.runs[0].max_live, 4096);
 
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 1500, 5000), 0);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 1500, 5000), 0);
 	cr_assert_eq(c.n, 1, "adopted, not a new run");
 	cr_assert_eq(c.runs[0].code_id, MOD_A);
 	cr_assert_eq(c.runs[0].code_addr, ADDR_MOD_A);
@@ -577,8 +616,8 @@ Test(cells, start_marker_then_site_adopts_the_run, .timeout = 10)
 	/* Run again: a second marked run takes the new <module>. */
 	start(&c, 4, FILE_A, "x = 1", 4000, 6000);
 	cr_assert_eq(c.current, 1);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A2, 4100, 6000), 1);
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A_MAKE, 4100, 6000), 0);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A2, 4100, 6000), 1);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A_MAKE, 4100, 6000), 0);
 	cr_assert_eq(c.n, 2);
 	cr_assert_str_eq(c.runs[1].label, "In [4]");
 	cr_assert_eq(c.runs[1].code_id, MOD_A2);
@@ -603,11 +642,13 @@ Test(cells, marked_file_is_a_cell_file, .timeout = 10)
 		 "/home/u/cell-7", "<module>", 1);
 	add_stack(&ps, 0xb000000000000001ULL, 3, st);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, 0xb000000000000001ULL, 10, 0),
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, 0xb000000000000001ULL, 10,
+			       0),
 		     CELL_OUTSIDE, "unknown file, no marker yet");
 	start(&c, 7, "/home/u/cell-7", "y = 2", 100, 0);
-	cr_assert_eq(
-		cells__note_site(&c, 1, &ps, 0xb000000000000001ULL, 200, 0), 0);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, 0xb000000000000001ULL, 200,
+			       0),
+		     0);
 	cr_assert_eq(c.n, 1);
 	cr_assert_eq(c.runs[0].code_id, 0x5555000000000001ULL);
 	cells__free(&c);
@@ -621,8 +662,8 @@ Test(cells, end_without_start_adopts_the_unmarked_run, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cells__on_alloc(&c, 0, 64, true);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
+	cells__on_alloc(&c, sites.v[0].run, 64, true);
 	cr_assert_eq(c.current, 0);
 	end(&c, 7, FILE_A, "y = 2", false, 5000, 64);
 	cr_assert_eq(c.n, 1);
@@ -672,8 +713,8 @@ Test(cells, code_freed_finishes_unmarked_runs_only, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&c);
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_A, 100, 0), 0);
-	cells__on_alloc(&c, 0, 10, true);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_A, 100, 0), 0);
+	cells__on_alloc(&c, sites.v[0].run, 10, true);
 	cr_assert_eq(c.current, 0);
 	cells__code_freed(&c, 0x7fffdead0000ULL, 150);
 	cr_assert_eq(c.runs[0].finished_ns, 0, "not its code");
@@ -684,19 +725,19 @@ Test(cells, code_freed_finishes_unmarked_runs_only, .timeout = 10)
 	cells__code_freed(&c, ADDR_MOD_A, 950);
 	cr_assert_eq(c.runs[0].finished_ns, 900);
 	/* An allocation at a finished run's site does not revive it. */
-	cells__on_alloc(&c, 0, 20, true);
+	cells__on_alloc(&c, sites.v[0].run, 20, true);
 	cr_assert_eq(c.current, -1);
 
 	/* A marked run ends with its end marker, not its code. */
 	start(&c, 3, FILE_B, "b = []", 1000, 20);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_B, 1100, 20), 1);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_B, 1100, 20), 1);
 	cr_assert_eq(c.runs[1].code_addr, ADDR_MOD_B);
 	cells__code_freed(&c, ADDR_MOD_B, 1200);
 	cr_assert_eq(c.runs[1].finished_ns, 0);
 	cr_assert_eq(c.current, 1);
 
 	/* A free stamped before the run's start ends it at its start. */
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_A2, 2000, 20), 2);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_A2, 2000, 20), 2);
 	cells__code_freed(&c, ADDR_MOD_A2, 1500);
 	cr_assert_eq(c.runs[2].finished_ns, 2000);
 	cells__free(&c);
@@ -711,47 +752,48 @@ Test(cells, on_alloc_follows_the_running_run, .timeout = 10)
 	notebook(&ps);
 	cells__init(&c);
 	/* A high-water mark before any cell: reached outside. */
-	cr_assert_eq(cells__note_site(&c, 0, &ps, ST_OUT, 10, 0), CELL_OUTSIDE);
-	cells__on_alloc(&c, 0, 100, true);
+	cr_assert_eq(note_site(&c, &sites, 0, &ps, ST_OUT, 10, 0),
+		     CELL_OUTSIDE);
+	cells__on_alloc(&c, sites.v[0].run, 100, true);
 	cr_assert_eq(c.current, -1);
 	cr_assert_eq(c.peak_run, -1);
 
 	start(&c, 3, FILE_A, "a = make()", 1000, 100);
-	cr_assert_eq(cells__note_site(&c, 1, &ps, ST_A_MAKE, 1100, 100), 0);
-	cells__on_alloc(&c, 1, 300, true);
+	cr_assert_eq(note_site(&c, &sites, 1, &ps, ST_A_MAKE, 1100, 100), 0);
+	cells__on_alloc(&c, sites.v[1].run, 300, true);
 	cr_assert_eq(c.runs[0].max_live, 300);
 	cr_assert_eq(c.peak_run, 0);
 	/* Lower than its high: the high stays. */
-	cells__on_alloc(&c, 1, 250, false);
+	cells__on_alloc(&c, sites.v[1].run, 250, false);
 	cr_assert_eq(c.runs[0].max_live, 300);
 	/* Outside allocations while a marked cell runs are its level too. */
-	cells__on_alloc(&c, 0, 320, true);
+	cells__on_alloc(&c, sites.v[0].run, 320, true);
 	cr_assert_eq(c.runs[0].max_live, 320);
 	cr_assert_eq(c.peak_run, 0);
 	end(&c, 3, FILE_A, "", true, 2000, 320);
 	cr_assert_eq(c.current, -1);
 
 	/* After the end nothing moves run 0; a new mark is outside. */
-	cells__on_alloc(&c, 0, 200, false);
+	cells__on_alloc(&c, sites.v[0].run, 200, false);
 	cr_assert_eq(c.peak_run, 0, "no new high-water mark");
-	cells__on_alloc(&c, 0, 400, true);
+	cells__on_alloc(&c, sites.v[0].run, 400, true);
 	cr_assert_eq(c.runs[0].max_live, 320);
 	cr_assert_eq(c.runs[0].start_live, 100);
 	cr_assert_eq(c.peak_run, -1);
 
 	/* Unmarked: the run allocating becomes the running one... */
-	cr_assert_eq(cells__note_site(&c, 2, &ps, ST_B, 3000, 400), 1);
-	cells__on_alloc(&c, 2, 500, true);
+	cr_assert_eq(note_site(&c, &sites, 2, &ps, ST_B, 3000, 400), 1);
+	cells__on_alloc(&c, sites.v[2].run, 500, true);
 	cr_assert_eq(c.current, 1);
 	cr_assert_eq(c.peak_run, 1);
 	cr_assert_eq(c.runs[1].start_live, 400);
 	cr_assert_eq(c.runs[1].max_live, 500);
 	/* ...and stays so until its code object dies. */
-	cells__on_alloc(&c, 0, 600, true);
+	cells__on_alloc(&c, sites.v[0].run, 600, true);
 	cr_assert_eq(c.runs[1].max_live, 600);
 	cr_assert_eq(c.peak_run, 1);
 	cells__code_freed(&c, ADDR_MOD_B, 4000);
-	cells__on_alloc(&c, 0, 700, true);
+	cells__on_alloc(&c, sites.v[0].run, 700, true);
 	cr_assert_eq(c.peak_run, -1);
 	cr_assert_eq(c.runs[1].max_live, 600);
 	cr_assert_eq(c.runs[0].max_live, 320);
@@ -790,14 +832,14 @@ Test(cells, totals_with_a_real_heap, .timeout = 10)
 	end(&c, 2, FILE_B, "", true, 220, h.live_bytes);
 	alloc(&h, &c, a1, 0x5000, 20, 230);
 	/* A heap site the cells never heard of counts as outside. */
-	late = heap__site(&h, 0x405000);
+	late = bare_site(&h, 0x405000, 0);
 	cr_assert_eq(heap__alloc(&h, 0x6000, 5, late, 240), 0);
 
 	cr_assert_eq(c.n, 2);
-	cr_assert_eq(c.site_run[a1], 0);
-	cr_assert_eq(c.site_run[a2], 0);
-	cr_assert_eq(c.site_run[out], CELL_OUTSIDE);
-	cr_assert_eq(c.site_run[b], 1);
+	cr_assert_eq(sites.v[a1].run, 0);
+	cr_assert_eq(sites.v[a2].run, 0);
+	cr_assert_eq(sites.v[out].run, CELL_OUTSIDE);
+	cr_assert_eq(sites.v[b].run, 1);
 	cr_assert_eq(c.peak_run, 1);
 	cr_assert_eq(c.runs[0].max_live, 150);
 	cr_assert_eq(c.runs[1].start_live, 180);
@@ -805,7 +847,7 @@ Test(cells, totals_with_a_real_heap, .timeout = 10)
 
 	heap__settle_peak(&h);
 	memset(t, 0xa5, sizeof(t));
-	cells__totals(&c, &h, t);
+	cells__totals(&c, &sites, &h, t);
 	expect_totals(&t[0], 170, 3, 150, 2, 3, "run A");
 	expect_totals(&t[1], 0, 0, 1000, 1, 1, "run B");
 	expect_totals(&t[2], 35, 2, 30, 1, 2, "outside");
@@ -827,11 +869,11 @@ Test(cells, totals_without_runs, .timeout = 10)
 
 	cells__init(&c);
 	cr_assert_eq(heap__init(&h), 0);
-	s = heap__site(&h, 0x401000);
+	s = bare_site(&h, 0x401000, 0);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 64, s, 1), 0);
 	heap__settle_peak(&h);
 	memset(t, 0xa5, sizeof(t));
-	cells__totals(&c, &h, t);
+	cells__totals(&c, &sites, &h, t);
 	expect_totals(&t[0], 64, 1, 64, 1, 1, "outside");
 	heap__free(&h);
 	cells__free(&c);
@@ -866,7 +908,7 @@ Test(cells, equal_level_is_not_a_new_high_water_mark, .timeout = 10)
 	cr_assert_eq(h.peak_bytes, 100);
 	cr_assert_eq(h.peak_at_ns, 110, "the heap keeps the first peak");
 	heap__settle_peak(&h);
-	cells__totals(&c, &h, t);
+	cells__totals(&c, &sites, &h, t);
 	cr_assert_eq(t[0].peak_bytes, 100);
 	cr_assert_eq(t[1].peak_bytes, 0);
 	cr_assert_eq(c.peak_run, 0,
@@ -885,21 +927,23 @@ Test(cells, clone_is_deep, .timeout = 10)
 	notebook(&ps);
 	cells__init(&src);
 	start(&src, 3, FILE_A, "x = 1", 1000, 64);
-	cr_assert_eq(cells__note_site(&src, 0, &ps, ST_A, 1100, 64), 0);
+	cr_assert_eq(note_site(&src, &sites, 0, &ps, ST_A, 1100, 64), 0);
 	end(&src, 3, FILE_A, "", true, 2000, 128);
-	cr_assert_eq(cells__note_site(&src, 1, &ps, ST_OUT, 2100, 128),
+	cr_assert_eq(note_site(&src, &sites, 1, &ps, ST_OUT, 2100, 128),
 		     CELL_OUTSIDE);
-	cr_assert_eq(cells__note_site(&src, 2, &ps, ST_B, 3000, 128), 1);
-	cells__on_alloc(&src, 2, 256, true);
+	cr_assert_eq(note_site(&src, &sites, 2, &ps, ST_B, 3000, 128), 1);
+	cells__on_alloc(&src, sites.v[2].run, 256, true);
 
+	/* A fork clones both: the runs and the sites that name them. */
 	cr_assert_eq(cells__clone(&dst, &src), 0);
+	cr_assert_eq(sites__clone(&dsites, &sites), 0);
 	cr_assert_eq(dst.n, 2);
-	cr_assert_eq(dst.nsites, 3);
+	cr_assert_eq(dsites.n, 3);
 	cr_assert_neq(dst.runs, src.runs);
-	cr_assert_neq(dst.site_run, src.site_run);
-	cr_assert_eq(dst.site_run[0], 0);
-	cr_assert_eq(dst.site_run[1], CELL_OUTSIDE);
-	cr_assert_eq(dst.site_run[2], 1);
+	cr_assert_neq(dsites.v, sites.v);
+	cr_assert_eq(dsites.v[0].run, 0);
+	cr_assert_eq(dsites.v[1].run, CELL_OUTSIDE);
+	cr_assert_eq(dsites.v[2].run, 1);
 	cr_assert_neq(dst.runs[0].file, src.runs[0].file);
 	cr_assert_neq(dst.runs[0].head, src.runs[0].head);
 	cr_assert_null(dst.runs[1].head);
@@ -919,18 +963,20 @@ Test(cells, clone_is_deep, .timeout = 10)
 	/* Scribble over the source and free it: the clone is intact. */
 	src.runs[0].file[0] = 'X';
 	src.runs[0].head[0] = 'X';
-	src.site_run[0] = 1;
+	sites.v[0].run = 1;
 	cells__free(&src);
+	sites__free(&sites);
 	cr_assert_str_eq(dst.runs[0].file, FILE_A);
 	cr_assert_str_eq(dst.runs[0].head, "x = 1");
 	cr_assert_str_eq(dst.runs[1].file, FILE_B);
-	cr_assert_eq(dst.site_run[0], 0);
+	cr_assert_eq(dsites.v[0].run, 0);
 
 	/* And the clone grows on its own. */
-	cr_assert_eq(cells__note_site(&dst, 3, &ps, ST_A2, 4000, 0), 2);
-	cr_assert_eq(cells__note_site(&dst, 4, &ps, ST_A, 4000, 0), 0);
+	cr_assert_eq(note_site(&dst, &dsites, 3, &ps, ST_A2, 4000, 0), 2);
+	cr_assert_eq(note_site(&dst, &dsites, 4, &ps, ST_A, 4000, 0), 0);
 	cr_assert_eq(dst.n, 3);
 	cells__free(&dst);
+	sites__free(&dsites);
 	pystacks__free(&ps);
 }
 
@@ -941,16 +987,20 @@ Test(cells, clone_of_empty, .timeout = 10)
 
 	notebook(&ps);
 	cells__init(&src);
+	cr_assert_eq(sites__init(&sites), 0);
 	cr_assert_eq(cells__clone(&dst, &src), 0);
+	cr_assert_eq(sites__clone(&dsites, &sites), 0);
 	cr_assert_eq(dst.n, 0);
-	cr_assert_eq(dst.nsites, 0);
+	cr_assert_eq(dsites.n, 0);
 	cr_assert_eq(dst.current, -1);
 	cr_assert_eq(dst.peak_run, -1);
-	cr_assert_eq(cells__note_site(&dst, 0, &ps, ST_A, 10, 0), 0);
-	cr_assert_eq(cells__note_site(&dst, 300, &ps, ST_B, 10, 0), 1);
+	cr_assert_eq(note_site(&dst, &dsites, 0, &ps, ST_A, 10, 0), 0);
+	cr_assert_eq(note_site(&dst, &dsites, 300, &ps, ST_B, 10, 0), 1);
 	cr_assert_eq(dst.n, 2);
 	cr_assert_eq(src.n, 0);
 	cells__free(&dst);
 	cells__free(&src);
+	sites__free(&dsites);
+	sites__free(&sites);
 	pystacks__free(&ps);
 }

@@ -9,6 +9,18 @@
 #define KEY_B 0x402000
 #define KEY_C 0x403000
 
+/*
+ * The registry the heaps' site ids come from (model/site.h): one per test
+ * process, as one per traced process.
+ */
+static struct sites sites;
+
+/* The id of a native site, as events.c gets it: registry, then counters. */
+static int64_t site_id(struct heap *h, uint64_t key)
+{
+	return unit_site(&sites, h, key, 0);
+}
+
 static void expect_site(const struct heap *h, int64_t s, int64_t live_bytes,
 			int64_t live_count, int64_t peak_bytes,
 			int64_t peak_count)
@@ -35,17 +47,17 @@ Test(heap, site_index_is_stable, .timeout = 10)
 	uint64_t k;
 
 	cr_assert_eq(heap__init(&h), 0);
-	cr_assert_eq(heap__site(&h, KEY_A), 0);
-	cr_assert_eq(heap__site(&h, KEY_B), 1);
-	cr_assert_eq(heap__site(&h, KEY_A), 0);
+	cr_assert_eq(site_id(&h, KEY_A), 0);
+	cr_assert_eq(site_id(&h, KEY_B), 1);
+	cr_assert_eq(site_id(&h, KEY_A), 0);
 	/* Many keys: the index and site array grow, indices never move. */
 	for (k = 0; k < 10000; k++)
-		cr_assert_eq(heap__site(&h, 0x7000000 + k * 5), (int64_t)k + 2);
+		cr_assert_eq(site_id(&h, 0x7000000 + k * 5), (int64_t)k + 2);
 	for (k = 0; k < 10000; k++)
-		cr_assert_eq(heap__site(&h, 0x7000000 + k * 5), (int64_t)k + 2);
-	cr_assert_eq(heap__site(&h, KEY_B), 1);
+		cr_assert_eq(site_id(&h, 0x7000000 + k * 5), (int64_t)k + 2);
+	cr_assert_eq(site_id(&h, KEY_B), 1);
 	cr_assert_eq(h.nsites, 10002);
-	cr_assert_eq(h.sites[2].key, 0x7000000);
+	cr_assert_eq(sites.v[2].ip, 0x7000000);
 	cr_assert_eq(h.sites[2].live_bytes, 0);
 	heap__free(&h);
 }
@@ -56,8 +68,8 @@ Test(heap, alloc_release_accounting, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 10), 0);
 	cr_assert_eq(heap__alloc(&h, 0x2000, 50, b, 20), 0);
 	cr_assert_eq(heap__alloc(&h, 0x3000, 25, a, 30), 0);
@@ -102,7 +114,7 @@ Test(heap, unknown_frees_are_counted_and_ignored, .timeout = 10)
 	int64_t a;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
+	a = site_id(&h, KEY_A);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	heap__release(&h, 0x9990);
 	heap__release(&h, 0x1010); /* inside a block, not its start */
@@ -126,7 +138,7 @@ Test(heap, realloc_null_is_alloc, .timeout = 10)
 	int64_t a;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
+	a = site_id(&h, KEY_A);
 	cr_assert_eq(heap__realloc(&h, 0, 0x1000, 64, a, false, 5), 0);
 	cr_assert_eq(h.live_bytes, 64);
 	cr_assert_eq(h.live_count, 1);
@@ -146,8 +158,8 @@ Test(heap, realloc_to_zero_frees, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	cr_assert_eq(heap__realloc(&h, 0x1000, 0, 0, b, false, 2), 0);
 	cr_assert_eq(h.live_bytes, 0);
@@ -170,8 +182,8 @@ Test(heap, realloc_in_place_changes_size_and_site, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	/* Grows in place: never 100 + 300 at once. */
 	cr_assert_eq(heap__realloc(&h, 0x1000, 0x1000, 300, b, false, 2), 0);
@@ -201,8 +213,8 @@ Test(heap, realloc_moved_counts_both_at_the_transient_peak, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	cr_assert_eq(heap__realloc(&h, 0x1000, 0x2000, 150, b, false, 2), 0);
 	cr_assert_eq(h.live_bytes, 150);
@@ -226,8 +238,8 @@ Test(heap, realloc_moved_by_mremap_holds_one_copy, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x100000, 200000, a, 1), 0);
 	cr_assert_eq(heap__realloc(&h, 0x100000, 0x900000, 300000, b, true, 2),
 		     0);
@@ -254,7 +266,7 @@ Test(heap, realloc_of_unknown_block, .timeout = 10)
 	int64_t a;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
+	a = site_id(&h, KEY_A);
 	/* In place: the old size is unknown, the new block is tracked. */
 	cr_assert_eq(heap__realloc(&h, 0x5000, 0x5000, 80, a, false, 1), 0);
 	cr_assert_eq(h.live_bytes, 80);
@@ -281,8 +293,8 @@ Test(heap, lost_free_replaces_old_block, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	/* The same address again: its free was lost, the block is gone. */
 	cr_assert_eq(heap__alloc(&h, 0x1000, 40, b, 2), 0);
@@ -311,8 +323,8 @@ Test(heap, zero_byte_alloc_after_peak_stays_out_of_it, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	cr_assert_eq(heap__alloc(&h, 0x2000, 0, b, 2), 0);
 	cr_assert_eq(h.peak_count, 1);
@@ -330,7 +342,7 @@ Test(heap, mmap_and_partial_munmap, .timeout = 10)
 	int64_t a;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
+	a = site_id(&h, KEY_A);
 	cr_assert_eq(heap__mmap(&h, 0x10000, 0x4000, a, 1), 0);
 	cr_assert_eq(h.live_bytes, 0x4000);
 	cr_assert_eq(h.live_count, 1);
@@ -366,8 +378,8 @@ Test(heap, mmap_fixed_over_own_mapping_replaces_it, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__mmap(&h, 0x10000, 0x2000, a, 1), 0);
 	cr_assert_eq(heap__mmap(&h, 0x11000, 0x2000, b, 2), 0);
 	cr_assert_eq(h.live_bytes, 0x3000);
@@ -386,8 +398,8 @@ Test(heap, mremap_keeps_the_site, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__mmap(&h, 0x10000, 0x2000, a, 1), 0);
 	/* Moved and grown: still site a, one mapping. */
 	cr_assert_eq(heap__mremap(&h, 0x10000, 0x2000, 0x50000, 0x3000, 2), 0);
@@ -421,8 +433,8 @@ Test(heap, mremap_onto_own_mapping_replaces_it, .timeout = 10)
 	int64_t a, b;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
-	b = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_A);
+	b = site_id(&h, KEY_B);
 	cr_assert_eq(heap__mmap(&h, 0x10000, 0x2000, a, 1), 0);
 	cr_assert_eq(heap__mmap(&h, 0x40000, 0x2000, b, 2), 0);
 	cr_assert_eq(heap__mremap(&h, 0x40000, 0x2000, 0x10000, 0x2000, 3), 0);
@@ -447,8 +459,8 @@ Test(heap, clone_copies_and_starts_peak_at_inherited, .timeout = 10)
 	int64_t a, b, pc;
 
 	cr_assert_eq(heap__init(&p), 0);
-	a = heap__site(&p, KEY_A);
-	b = heap__site(&p, KEY_B);
+	a = site_id(&p, KEY_A);
+	b = site_id(&p, KEY_B);
 	cr_assert_eq(heap__alloc(&p, 0x1000, 1000, a, 1), 0);
 	cr_assert_eq(heap__alloc(&p, 0x2000, 400, b, 2), 0);
 	cr_assert_eq(heap__mmap(&p, 0x100000, 0x1000, b, 3), 0);
@@ -462,7 +474,7 @@ Test(heap, clone_copies_and_starts_peak_at_inherited, .timeout = 10)
 	cr_assert_eq(c.peak_bytes, 400 + 0x1000, "child peak = inherited");
 	cr_assert_eq(c.peak_count, 2);
 	cr_assert_eq(c.nsites, 2);
-	cr_assert_eq(heap__site(&c, KEY_B), b, "site index copied");
+	cr_assert_eq(site_id(&c, KEY_B), b, "site index copied");
 	cr_assert_neq(c.blocks.slots, p.blocks.slots);
 	cr_assert_neq(c.sites, p.sites);
 	heap__settle_peak(&c);
@@ -479,7 +491,7 @@ Test(heap, clone_copies_and_starts_peak_at_inherited, .timeout = 10)
 	cr_assert_eq(c.live_bytes, 0);
 
 	/* New child-only sites and blocks stay in the child. */
-	pc = heap__site(&c, KEY_C);
+	pc = site_id(&c, KEY_C);
 	cr_assert_eq(pc, 2);
 	cr_assert_eq(heap__alloc(&c, 0x3000, 5000, pc, 4), 0);
 	cr_assert_eq(c.peak_bytes, 5000);
@@ -495,7 +507,7 @@ Test(heap, clone_copies_and_starts_peak_at_inherited, .timeout = 10)
 	expect_site(&p, a, 0, 0, 1000, 1);
 	expect_site(&p, b, 400 + 0x1000, 2, 400 + 0x1000, 2);
 	heap__free(&p);
-	cr_assert_eq(heap__site(&c, KEY_A), a, "child outlives parent");
+	cr_assert_eq(site_id(&c, KEY_A), a, "child outlives parent");
 	heap__free(&c);
 }
 
@@ -505,11 +517,12 @@ Test(heap, reset_forgets_everything, .timeout = 10)
 	int64_t a;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, KEY_A);
+	a = site_id(&h, KEY_A);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 100, a, 1), 0);
 	cr_assert_eq(heap__mmap(&h, 0x10000, 0x1000, a, 2), 0);
 	heap__release(&h, 0x7777);
 	cr_assert_eq(heap__reset(&h), 0);
+	cr_assert_eq(sites__reset(&sites), 0); /* exec forgets both */
 	cr_assert_eq(h.live_bytes, 0);
 	cr_assert_eq(h.live_count, 0);
 	cr_assert_eq(h.peak_bytes, 0);
@@ -521,7 +534,7 @@ Test(heap, reset_forgets_everything, .timeout = 10)
 	cr_assert_eq(h.maps.len, 0);
 	cr_assert_null(u64map__get(&h.blocks, 0x1000));
 	/* Usable again. */
-	a = heap__site(&h, KEY_B);
+	a = site_id(&h, KEY_B);
 	cr_assert_eq(a, 0);
 	heap__release(&h, 0x1000);
 	cr_assert_eq(h.unknown_frees, 1);
@@ -811,6 +824,7 @@ static void run_sequence(int seq)
 	int ev;
 
 	cr_assert_eq(heap__init(&h), 0);
+	cr_assert_eq(sites__reset(&sites), 0); /* a fresh process: fresh ids */
 	rng = 0x9E3779B97F4A7C15ULL * (seq + 1);
 	for (s = 0; s < NKEYS; s++) {
 		keys[s] = 0x401000 + s * 0x123 + (rnd() % 16);
@@ -822,7 +836,7 @@ static void run_sequence(int seq)
 		int64_t got;
 
 		/* Sites are created on first sight, in order of use. */
-		got = heap__site(&h, keys[k]);
+		got = site_id(&h, keys[k]);
 		if (idx[k] < 0) {
 			bool seen = false;
 

@@ -179,30 +179,27 @@ static struct tracee *kernel(pid_t pid, uint64_t t0)
 	strcpy(m.file, CELL_FILE);
 	strcpy(m.head, "x = bytearray(4096)");
 	cells__marker(&t->cells, &m, 0);
-	cell = heap__site(&t->heap, 0x401000);
-	cr_assert_eq(
-		cells__note_site(&t->cells, cell, &t->py, STACK, t0 + 1, 0), 0);
+	cell = tracee__site(t, 0x401000, STACK, NULL, t0 + 1);
+	cr_assert_eq(t->sites.v[cell].run, 0);
 	/* As events.c: did the event raise the high-water mark? */
 	peak = t->heap.peak_bytes;
 	cr_assert_eq(heap__alloc(&t->heap, 0x1000, 4096, cell, t0 + 2), 0);
-	cells__on_alloc(&t->cells, cell, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[cell].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 	peak = t->heap.peak_bytes;
 	cr_assert_eq(heap__alloc(&t->heap, 0x2000, 1000, cell, t0 + 3), 0);
-	cells__on_alloc(&t->cells, cell, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[cell].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 	heap__release(&t->heap, 0x2000);
 	m.done = 1;
 	m.success = 1;
 	m.ts_ns = t0 + 4;
 	cells__marker(&t->cells, &m, t->heap.live_bytes);
-	out = heap__site(&t->heap, 0x402000);
-	cr_assert_eq(cells__note_site(&t->cells, out, &t->py, 0, t0 + 5,
-				      t->heap.live_bytes),
-		     CELL_OUTSIDE);
+	out = tracee__site(t, 0x402000, 0, NULL, t0 + 5);
+	cr_assert_eq(t->sites.v[out].run, CELL_OUTSIDE);
 	peak = t->heap.peak_bytes;
 	cr_assert_eq(heap__alloc(&t->heap, 0x3000, 100, out, t0 + 6), 0);
-	cells__on_alloc(&t->cells, out, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[out].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 	return t;
 }

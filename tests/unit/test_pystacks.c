@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "model/pystacks.h"
+#include "output/snapshot.h"
 #include "unit.h"
 
 #define CODE_A 0x1111000000000001ULL
@@ -113,12 +114,23 @@ static void expect_frame(json_t *arr, size_t i, const char *function,
 		  "frame %zu: native not false", i);
 }
 
+/* The stack's typed frames as the snapshot writes them, after arr's. */
+static void append_frames(const struct pystacks *ps, uint64_t stack_id,
+			  json_t *arr)
+{
+	struct site_frame f[PY_MAX_DEPTH + 1];
+	size_t i, n = pystacks__frames(ps, stack_id, f, PY_MAX_DEPTH + 1);
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(arr, snapshot__frame(&f[i]));
+}
+
 static json_t *render(const struct pystacks *ps, uint64_t stack_id)
 {
 	json_t *arr = json_array();
 
 	cr_assert_not_null(arr);
-	pystacks__append_frames(ps, stack_id, arr);
+	append_frames(ps, stack_id, arr);
 	return arr;
 }
 
@@ -348,7 +360,7 @@ Test(pystacks, append_frames_root_first, .timeout = 10)
 	expect_frame(arr, 2, "leaf", "/app/a.py", 12);
 
 	/* Appends after what the array already holds. */
-	pystacks__append_frames(&ps, STACK_1, arr);
+	append_frames(&ps, STACK_1, arr);
 	cr_assert_eq(json_array_size(arr), 6);
 	expect_frame(arr, 3, "<module>", "/app/main.py", 2);
 	expect_frame(arr, 5, "leaf", "/app/a.py", 12);

@@ -5,6 +5,9 @@
 #include "procs/tracee.h"
 #include "unit.h"
 
+/* Where the bare heaps' site ids come from; one per test process. */
+static struct sites sites;
+
 int memprof_query_target(int x);
 
 __attribute__((noinline, used)) int memprof_query_target(int x)
@@ -51,9 +54,9 @@ Test(query, contain_edges, .timeout = 10)
 	int64_t a, b, m;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, 0xa);
-	b = heap__site(&h, 0xb);
-	m = heap__site(&h, 0xc);
+	a = unit_site(&sites, &h, 0xa, 0);
+	b = unit_site(&sites, &h, 0xb, 0);
+	m = unit_site(&sites, &h, 0xc, 0);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 0x100, a, 1), 0);
 	cr_assert_eq(heap__alloc(&h, 0x2000, 0x10, b, 2), 0);
 	cr_assert_eq(heap__alloc(&h, 0x3000, 0, b, 3), 0);
@@ -99,7 +102,7 @@ Test(query, contain_overlap_nearest_start, .timeout = 10)
 	struct heap h;
 
 	cr_assert_eq(heap__init(&h), 0);
-	cr_assert_eq(heap__site(&h, 0xa), 0);
+	cr_assert_eq(unit_site(&sites, &h, 0xa, 0), 0);
 	cr_assert_eq(heap__alloc(&h, 0x5000, 0x100, 0, 1), 0);
 	cr_assert_eq(heap__alloc(&h, 0x5080, 0x10, 0, 2), 0);
 	cr_assert_eq(query__contain(&h, addrs, 4, out), 0);
@@ -129,8 +132,8 @@ Test(query, contain_many_unsorted, .timeout = 20)
 	cr_assert(addrs && out);
 	cr_assert_eq(heap__init(&h), 0);
 	for (i = 0; i < 7; i++)
-		cr_assert_eq(heap__site(&h, 0x100 + i), (int64_t)i);
-	cr_assert_eq(heap__site(&h, 0x200), 7);
+		cr_assert_eq(unit_site(&sites, &h, 0x100 + i, 0), (int64_t)i);
+	cr_assert_eq(unit_site(&sites, &h, 0x200, 0), 7);
 	for (i = 0; i < NBLOCKS; i++)
 		cr_assert_eq(heap__alloc(&h, BASE + i * 64, 48, i % 7, i), 0);
 	cr_assert_eq(heap__mmap(&h, map, 1 << 20, 7, 0), 0);
@@ -309,12 +312,9 @@ static void add_stack(struct tracee *t, uint64_t id, uint32_t depth,
 /* A site noted as events.c notes one: stack, cell run, native frame. */
 static int64_t site(struct tracee *t, uint64_t ip, uint64_t stack)
 {
-	int64_t s = heap__site(&t->heap, stack ^ ip);
+	int64_t s = tracee__site(t, ip, stack, NULL, 1);
 
 	cr_assert_geq(s, 0);
-	cr_assert_eq(tracee__note_site(t, s, ip, stack, NULL), 0);
-	cells__note_site(&t->cells, s, &t->py, stack, 1, t->heap.live_bytes);
-	tracee__resolve_sites(t);
 	return s;
 }
 

@@ -61,32 +61,41 @@ static void write_file(const char *path, const char *text, size_t len)
  * Peak 4500 bytes at T0 + 3 s (A 1000, B 3000, C 500), then B is freed.
  */
 static struct heap h;
-static struct frame frames[2];
+static struct sites sites;
 static struct snap_meta meta;
+
+/* What sites__resolve leaves: a name, or none (the address known). */
+static void resolved(uint32_t site, uint64_t offset, const char *function,
+		     const char *module)
+{
+	struct frame *f = &sites.v[site].native;
+
+	f->offset = offset;
+	f->function = function ? strdup(function) : NULL;
+	f->module = module ? strdup(module) : NULL;
+	sites.nresolved = site + 1;
+}
 
 static void build_heap(void)
 {
 	int64_t a, b, c;
 
 	cr_assert_eq(heap__init(&h), 0);
-	a = heap__site(&h, 0x401010);
-	b = heap__site(&h, 0x402020);
-	c = heap__site(&h, 0x403030);
+	cr_assert_eq(sites__reset(&sites), 0);
+	a = unit_site(&sites, &h, 0x401010, 0);
+	b = unit_site(&sites, &h, 0x402020, 0);
+	c = unit_site(&sites, &h, 0x403030, 0);
 	cr_assert_eq(heap__alloc(&h, 0x1000, 1000, a, 1 * SEC), 0);
 	cr_assert_eq(heap__alloc(&h, 0x2000, 3000, b, 2 * SEC), 0);
 	cr_assert_eq(heap__alloc(&h, 0x3000, 500, c, 3 * SEC), 0);
 	heap__release(&h, 0x2000);
 	heap__release(&h, 0x9999);
 
-	memset(frames, 0, sizeof(frames));
-	frames[0].addr = 0x401010;
-	frames[0].offset = 0x10;
-	frames[0].function = "alloc_big";
-	frames[0].module = "/usr/bin/app";
-	frames[1].addr = 0x402020;
-	frames[1].offset = 0x2020;
+	resolved(a, 0x10, "alloc_big", "/usr/bin/app");
+	resolved(b, 0x2020, NULL, NULL);
 
 	memset(&meta, 0, sizeof(meta));
+	meta.sites = &sites;
 	meta.pid = 4242;
 	meta.comm = "app";
 	meta.cmdline = "app --x";
@@ -194,7 +203,7 @@ Test(snapshot, build, .timeout = 10)
 	json_t *doc;
 
 	build_heap();
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_not_null(doc);
 	expect_document(doc);
 	json_decref(doc);
@@ -207,18 +216,18 @@ Test(snapshot, exit_code_and_signal, .timeout = 10)
 
 	build_heap();
 	meta.exit_code = 9; /* SIGKILL */
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_not_null(doc);
 	cr_assert(json_is_null(json_object_get(doc, "exit_code")));
 	cr_assert_eq(int_at(doc, "exit_signal"), 9);
 	json_decref(doc);
 	meta.exit_code = -1; /* still running */
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert(json_is_null(json_object_get(doc, "exit_code")));
 	cr_assert(json_is_null(json_object_get(doc, "exit_signal")));
 	json_decref(doc);
 	meta.exit_code = 0;
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_eq(int_at(doc, "exit_code"), 0);
 	cr_assert(json_is_null(json_object_get(doc, "exit_signal")));
 	json_decref(doc);
@@ -234,7 +243,7 @@ Test(snapshot, save_and_load_round_trip, .init = make_dir, .fini = remove_dir,
 
 	build_heap();
 	snprintf(path, sizeof(path), "%s/snap.json", dir);
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_not_null(doc);
 	cr_assert_eq(snapfile__save(doc, path, false), 0);
 	cr_assert_eq(stat(path, &st), 0);
@@ -258,12 +267,12 @@ Test(snapshot, save_never_clobbers_unless_replacing, .init = make_dir,
 
 	build_heap();
 	snprintf(path, sizeof(path), "%s/snap.json", dir);
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_eq(snapfile__save(doc, path, false), 0);
 	json_decref(doc);
 
 	meta.reason = "manual";
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_eq(snapfile__save(doc, path, false), -EEXIST);
 	cr_assert_eq(files_in_dir(), 1, "no temp file left behind");
 	back = snapfile__load(path, err, sizeof(err));
@@ -309,7 +318,7 @@ Test(snapshot, load_rejects_bad_files, .init = make_dir, .fini = remove_dir,
 
 	build_heap();
 	snprintf(good, sizeof(good), "%s/good.json", dir);
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	cr_assert_eq(snapfile__save(doc, good, false), 0);
 	json_decref(doc);
 
@@ -369,7 +378,7 @@ Test(snapshot, load_buffer_checks_like_load, .timeout = 10)
 	size_t len;
 
 	build_heap();
-	doc = snapshot__build(&meta, &h, frames, 2);
+	doc = snapshot__build(&meta, &h);
 	text = json_dumps(doc, JSON_INDENT(1));
 	cr_assert_not_null(text);
 	len = strlen(text);

@@ -90,22 +90,22 @@ struct kernel {
 	struct pystacks ps;
 	struct cells c;
 	struct heap h;
-	uint64_t site_stack[4];
-	char *site_import[4];
-	struct frame frames[4];
+	struct sites s;
 };
 
 #define HWM (3 * MiB + 512 * KiB + 30 * KiB + 100 * MiB)
 #define LIVE (4 * MiB + 512 * KiB + 30 * KiB)
 
-static void site(struct kernel *k, uint64_t key, uint64_t stack, uint64_t now)
+static void site(struct kernel *k, uint64_t key, uint64_t stack,
+		 const char *import, uint64_t now)
 {
-	int64_t s = heap__site(&k->h, key);
+	int64_t s = sites__lookup_or_add(&k->s, key, stack, import);
 
 	cr_assert_geq(s, 0);
 	cr_assert_lt(s, 4);
-	k->site_stack[s] = stack;
-	cells__note_site(&k->c, s, &k->ps, stack, now, k->h.live_bytes);
+	cr_assert_eq(heap__grow_sites(&k->h, s + 1), 0);
+	k->s.v[s].run =
+		cells__run_of(&k->c, &k->ps, stack, now, k->h.live_bytes);
 }
 
 static void alloc(struct kernel *k, uint32_t s, uint64_t addr, uint64_t size,
@@ -114,7 +114,8 @@ static void alloc(struct kernel *k, uint32_t s, uint64_t addr, uint64_t size,
 	uint64_t before = k->h.peak_bytes;
 
 	cr_assert_eq(heap__alloc(&k->h, addr, size, s, now), 0);
-	cells__on_alloc(&k->c, s, k->h.live_bytes, k->h.peak_bytes > before);
+	cells__on_alloc(&k->c, k->s.v[s].run, k->h.live_bytes,
+			k->h.peak_bytes > before);
 }
 
 static void kernel_codes(struct pystacks *ps)
@@ -144,30 +145,30 @@ static void kernel_native(struct kernel *k)
 	int i;
 
 	for (i = 0; i < 4; i++)
-		k->frames[i] = (struct frame){ 0x7f0000001000ULL + i, 0x12,
-					       i == 3 ? NULL : fn, mod };
+		k->s.v[i].native = (struct frame){ 0x7f0000001000ULL + i, 0x12,
+						   i == 3 ? NULL : strdup(fn),
+						   strdup(mod) };
+	k->s.nresolved = 4;
 }
 
 static void kernel(struct kernel *k)
 {
-	static char numpy[] = "numpy";
-
 	memset(k, 0, sizeof(*k));
 	kernel_codes(&k->ps);
 	cells__init(&k->c);
 	cr_assert_eq(heap__init(&k->h), 0);
+	cr_assert_eq(sites__init(&k->s), 0);
 	cell_marker(&k->c, false, 1, FILE_A, "a = make()", 100, 0);
-	site(k, 0x401000, ST_A, 110);
+	site(k, 0x401000, ST_A, NULL, 110);
 	alloc(k, 0, 0x1000, 3 * MiB, 110);
-	site(k, 0x402000, ST_A_MAKE, 120);
+	site(k, 0x402000, ST_A_MAKE, NULL, 120);
 	alloc(k, 1, 0x2000, 512 * KiB, 120);
 	cell_marker(&k->c, true, 1, FILE_A, "", 130, k->h.live_bytes);
-	site(k, 0x403000, ST_OUT, 140);
-	k->site_import[2] = numpy;
+	site(k, 0x403000, ST_OUT, "numpy", 140);
 	alloc(k, 2, 0x3000, 30 * KiB, 140);
 	cell_marker(&k->c, false, 2, FILE_B, "b = make()", 200,
 		    k->h.live_bytes);
-	site(k, 0x404000, ST_B_MAKE, 210);
+	site(k, 0x404000, ST_B_MAKE, NULL, 210);
 	alloc(k, 3, 0x4000, 100 * MiB, 210);
 	cr_assert_eq(heap__release(&k->h, 0x4000), 100 * MiB);
 	cell_marker(&k->c, true, 2, FILE_B, "", 220, k->h.live_bytes);
@@ -183,16 +184,14 @@ static void kernel(struct kernel *k)
 static void kernel_free(struct kernel *k)
 {
 	heap__free(&k->h);
+	sites__free(&k->s);
 	cells__free(&k->c);
 	pystacks__free(&k->ps);
 }
 
 static void sites_of(struct kernel *k, struct top_sites *s)
 {
-	*s = (struct top_sites){ &k->h,		 &k->c,
-				 &k->ps,	 k->site_stack,
-				 k->site_import, 4,
-				 k->frames,	 4 };
+	*s = (struct top_sites){ &k->h, &k->s, &k->c, &k->ps };
 }
 
 /* ---- names, units, truncation ------------------------------------------- */
@@ -538,7 +537,9 @@ Test(topmodel, cell_rows, .timeout = 10)
 	struct top_cell_row *r;
 
 	kernel(&k);
-	cr_assert_eq(topmodel__cells(&k.h, &k.c, false, TOP_SORT_BYTES, &r), 4);
+	cr_assert_eq(topmodel__cells(&k.h, &k.s, &k.c, false, TOP_SORT_BYTES,
+				     &r),
+		     4);
 	expect_order(r, 4,
 		     (const char *[]){ "In [1]", "(outside cells)", "In [2]",
 				       "In [3]" });
@@ -563,26 +564,31 @@ Test(topmodel, cell_rows, .timeout = 10)
 	free(r);
 
 	/* At the high-water mark: In [2]'s temporary leads. */
-	cr_assert_eq(topmodel__cells(&k.h, &k.c, true, TOP_SORT_BYTES, &r), 4);
+	cr_assert_eq(
+		topmodel__cells(&k.h, &k.s, &k.c, true, TOP_SORT_BYTES, &r), 4);
 	expect_order(r, 4,
 		     (const char *[]){ "In [2]", "In [1]", "(outside cells)",
 				       "In [3]" });
 	cr_assert_eq(r[0].bytes, 100 * MiB);
 	cr_assert_eq(r[1].bytes, 3 * MiB + 512 * KiB);
 	free(r);
-	cr_assert_eq(topmodel__cells(&k.h, &k.c, false, TOP_SORT_HIGH, &r), 4);
+	cr_assert_eq(
+		topmodel__cells(&k.h, &k.s, &k.c, false, TOP_SORT_HIGH, &r), 4);
 	expect_order(r, 4,
 		     (const char *[]){ "In [2]", "In [3]", "In [1]",
 				       "(outside cells)" });
 	free(r);
 	/* Ties keep run order, "(outside cells)" last among them. */
-	cr_assert_eq(topmodel__cells(&k.h, &k.c, false, TOP_SORT_ALLOCS, &r),
+	cr_assert_eq(topmodel__cells(&k.h, &k.s, &k.c, false, TOP_SORT_ALLOCS,
+				     &r),
 		     4);
 	expect_order(r, 4,
 		     (const char *[]){ "In [1]", "In [2]", "(outside cells)",
 				       "In [3]" });
 	free(r);
-	cr_assert_eq(topmodel__cells(&k.h, &k.c, false, TOP_SORT_ORDER, &r), 4);
+	cr_assert_eq(topmodel__cells(&k.h, &k.s, &k.c, false, TOP_SORT_ORDER,
+				     &r),
+		     4);
 	expect_order(r, 4,
 		     (const char *[]){ "In [1]", "In [2]", "In [3]",
 				       "(outside cells)" });
@@ -593,15 +599,18 @@ Test(topmodel, cell_rows, .timeout = 10)
 Test(topmodel, no_cell_runs_no_rows, .timeout = 10)
 {
 	struct top_cell_row *r;
+	struct sites s = { 0 };
 	struct cells c;
 	struct heap h;
 
 	cells__init(&c);
 	cr_assert_eq(heap__init(&h), 0);
-	cr_assert_eq(heap__alloc(&h, 0x1000, 10, heap__site(&h, 1), 1), 0);
-	cr_assert_eq(topmodel__cells(&h, &c, false, TOP_SORT_BYTES, &r), 0);
+	cr_assert_eq(heap__alloc(&h, 0x1000, 10, unit_site(&s, &h, 1, 0), 1),
+		     0);
+	cr_assert_eq(topmodel__cells(&h, &s, &c, false, TOP_SORT_BYTES, &r), 0);
 	free(r);
 	heap__free(&h);
+	sites__free(&s);
 	cells__free(&c);
 }
 
@@ -612,7 +621,9 @@ Test(topmodel, cell_lines, .timeout = 10)
 	char buf[256];
 
 	kernel(&k);
-	cr_assert_eq(topmodel__cells(&k.h, &k.c, false, TOP_SORT_ORDER, &r), 4);
+	cr_assert_eq(topmodel__cells(&k.h, &k.s, &k.c, false, TOP_SORT_ORDER,
+				     &r),
+		     4);
 	topmodel__cells_head(false, 100, false, buf, sizeof(buf));
 	cr_assert_str_eq(buf, "  CELL                  LIVE PEAK DURING  OF "
 			      "HWM  ALLOCS  STATE   SOURCE");
@@ -752,12 +763,16 @@ Test(topmodel, stack_without_python_or_resolution, .timeout = 10)
 	static struct kernel k;
 	struct top_stack_row *r;
 	struct top_sites s;
+	size_t i;
 
 	kernel(&k);
 	sites_of(&k, &s);
-	s.site_stack = NULL;
-	s.site_import = NULL;
-	s.nframes = 1; /* site 0 resolved only */
+	for (i = 0; i < k.s.n; i++) { /* no Python stack, no import */
+		k.s.v[i].stack = 0;
+		free(k.s.v[i].import);
+		k.s.v[i].import = NULL;
+	}
+	k.s.nresolved = 1; /* site 0 resolved only */
 	cr_assert_eq(topmodel__stacks(&s, false, TOP_ANY_RUN, TOP_SORT_ORDER,
 				      10, &r),
 		     3);

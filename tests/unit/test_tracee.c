@@ -48,24 +48,27 @@ Test(tracee, resolve_sites_names_new_sites, .timeout = 10)
 	uintptr_t fn = (uintptr_t)&memprof_tracee_target;
 
 	cr_assert_not_null(t);
-	cr_assert_eq(heap__site(&t->heap, fn + 5), 0);
+	cr_assert_eq(sites__lookup_or_add(&t->sites, fn + 5, 0, NULL), 0);
 	tracee__resolve_sites(t);
-	cr_assert_eq(t->nframes, 1);
-	cr_assert_str_eq(t->frames[0].function, "memprof_tracee_target");
-	cr_assert_eq(t->frames[0].offset, 5);
-	cr_assert_eq(t->frames[0].addr, fn + 5);
+	cr_assert_eq(t->sites.nresolved, 1);
+	cr_assert_str_eq(t->sites.v[0].native.function, "memprof_tracee_"
+							"target");
+	cr_assert_eq(t->sites.v[0].native.offset, 5);
+	cr_assert_eq(t->sites.v[0].native.addr, fn + 5);
 
 	/* Only sites created since the last call are resolved. */
-	cr_assert_eq(heap__site(&t->heap, 0x10), 1);
-	cr_assert_eq(heap__site(&t->heap, fn + 2), 2);
+	cr_assert_eq(sites__lookup_or_add(&t->sites, 0x10, 0, NULL), 1);
+	cr_assert_eq(sites__lookup_or_add(&t->sites, fn + 2, 0, NULL), 2);
 	tracee__resolve_sites(t);
-	cr_assert_eq(t->nframes, 3);
-	cr_assert_str_eq(t->frames[0].function, "memprof_tracee_target");
-	cr_assert_null(t->frames[1].function, "0x10 is not mapped");
-	cr_assert_str_eq(t->frames[2].function, "memprof_tracee_target");
-	cr_assert_eq(t->frames[2].offset, 2);
+	cr_assert_eq(t->sites.nresolved, 3);
+	cr_assert_str_eq(t->sites.v[0].native.function, "memprof_tracee_"
+							"target");
+	cr_assert_null(t->sites.v[1].native.function, "0x10 is not mapped");
+	cr_assert_str_eq(t->sites.v[2].native.function, "memprof_tracee_"
+							"target");
+	cr_assert_eq(t->sites.v[2].native.offset, 2);
 	tracee__resolve_sites(t);
-	cr_assert_eq(t->nframes, 3);
+	cr_assert_eq(t->sites.nresolved, 3);
 	cr_assert_eq(memprof_tracee_target(1), 15);
 	tracee__delete(t);
 	symbolizer__cache_clear();

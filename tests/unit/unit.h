@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "model/heap.h"
+#include "model/site.h"
 
 int log_verbosity;
 volatile sig_atomic_t stop_requested;
@@ -71,6 +73,24 @@ static inline int count_lines(const char *s)
 	for (; *s; s++)
 		n += *s == '\n';
 	return n;
+}
+
+/*
+ * The id of a site, as events.c gets one: the registry's (model/site.h,
+ * initialised on first use), then the heap's counters for it; -1 on
+ * ENOMEM. Tests that need no process make their sites with it.
+ */
+static inline int64_t unit_site(struct sites *s, struct heap *h, uint64_t ip,
+				uint64_t stack)
+{
+	int64_t id;
+
+	if (!s->index && sites__init(s))
+		return -1;
+	id = sites__lookup_or_add(s, ip, stack, NULL);
+	if (id >= 0 && heap__grow_sites(h, id + 1))
+		return -1;
+	return id;
 }
 
 #endif

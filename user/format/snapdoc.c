@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include "lib/frame.h"
 #include "lib/log.h"
 #include "lib/text.h"
 #include "snapdoc.h"
@@ -32,49 +34,40 @@ json_t *snapdoc__leaf_python(json_t *stack)
 	return NULL;
 }
 
-/*
- * One frame as people read it: Python "function (file.py:12)", markers
- * such as "[native thread]" as they are, native "function (libc.so.6)".
- */
-void snapdoc__frame_name(json_t *f, char *buf, size_t size)
+/* A snapshot's frame, typed; its strings stay in the document. */
+static struct site_frame typed(json_t *f)
 {
-	const char *fn = str_of(f, "function");
 	const char *file = str_of(f, "file");
-	const char *mod = str_of(f, "module");
+	bool native = !json_is_false(json_object_get(f, "native"));
 
-	if (!fn)
-		fn = "[unknown]";
-	if (json_is_false(json_object_get(f, "native")))
-		if (file)
-			snprintf(buf, size, "%s (%s:%lld)", fn,
-				 text__base_name(file),
-				 (long long)int_of(f, "line"));
-		else
-			snprintf(buf, size, "%s", fn);
-	else if (mod)
-		snprintf(buf, size, "%s (%s)", fn, text__base_name(mod));
-	else
-		snprintf(buf, size, "%s", fn);
+	return (struct site_frame){ .kind = native ? FRAME_NATIVE
+					    : file ? FRAME_PYTHON
+						   : FRAME_MARKER,
+				    .function = str_of(f, "function"),
+				    .file = file,
+				    .module = str_of(f, "module"),
+				    .line = int_of(f, "line") };
 }
 
+/* Named by the rule the live agent names its sites' frames (lib/frame.c). */
+void snapdoc__frame_name(json_t *f, char *buf, size_t size)
+{
+	struct site_frame t = typed(f);
+
+	site_frame__name(&t, buf, size);
+}
+
+/* The innermost Python frame or, with none, the native leaf decides. */
 void snapdoc__where(json_t *stack, char *buf, size_t size)
 {
 	json_t *py = snapdoc__leaf_python(stack);
 	json_t *frames = json_object_get(stack, "frames");
-	const char *file = str_of(py, "file");
+	size_t n = json_array_size(frames);
+	struct site_frame t = { 0 };
 
-	if (py && file)
-		snprintf(buf, size, "%s:%lld %s", text__base_name(file),
-			 (long long)int_of(py, "line"),
-			 str_of(py, "function") ?: "?");
-	else if (py)
-		snapdoc__frame_name(py, buf, size);
-	else if (json_array_size(frames))
-		snapdoc__frame_name(json_array_get(frames,
-						   json_array_size(frames) - 1),
-				    buf, size);
-	else
-		snprintf(buf, size, "(no frames)");
+	if (py || n)
+		t = typed(py ? py : json_array_get(frames, n - 1));
+	site_frame__where(&t, py || n ? 1 : 0, buf, size);
 }
 
 /* ---- loading ------------------------------------------------------------ */

@@ -7,6 +7,7 @@
 #include "cells.h"
 #include "heap.h"
 #include "pystacks.h"
+#include "site.h"
 
 void cells__init(struct cells *c)
 {
@@ -23,7 +24,6 @@ void cells__free(struct cells *c)
 		free(c->runs[i].head);
 	}
 	free(c->runs);
-	free(c->site_run);
 	cells__init(c);
 }
 
@@ -39,9 +39,7 @@ int cells__clone(struct cells *dst, const struct cells *src)
 
 	cells__init(dst);
 	dst->runs = calloc(src->cap ? src->cap : 1, sizeof(*dst->runs));
-	dst->site_run = calloc(src->sites_cap ? src->sites_cap : 1,
-			       sizeof(*dst->site_run));
-	if (!dst->runs || !dst->site_run) {
+	if (!dst->runs) {
 		cells__free(dst);
 		return -ENOMEM;
 	}
@@ -50,12 +48,8 @@ int cells__clone(struct cells *dst, const struct cells *src)
 		dst->runs[i].file = dup_or_null(src->runs[i].file);
 		dst->runs[i].head = dup_or_null(src->runs[i].head);
 	}
-	memcpy(dst->site_run, src->site_run,
-	       src->nsites * sizeof(*dst->site_run));
 	dst->n = src->n;
 	dst->cap = src->cap ? src->cap : 1;
-	dst->nsites = src->nsites;
-	dst->sites_cap = src->sites_cap ? src->sites_cap : 1;
 	dst->current = src->current;
 	dst->peak_run = src->peak_run;
 	return 0;
@@ -228,8 +222,8 @@ static int32_t run_of_code(struct cells *c, const struct py_code *code,
 }
 
 /* The outermost cell frame of a stack decides its run. */
-static int32_t run_of_stack(struct cells *c, const struct pystacks *ps,
-			    uint64_t stack_id, uint64_t now, uint64_t live)
+int32_t cells__run_of(struct cells *c, const struct pystacks *ps,
+		      uint64_t stack_id, uint64_t now, uint64_t live)
 {
 	const struct py_stack *st = stack_id ? pystacks__stack(ps, stack_id)
 					     : NULL;
@@ -256,34 +250,6 @@ static int32_t run_of_stack(struct cells *c, const struct pystacks *ps,
 					   now, live);
 	}
 	return CELL_OUTSIDE;
-}
-
-int32_t cells__note_site(struct cells *c, size_t site,
-			 const struct pystacks *ps, uint64_t stack_id,
-			 uint64_t now, uint64_t live)
-{
-	int32_t run;
-
-	if (site < c->nsites)
-		return c->site_run[site];
-	if (site >= c->sites_cap) {
-		size_t cap = c->sites_cap ? c->sites_cap * 2 : 256;
-		int32_t *v;
-
-		while (cap <= site)
-			cap *= 2;
-		v = realloc(c->site_run, cap * sizeof(*v));
-		if (!v)
-			return CELL_OUTSIDE;
-		c->site_run = v;
-		c->sites_cap = cap;
-	}
-	/* Sites are created in order; fill any gap as outside cells. */
-	while (c->nsites < site)
-		c->site_run[c->nsites++] = CELL_OUTSIDE;
-	run = run_of_stack(c, ps, stack_id, now, live);
-	c->site_run[c->nsites++] = run;
-	return run;
 }
 
 static void set_head(struct cell_run *r, const char *head)
@@ -363,9 +329,8 @@ void cells__code_freed(struct cells *c, uint64_t code_addr, uint64_t now)
 	}
 }
 
-void cells__on_alloc(struct cells *c, size_t site, uint64_t live, bool new_peak)
+void cells__on_alloc(struct cells *c, int32_t run, uint64_t live, bool new_peak)
 {
-	int32_t run = site < c->nsites ? c->site_run[site] : CELL_OUTSIDE;
 	struct cell_run *r;
 
 	if (run >= 0) {
@@ -383,14 +348,14 @@ void cells__on_alloc(struct cells *c, size_t site, uint64_t live, bool new_peak)
 		r->max_live = live;
 }
 
-void cells__totals(const struct cells *c, const struct heap *h,
-		   struct cell_totals *out)
+void cells__totals(const struct cells *c, const struct sites *s,
+		   const struct heap *h, struct cell_totals *out)
 {
 	size_t i;
 
 	memset(out, 0, (c->n + 1) * sizeof(*out));
 	for (i = 0; i < h->nsites; i++) {
-		int32_t run = i < c->nsites ? c->site_run[i] : CELL_OUTSIDE;
+		int32_t run = s && i < s->n ? s->v[i].run : CELL_OUTSIDE;
 		struct cell_totals *t = &out[run >= 0 ? (size_t)run : c->n];
 
 		t->live_bytes += h->sites[i].live_bytes;

@@ -14,8 +14,9 @@
  * first source line and exact start/end times.
  *
  * Per event the cost is O(1): a site's run is decided once, when the site
- * is created; live and at-peak bytes per run are summed from the sites
- * when a report or snapshot is made.
+ * is created, and kept in its description (model/site.h); live and
+ * at-peak bytes per run are summed from the sites when a report or
+ * snapshot is made.
  */
 #ifndef MEMPROF_CELLS_H
 #define MEMPROF_CELLS_H
@@ -27,6 +28,7 @@
 
 struct heap;
 struct pystacks;
+struct sites;
 struct py_code;
 
 #define CELL_OUTSIDE (-1) /* site run: no cell frame on its stack */
@@ -49,8 +51,6 @@ struct cell_run {
 struct cells {
 	struct cell_run *runs;
 	size_t n, cap;
-	int32_t *site_run; /* per heap site: run index or CELL_OUTSIDE */
-	size_t nsites, sites_cap;
 	int64_t current; /* run executing now, -1 none */
 	int64_t peak_run; /* run executing at the high-water mark, -1 none */
 };
@@ -71,11 +71,11 @@ bool cells__is_cell_file(const char *file);
 
 /*
  * Run of a new site with Python stack stack_id (0: none), created on first
- * sight at now with the process at live bytes. Records it for the site.
+ * sight at now with the process at live bytes (a run may start here). The
+ * site's description keeps it: it is decided once.
  */
-int32_t cells__note_site(struct cells *c, size_t site,
-			 const struct pystacks *ps, uint64_t stack_id,
-			 uint64_t now, uint64_t live);
+int32_t cells__run_of(struct cells *c, const struct pystacks *ps,
+		      uint64_t stack_id, uint64_t now, uint64_t live);
 
 /* memprof:cell__start / cell__end from the python/ extension. */
 void cells__marker(struct cells *c, const struct rec_cell *r, uint64_t live);
@@ -84,18 +84,18 @@ void cells__marker(struct cells *c, const struct rec_cell *r, uint64_t live);
 void cells__code_freed(struct cells *c, uint64_t code_addr, uint64_t now);
 
 /*
- * After an allocation at site (process now at live bytes; new_peak: this
- * event raised the high-water mark): follows the running cell's high
- * level, and notes which run executes when the high-water mark rises.
+ * After an allocation at a site of run (process now at live bytes;
+ * new_peak: this event raised the high-water mark): follows the running
+ * cell's high level, and notes which run executes when the mark rises.
  */
-void cells__on_alloc(struct cells *c, size_t site, uint64_t live,
+void cells__on_alloc(struct cells *c, int32_t run, uint64_t live,
 		     bool new_peak);
 
 /*
- * Sum the heap's sites by run: out[0..n) per run, out[n] outside cells.
- * Call after heap__settle_peak() for exact at-peak figures.
+ * Sum the heap's sites by their run (s): out[0..n) per run, out[n]
+ * outside cells. Call after heap__settle_peak() for exact at-peak figures.
  */
-void cells__totals(const struct cells *c, const struct heap *h,
-		   struct cell_totals *out);
+void cells__totals(const struct cells *c, const struct sites *s,
+		   const struct heap *h, struct cell_totals *out);
 
 #endif

@@ -8,35 +8,13 @@
 #include "memprof.h"
 #include "pylines.h"
 
-/*
- * Site index for (native caller, Python stack); a new site is described
- * and its native frame resolved at once, while the process lives.
- */
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	while (s && *s)
-		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
-	return s ? h : 0;
-}
-
+/* Allocations by a thread inside `import X` are X's. */
 static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid,
 		       uint64_t now)
 {
 	const char *import = tid ? tracee__importing(t, tid) : NULL;
-	uint64_t key = stack ? (stack ^ (ip * 0x9E3779B97F4A7C15ULL)) : ip;
-	int64_t site;
 
-	key ^= name_hash(import);
-	site = heap__site(&t->heap, key);
-	if (site >= 0 && (size_t)site >= t->nframes) {
-		tracee__note_site(t, site, ip, stack, import);
-		cells__note_site(&t->cells, site, &t->py, stack, now,
-				 t->heap.live_bytes);
-		tracee__resolve_sites(t);
-	}
-	return site;
+	return tracee__site(t, ip, stack, import, now);
 }
 
 static void on_alloc(struct agent *a, struct tracee *t,
@@ -49,7 +27,7 @@ static void on_alloc(struct agent *a, struct tracee *t,
 		return;
 	peak = t->heap.peak_bytes;
 	heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
-	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 }
 
@@ -64,7 +42,7 @@ static void on_realloc(struct agent *a, struct tracee *t,
 	peak = t->heap.peak_bytes;
 	heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
 		      r->flags & REALLOC_REMAPPED, a->now_ns);
-	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 }
 
@@ -77,7 +55,7 @@ static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
 		return;
 	peak = t->heap.peak_bytes;
 	heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
-	cells__on_alloc(&t->cells, site, t->heap.live_bytes,
+	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 }
 

@@ -4,65 +4,40 @@
 #include <string.h>
 #include "heap.h"
 
-/* ---- site index ------------------------------------------------------- */
+/* ---- site counters ---------------------------------------------------- */
 
-static size_t key_slot(uint64_t key, size_t cap)
+/* Room for n sites' counters and as many dirty entries: both by id. */
+static int reserve_sites(struct heap *h, size_t n)
 {
-	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1);
-}
+	size_t cap = h->sites_cap ? h->sites_cap : 64;
+	struct site *s;
+	uint32_t *d;
 
-/* Rebuild the key index at twice the size; sites never move. */
-static int index_grow(struct heap *h)
-{
-	size_t cap = h->index_cap ? h->index_cap * 2 : 256, i, j;
-	uint32_t *idx = calloc(cap, sizeof(*idx));
-
-	if (!idx)
+	while (cap < n)
+		cap *= 2;
+	if (cap == h->sites_cap)
+		return 0;
+	s = realloc(h->sites, cap * sizeof(*s));
+	if (s)
+		h->sites = s;
+	d = realloc(h->dirty, cap * sizeof(*d));
+	if (d)
+		h->dirty = d;
+	if (!s || !d)
 		return -ENOMEM;
-	for (i = 0; i < h->nsites; i++) {
-		j = key_slot(h->sites[i].key, cap);
-		while (idx[j])
-			j = (j + 1) & (cap - 1);
-		idx[j] = i + 1;
-	}
-	free(h->index);
-	h->index = idx;
-	h->index_cap = cap;
+	h->sites_cap = cap;
 	return 0;
 }
 
-static int64_t add_site(struct heap *h, uint64_t key, size_t slot)
+int heap__grow_sites(struct heap *h, size_t n)
 {
-	if (h->nsites == h->sites_cap) {
-		size_t cap = h->sites_cap ? h->sites_cap * 2 : 64;
-		struct site *s = realloc(h->sites, cap * sizeof(*s));
-		uint32_t *d = realloc(h->dirty, cap * sizeof(*d));
-
-		if (s)
-			h->sites = s;
-		if (d)
-			h->dirty = d;
-		if (!s || !d)
-			return -1;
-		h->sites_cap = cap;
-	}
-	memset(&h->sites[h->nsites], 0, sizeof(h->sites[0]));
-	h->sites[h->nsites].key = key;
-	h->index[slot] = h->nsites + 1;
-	return h->nsites++;
-}
-
-int64_t heap__site(struct heap *h, uint64_t key)
-{
-	size_t j;
-
-	if ((h->nsites + 1) * 2 > h->index_cap && index_grow(h))
-		return -1;
-	for (j = key_slot(key, h->index_cap); h->index[j];
-	     j = (j + 1) & (h->index_cap - 1))
-		if (h->sites[h->index[j] - 1].key == key)
-			return h->index[j] - 1;
-	return add_site(h, key, j);
+	if (n <= h->nsites)
+		return 0;
+	if (reserve_sites(h, n))
+		return -ENOMEM;
+	memset(&h->sites[h->nsites], 0, (n - h->nsites) * sizeof(*h->sites));
+	h->nsites = n;
+	return 0;
 }
 
 /* ---- peak bookkeeping ------------------------------------------------- */
@@ -231,7 +206,7 @@ int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
 int heap__init(struct heap *h)
 {
 	memset(h, 0, sizeof(*h));
-	if (u64map__init(&h->blocks) || index_grow(h)) {
+	if (u64map__init(&h->blocks)) {
 		heap__free(h);
 		return -ENOMEM;
 	}
@@ -243,7 +218,6 @@ void heap__free(struct heap *h)
 	u64map__free(&h->blocks);
 	regions__free(&h->maps);
 	free(h->sites);
-	free(h->index);
 	free(h->dirty);
 	memset(h, 0, sizeof(*h));
 }
@@ -263,9 +237,8 @@ int heap__clone(struct heap *dst, const struct heap *src)
 	dst->blocks.slots = NULL;
 	dst->maps.v = NULL;
 	dst->sites = dup_array(src->sites, src->sites_cap, sizeof(*src->sites));
-	dst->index = dup_array(src->index, src->index_cap, sizeof(*src->index));
 	dst->dirty = dup_array(src->dirty, src->sites_cap, sizeof(*src->dirty));
-	if (!dst->sites || !dst->index || !dst->dirty ||
+	if (!dst->sites || !dst->dirty ||
 	    u64map__copy(&dst->blocks, &src->blocks) ||
 	    regions__copy(&dst->maps, &src->maps)) {
 		heap__free(dst);

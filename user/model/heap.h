@@ -2,7 +2,8 @@
 /*
  * One process's heap as the agent sees it: live blocks, anonymous mappings,
  * live bytes per site, and the high-water mark with the exact per-site
- * breakdown at that moment.
+ * breakdown at that moment. Sites are ids that model/site.h hands out;
+ * the heap only counts bytes per id.
  *
  * The peak breakdown is taken lazily and incrementally: reaching a new peak
  * only sets a flag; the first decrease after it copies live -> peak for the
@@ -18,8 +19,8 @@
 #include "lib/u64map.h"
 #include "regions.h"
 
+/* The counters of one site id (what the site is: model/site.h). */
 struct site {
-	uint64_t key; /* native return address (later issues: stack id) */
 	int64_t live_bytes, live_count;
 	int64_t peak_bytes, peak_count; /* at the high-water mark */
 	uint64_t allocs; /* allocations ever made here */
@@ -29,10 +30,8 @@ struct site {
 struct heap {
 	struct u64map blocks; /* address -> size (val), site (tag) */
 	struct regions maps;
-	struct site *sites;
+	struct site *sites; /* by site id */
 	size_t nsites, sites_cap;
-	uint32_t *index; /* open-addressed key -> site index + 1 */
-	size_t index_cap;
 	uint32_t *dirty;
 	size_t ndirty;
 	uint64_t live_bytes, live_count;
@@ -48,8 +47,8 @@ int heap__clone(struct heap *dst, const struct heap *src);
 /* Forget blocks and peak (exec replaced the address space). */
 int heap__reset(struct heap *h);
 
-/* Site index for a key, created on first sight; -1 on ENOMEM. */
-int64_t heap__site(struct heap *h, uint64_t key);
+/* Counters (zero) for site ids up to n - 1; 0 or -ENOMEM. */
+int heap__grow_sites(struct heap *h, size_t n);
 
 int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 		uint64_t now);

@@ -247,12 +247,6 @@ int pystacks__clone(struct pystacks *dst, const struct pystacks *src)
 
 /* ---- rendering ------------------------------------------------------------ */
 
-json_t *pystacks__marker_frame(const char *label)
-{
-	return json_pack("{s:s, s:n, s:n, s:b}", "function", label, "file",
-			 "line", "native", 0);
-}
-
 int pystacks__frame_line(const struct pystacks *ps, const struct py_frame *f)
 {
 	const struct py_code *c = pystacks__code(ps, f->code_id);
@@ -263,35 +257,45 @@ int pystacks__frame_line(const struct pystacks *ps, const struct py_frame *f)
 			     f->lasti);
 }
 
-static json_t *py_frame_json(const struct pystacks *ps,
-			     const struct py_frame *f)
+static struct site_frame marker(const char *label)
+{
+	return (struct site_frame){ .kind = FRAME_MARKER, .function = label };
+}
+
+static struct site_frame py_frame(const struct pystacks *ps,
+				  const struct py_frame *f)
 {
 	const struct py_code *c = pystacks__code(ps, f->code_id);
 
 	if (!c)
-		return pystacks__marker_frame("[unknown Python frame]");
-	return json_pack("{s:s, s:s, s:i, s:b}", "function", c->name, "file",
-			 c->file, "line", pystacks__frame_line(ps, f), "native",
-			 0);
+		return marker("[unknown Python frame]");
+	return (struct site_frame){ .kind = FRAME_PYTHON,
+				    .function = c->name,
+				    .file = c->file,
+				    .line = pystacks__frame_line(ps, f) };
 }
 
-void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
-			     json_t *arr)
+/* Typed, not JSON: each output makes its own form at its edge. */
+size_t pystacks__frames(const struct pystacks *ps, uint64_t stack_id,
+			struct site_frame *out, size_t max)
 {
 	const struct py_stack *s = pystacks__stack(ps, stack_id);
+	size_t n = 0;
 	int64_t i;
 
+	if (!max)
+		return 0;
 	if (stack_id == PY_STACK_NATIVE_THREAD || !s) {
-		json_array_append_new(arr,
-				      pystacks__marker_frame(
-					      stack_id == PY_STACK_NATIVE_THREAD
-						      ? "[native thread]"
-						      : "[Python stack lost]"));
-		return;
+		out[0] = marker(stack_id == PY_STACK_NATIVE_THREAD ? "[native "
+								     "thread]"
+								   : "[Python "
+								     "stack "
+								     "lost]");
+		return 1;
 	}
 	if (s->truncated)
-		json_array_append_new(arr, pystacks__marker_frame("[truncated"
-								  "]"));
-	for (i = (int64_t)s->depth - 1; i >= 0; i--)
-		json_array_append_new(arr, py_frame_json(ps, &s->frames[i]));
+		out[n++] = marker("[truncated]");
+	for (i = (int64_t)s->depth - 1; i >= 0 && n < max; i--)
+		out[n++] = py_frame(ps, &s->frames[i]);
+	return n;
 }

@@ -1,16 +1,16 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Python stacks and code objects of one process, as the probes announced
- * them (REC_PYSTACK, REC_PYCODE), and their rendering as snapshot frames:
- * root first, file/function/line of each frame.
+ * them (REC_PYSTACK, REC_PYCODE), and a stack's typed frames: root first,
+ * file/function/line of each, names referred to in the code objects.
  */
 #ifndef MEMPROF_PYSTACKS_H
 #define MEMPROF_PYSTACKS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "lib/frame.h"
 #include "memprof.h"
 
 struct py_code {
@@ -52,10 +52,12 @@ const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id);
 const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id);
 /* The line a frame was running (its code's first line when unknown). */
 int pystacks__frame_line(const struct pystacks *ps, const struct py_frame *f);
-/* A labelled non-native frame with no file or line: "[truncated]", ... */
-json_t *pystacks__marker_frame(const char *label);
-/* Append the stack's frames, root first, to a JSON array. */
-void pystacks__append_frames(const struct pystacks *ps, uint64_t stack_id,
-			     json_t *arr);
+/*
+ * The stack's frames, root first, into out[0..max): a marker instead
+ * for a native thread or a lost stack, "[truncated]" before a cut one,
+ * "[unknown Python frame]" for a code never announced. Returns the count.
+ */
+size_t pystacks__frames(const struct pystacks *ps, uint64_t stack_id,
+			struct site_frame *out, size_t max);
 
 #endif

@@ -139,6 +139,7 @@ json_t *publish__state(const struct agent *a, struct tracee *t)
 	struct snap_meta m = {
 		.mono_to_real_ns = snapshot__mono_to_real(),
 		.taken_ns = a->now_ns,
+		.sites = &t->sites,
 		.cells = &t->cells,
 	};
 	char now[40], peak_at[40];

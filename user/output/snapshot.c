@@ -30,7 +30,7 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-static json_t *native_frame(const struct frame *f)
+static json_t *native_frame(const struct site_frame *f)
 {
 	char addr[32];
 
@@ -39,6 +39,22 @@ static json_t *native_frame(const struct frame *f)
 			 str_or_null(f->function), "file", "line", "module",
 			 str_or_null(f->module), "offset",
 			 (json_int_t)f->offset, "address", addr, "native", 1);
+}
+
+/* JSON at the edge: the model's frames are typed (lib/frame.h). */
+json_t *snapshot__frame(const struct site_frame *f)
+{
+	char label[96];
+
+	if (f->kind == FRAME_NATIVE)
+		return native_frame(f);
+	if (f->kind == FRAME_PYTHON)
+		return json_pack("{s:s, s:s, s:I, s:b}", "function",
+				 f->function, "file", f->file, "line",
+				 (json_int_t)f->line, "native", 0);
+	return json_pack("{s:s, s:n, s:n, s:b}", "function",
+			 site_frame__function(f, label, sizeof(label)), "file",
+			 "line", "native", 0);
 }
 
 struct ranked {
@@ -55,20 +71,14 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x->site < y->site ? -1 : x->site > y->site;
 }
 
-json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site,
-			      const struct frame *native)
+json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site)
 {
+	struct site_frame f[SITE_MAX_FRAMES];
+	size_t i, n = sites__frames(m->sites, m->py, site, f, SITE_MAX_FRAMES);
 	json_t *arr = json_array();
-	char import[96];
 
-	if (m->site_import && site < m->nsite_stack && m->site_import[site]) {
-		snprintf(import, sizeof(import), "[import %s]",
-			 m->site_import[site]);
-		json_array_append_new(arr, pystacks__marker_frame(import));
-	}
-	if (m->py && site < m->nsite_stack && m->site_stack[site])
-		pystacks__append_frames(m->py, m->site_stack[site], arr);
-	json_array_append_new(arr, native_frame(native));
+	for (i = 0; arr && i < n; i++)
+		json_array_append_new(arr, snapshot__frame(&f[i]));
 	return arr;
 }
 
@@ -77,16 +87,16 @@ json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site)
 	const struct cells *c = m->cells;
 	int32_t run;
 
-	if (!c || site >= c->nsites)
+	if (!c || !m->sites || site >= m->sites->n)
 		return json_null();
-	run = c->site_run[site];
+	run = m->sites->v[site].run;
 	return run >= 0 && (size_t)run < c->n ? json_string(c->runs[run].label)
 					      : json_null();
 }
 
 /* Stacks with live (or peak) bytes, largest first. */
 static json_t *stacks(const struct snap_meta *m, const struct heap *h,
-		      const struct frame *frames, size_t nframes, bool peak)
+		      bool peak)
 {
 	struct ranked *r = malloc((h->nsites ? h->nsites : 1) * sizeof(*r));
 	json_t *arr = json_array();
@@ -107,19 +117,14 @@ static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 			r[n++] = (struct ranked){ i, b, c };
 	}
 	qsort(r, n, sizeof(*r), by_bytes_desc);
-	for (i = 0; i < n; i++) {
-		struct frame unknown = { .addr = h->sites[r[i].site].key };
-		const struct frame *f = r[i].site < nframes ? &frames[r[i].site]
-							    : &unknown;
-
+	for (i = 0; i < n; i++)
 		json_array_append_new(
 			arr,
 			json_pack("{s:I, s:I, s:o, s:o}", "bytes",
 				  (json_int_t)r[i].bytes, "count",
 				  (json_int_t)r[i].count, "cell",
 				  snapshot__site_cell(m, r[i].site), "frames",
-				  snapshot__site_frames(m, r[i].site, f)));
-	}
+				  snapshot__site_frames(m, r[i].site)));
 	free(r);
 	return arr;
 }
@@ -183,7 +188,7 @@ json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
 	t = calloc(c->n + 1, sizeof(*t));
 	if (!t)
 		return arr;
-	cells__totals(c, h, t);
+	cells__totals(c, m->sites, h, t);
 	for (i = 0; i < c->n; i++)
 		json_array_append_new(arr,
 				      cell_json(m, &c->runs[i], &t[i], peak));
@@ -194,14 +199,13 @@ json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
 }
 
 static json_t *section(const struct snap_meta *m, const struct heap *h,
-		       const struct frame *frames, size_t nframes, bool peak,
-		       const char *at)
+		       bool peak, const char *at)
 {
 	json_t *s = json_pack(
 		"{s:I, s:I, s:s, s:o}", "bytes",
 		(json_int_t)(peak ? h->peak_bytes : h->live_bytes), "count",
 		(json_int_t)(peak ? h->peak_count : h->live_count), "at", at,
-		"stacks", stacks(m, h, frames, nframes, peak));
+		"stacks", stacks(m, h, peak));
 
 	if (s)
 		json_object_set_new(s, "cells", snapshot__cells(m, h, peak));
@@ -255,8 +259,7 @@ static json_t *oom_json(const struct snap_meta *m)
 		m->oom_limit >= 0 ? json_integer(m->oom_limit) : json_null());
 }
 
-json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
-			const struct frame *frames, size_t nframes)
+json_t *snapshot__build(const struct snap_meta *m, struct heap *h)
 {
 	char taken[40], peak_at[40];
 
@@ -284,9 +287,7 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
 	json_object_set_new(doc, "gc", gc_json(m));
 	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(m));
 	json_object_set_new(doc, "oom", oom_json(m));
-	json_object_set_new(doc, "peak",
-			    section(m, h, frames, nframes, true, peak_at));
-	json_object_set_new(doc, "current",
-			    section(m, h, frames, nframes, false, taken));
+	json_object_set_new(doc, "peak", section(m, h, true, peak_at));
+	json_object_set_new(doc, "current", section(m, h, false, taken));
 	return doc;
 }

@@ -16,7 +16,7 @@
 #include "model/cells.h"
 #include "model/heap.h"
 #include "model/pystacks.h"
-#include "procs/symbolize.h"
+#include "model/site.h"
 
 struct snap_meta {
 	pid_t pid;
@@ -25,11 +25,8 @@ struct snap_meta {
 	int exit_code; /* wait-style code when exited, else -1 */
 	int64_t mono_to_real_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	uint64_t taken_ns; /* CLOCK_MONOTONIC */
-	/* Python stack id per site (0: none), and their frames. */
-	const uint64_t *site_stack;
-	char *const *site_import; /* module being imported, per site */
-	size_t nsite_stack;
-	const struct pystacks *py;
+	const struct sites *sites; /* what each of the heap's site ids is */
+	const struct pystacks *py; /* the Python stacks they name */
 	const struct cells *cells; /* notebook cell runs, or NULL */
 	bool oom; /* killed by the OOM killer */
 	const char *oom_cgroup; /* its memory cgroup ("" unknown) */
@@ -42,21 +39,21 @@ struct snap_meta {
 /* Reason of --snapshot-every's rolling snapshot (replaced, one name). */
 #define SNAPSHOT_PERIODIC "periodic"
 
-/* Build the document; sites resolved in frames[0..nframes). */
-json_t *snapshot__build(const struct snap_meta *m, struct heap *h,
-			const struct frame *frames, size_t nframes);
+/* Build the document (m->sites resolved: sites__resolve). */
+json_t *snapshot__build(const struct snap_meta *m, struct heap *h);
 /*
  * Per-cell figures, oldest run first, then "(outside cells)"; live_bytes
  * at the peak (peak) or now. Call after heap__settle_peak().
  */
 json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
 			bool peak);
+/* One typed frame as the snapshot format has it (docs/snapshot-format.md). */
+json_t *snapshot__frame(const struct site_frame *f);
 /*
  * A site's frames as its snapshot stack has them, root first: Python
  * frames (if any, under an "[import X]" marker), then the native caller.
  */
-json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site,
-			      const struct frame *native);
+json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site);
 /* The cell run a site's bytes belong to: its label, or null outside. */
 json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site);
 /* Label of the cell running at the high-water mark, or JSON null. */

@@ -494,9 +494,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.mono_to_real_ns = snapshot__mono_to_real(),
 		.taken_ns = now_monotonic_ns(),
 		.unknown_frees = t->heap.unknown_frees,
-		.site_stack = t->site_stack,
-		.site_import = t->site_import,
-		.nsite_stack = t->nsite_info,
+		.sites = &t->sites,
 		.py = &t->py,
 		.cells = &t->cells,
 		.oom = t->oom,
@@ -522,7 +520,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	tracee__resolve_sites(t);
 	if (!periodic)
 		batch__cells(a->out ? a->out : stderr, t, m.taken_ns);
-	doc = snapshot__build(&m, &t->heap, t->frames, t->nframes);
+	doc = snapshot__build(&m, &t->heap);
 	if (!doc)
 		return -ENOMEM;
 	err = save(a, t, doc, reason, path, sizeof(path));

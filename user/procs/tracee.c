@@ -14,7 +14,9 @@ struct tracee *tracee__new(pid_t pid, bool primary)
 
 	if (!t)
 		return NULL;
-	if (heap__init(&t->heap)) {
+	if (heap__init(&t->heap) || sites__init(&t->sites)) {
+		heap__free(&t->heap);
+		sites__free(&t->sites);
 		free(t);
 		return NULL;
 	}
@@ -33,6 +35,7 @@ void tracee__delete(struct tracee *t)
 		return;
 	reaper__put(t->links, t->nlinks);
 	tracee__forget_sites(t);
+	sites__free(&t->sites);
 	free(t->cmdline);
 	symbolizer__free(&t->sym);
 	heap__free(&t->heap);
@@ -53,100 +56,43 @@ void tracee__read_identity(struct tracee *t)
 	t->cmdline = strdup(buf);
 }
 
+/* While alive: the symbolizer reads this process's maps. */
 void tracee__resolve_sites(struct tracee *t)
 {
-	struct frame *f;
-	size_t n = t->heap.nsites;
-
-	if (n <= t->nframes)
-		return;
-	f = realloc(t->frames, n * sizeof(*f));
-	if (!f)
-		return;
-	t->frames = f;
-	for (; t->nframes < n; t->nframes++)
-		symbolizer__resolve(&t->sym,
-				    t->nframes < t->nsite_info
-					    ? t->site_ip[t->nframes]
-					    : t->heap.sites[t->nframes].key,
-				    &t->frames[t->nframes]);
+	sites__resolve(&t->sites, &t->sym);
 }
 
-static int grow_site_info(struct tracee *t, size_t n)
+/*
+ * Counters first (a failure leaves the site new: tried again at its next
+ * event), then the run from its stack and the name from its ip.
+ */
+int tracee__new_site(struct tracee *t, uint32_t site, uint64_t now)
 {
-	size_t cap = t->site_info_cap ? t->site_info_cap : 64;
-	uint64_t *ip, *st;
+	struct site_desc *d = &t->sites.v[site];
 
-	while (cap < n)
-		cap *= 2;
-	if (cap == t->site_info_cap)
-		return 0;
-	char **im;
-
-	ip = realloc(t->site_ip, cap * sizeof(*ip));
-	if (ip)
-		t->site_ip = ip;
-	st = realloc(t->site_stack, cap * sizeof(*st));
-	if (st)
-		t->site_stack = st;
-	im = realloc(t->site_import, cap * sizeof(*im));
-	if (im)
-		t->site_import = im;
-	if (!ip || !st || !im)
-		return -1;
-	t->site_info_cap = cap;
+	if (heap__grow_sites(&t->heap, (size_t)site + 1))
+		return -ENOMEM;
+	d->run = cells__run_of(&t->cells, &t->py, d->stack, now,
+			       t->heap.live_bytes);
+	tracee__resolve_sites(t);
 	return 0;
 }
 
-int tracee__note_site(struct tracee *t, size_t site, uint64_t ip,
-		      uint64_t stack, const char *import)
-{
-	if (site != t->nsite_info || grow_site_info(t, site + 1))
-		return site < t->nsite_info ? 0 : -1;
-	t->site_ip[site] = ip;
-	t->site_stack[site] = stack;
-	t->site_import[site] = import ? strdup(import) : NULL;
-	t->nsite_info = site + 1;
-	return 0;
-}
-
+/* The heap is cloned apart (session.c): blocks before descriptions. */
 int tracee__inherit(struct tracee *c, const struct tracee *p)
 {
-	if (grow_site_info(c, p->nsite_info))
-		return -1;
-	if (p->nsite_info) {
-		memcpy(c->site_ip, p->site_ip,
-		       p->nsite_info * sizeof(uint64_t));
-		memcpy(c->site_stack, p->site_stack,
-		       p->nsite_info * sizeof(uint64_t));
-	}
-	for (size_t i = 0; i < p->nsite_info; i++)
-		c->site_import[i] =
-			p->site_import[i] ? strdup(p->site_import[i]) : NULL;
-	c->nsite_info = p->nsite_info;
+	sites__free(&c->sites);
 	pystacks__free(&c->py);
 	cells__free(&c->cells);
-	if (cells__clone(&c->cells, &p->cells))
+	if (sites__clone(&c->sites, &p->sites) ||
+	    cells__clone(&c->cells, &p->cells))
 		return -1;
 	return pystacks__clone(&c->py, &p->py);
 }
 
 void tracee__forget_sites(struct tracee *t)
 {
-	size_t i;
-
-	for (i = 0; i < t->nframes; i++)
-		frame__free(&t->frames[i]);
-	for (i = 0; i < t->nsite_info; i++)
-		free(t->site_import[i]);
-	free(t->site_import);
-	t->site_import = NULL;
-	free(t->frames);
-	free(t->site_ip);
-	free(t->site_stack);
-	t->frames = NULL;
-	t->site_ip = t->site_stack = NULL;
-	t->nframes = t->nsite_info = t->site_info_cap = 0;
+	sites__reset(&t->sites);
 	pystacks__free(&t->py);
 	cells__free(&t->cells);
 }

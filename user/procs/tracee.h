@@ -14,6 +14,7 @@
 #include "procs.h"
 #include "pyruntime.h"
 #include "model/pystacks.h"
+#include "model/site.h"
 #include "symbolize.h"
 
 #define TRACEE_MAX_LINKS 48
@@ -49,12 +50,8 @@ struct tracee {
 	char *cmdline;
 	bool primary; /* the command started with "--" */
 	bool forked; /* followed from a traced parent, not named by the user */
-	struct heap heap;
-	struct frame *frames; /* resolved sites, parallel to heap.sites */
-	size_t nframes;
-	uint64_t *site_ip, *site_stack; /* native caller, Python stack id */
-	char **site_import; /* "numpy" when made by `import numpy`, or NULL */
-	size_t nsite_info, site_info_cap;
+	struct sites sites; /* what each site is (model/site.h) */
+	struct heap heap; /* bytes per site id */
 	struct pystacks py;
 	struct cells cells; /* notebook cell runs (user/model/cells.c) */
 	bool cell_markers; /* memprof:cell__* USDT attached */
@@ -93,13 +90,30 @@ void tracee__delete(struct tracee *t);
 void tracee__read_identity(struct tracee *t);
 /* Resolve every site created since the last call (while alive). */
 void tracee__resolve_sites(struct tracee *t);
-/* Record what a new site stands for: native caller and Python stack. */
-int tracee__note_site(struct tracee *t, size_t site, uint64_t ip,
-		      uint64_t stack, const char *import);
+/* A site seen for the first time: its counters, cell run and name. */
+int tracee__new_site(struct tracee *t, uint32_t site, uint64_t now);
+
+/*
+ * The site of an allocation at ip under Python stack (0: none), made
+ * while import ran (or NULL): one probe when known; -1 on ENOMEM. Inline:
+ * it is the event path, and the unit tests make sites the same way.
+ */
+static inline int64_t tracee__site(struct tracee *t, uint64_t ip,
+				   uint64_t stack, const char *import,
+				   uint64_t now)
+{
+	int64_t site = sites__lookup_or_add(&t->sites, ip, stack, import);
+
+	if (site >= 0 && (size_t)site >= t->heap.nsites &&
+	    tracee__new_site(t, site, now))
+		return -1;
+	return site;
+}
+
 /* Track import start/done on a thread; the import running on tid. */
 void tracee__import(struct tracee *t, pid_t tid, bool done, const char *module);
 const char *tracee__importing(const struct tracee *t, pid_t tid);
-/* Copy a parent's site descriptions and Python tables (fork). */
+/* Copy a parent's sites, cell runs and Python tables (fork). */
 int tracee__inherit(struct tracee *c, const struct tracee *p);
 /* Forget sites and Python tables (exec). */
 void tracee__forget_sites(struct tracee *t);

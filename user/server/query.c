@@ -15,7 +15,6 @@
 #include "memprof.skel.h"
 #include "output/publish.h"
 #include "query.h"
-#include "format/snapdoc.h"
 #include "output/snapshot.h"
 
 #define READ_NS 1000000000ULL /* a whole request, however it trickles */
@@ -271,51 +270,26 @@ json_t *query__live_reply(const struct tracee *t)
 }
 
 /*
- * A site's stack as its snapshot has it (snapshot.c builds both): only
- * the site fields of the metadata are read.
- */
-static json_t *stack_of(const struct tracee *t, uint32_t site)
-{
-	const struct snap_meta m = {
-		.site_stack = t->site_stack,
-		.site_import = t->site_import,
-		.nsite_stack = t->nsite_info,
-		.py = &t->py,
-		.cells = &t->cells,
-	};
-	struct frame unknown = { .addr = site < t->heap.nsites
-						 ? t->heap.sites[site].key
-						 : 0 };
-	const struct frame *f = site < t->nframes ? &t->frames[site] : &unknown;
-
-	return json_pack("{s:o, s:o}", "cell", snapshot__site_cell(&m, site),
-			 "frames", snapshot__site_frames(&m, site, f));
-}
-
-/*
  * What every address in a site's blocks shares: the cell, the innermost
  * Python frame (file, line, function; null without one) and the "where"
- * that report prints for the stack.
+ * that report prints for the stack, all from the site's typed frames.
  */
 static json_t *site_desc(const struct tracee *t, uint32_t site)
 {
-	json_t *stack = stack_of(t, site), *py, *d;
+	const struct snap_meta m = { .sites = &t->sites, .cells = &t->cells };
+	struct site_frame f[SITE_MAX_FRAMES];
+	size_t n = sites__frames(&t->sites, &t->py, site, f, SITE_MAX_FRAMES);
+	const struct site_frame *py = site_frame__leaf_python(f, n);
 	char where[512];
 
-	if (!stack)
-		return NULL;
-	py = snapdoc__leaf_python(stack);
-	if (!json_is_string(json_object_get(py, "file")))
+	if (py && (py->kind != FRAME_PYTHON || !py->file))
 		py = NULL; /* a marker such as "[native thread]" */
-	snapdoc__where(stack, where, sizeof(where));
-	d = json_pack("{s:O, s:O?, s:O?, s:O?, s:s}", "cell",
-		      json_object_get(stack, "cell"), "file",
-		      py ? json_object_get(py, "file") : NULL, "line",
-		      py ? json_object_get(py, "line") : NULL, "function",
-		      py ? json_object_get(py, "function") : NULL, "where",
-		      where);
-	json_decref(stack);
-	return d;
+	site_frame__where(f, n, where, sizeof(where));
+	return json_pack("{s:o, s:s?, s:o, s:s?, s:s}", "cell",
+			 snapshot__site_cell(&m, site), "file",
+			 py ? py->file : NULL, "line",
+			 py ? json_integer(py->line) : json_null(), "function",
+			 py ? py->function : NULL, "where", where);
 }
 
 /* One address's entry; descs caches each site's description. */

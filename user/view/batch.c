@@ -93,7 +93,7 @@ void batch__cells(FILE *out, struct tracee *t, uint64_t now_ns)
 	if (!c->n || !(tot = calloc(c->n + 1, sizeof(*tot))))
 		return;
 	heap__settle_peak(&t->heap);
-	cells__totals(c, &t->heap, tot);
+	cells__totals(c, &t->sites, &t->heap, tot);
 	text__bytes(t->heap.peak_bytes, peak, sizeof(peak));
 	fprintf(out,
 		"cells of pid %d (%s): high-water mark %s, reached in %s\n",

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <ctype.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,8 +506,9 @@ static int cmp_cell(const void *x, const void *y)
 	return c ? c : (ra > rb) - (ra < rb);
 }
 
-ssize_t topmodel__cells(struct heap *h, const struct cells *c, bool at_peak,
-			enum top_sort sort, struct top_cell_row **out)
+ssize_t topmodel__cells(struct heap *h, const struct sites *s,
+			const struct cells *c, bool at_peak, enum top_sort sort,
+			struct top_cell_row **out)
 {
 	struct cell_totals *tot;
 	struct top_cell_row *rows;
@@ -523,7 +523,7 @@ ssize_t topmodel__cells(struct heap *h, const struct cells *c, bool at_peak,
 		return -1;
 	}
 	heap__settle_peak(h);
-	cells__totals(c, h, tot);
+	cells__totals(c, s, h, tot);
 	for (i = 0; i < n; i++)
 		cell_row(c, i < c->n ? (int32_t)i : CELL_OUTSIDE, &tot[i],
 			 h->peak_bytes, at_peak, &rows[i]);
@@ -540,20 +540,15 @@ void topmodel__sites_of(struct tracee *t, struct top_sites *s)
 {
 	*s = (struct top_sites){
 		.heap = &t->heap,
+		.sites = &t->sites,
 		.cells = &t->cells,
 		.py = &t->py,
-		.site_stack = t->site_stack,
-		.site_import = t->site_import,
-		.ninfo = t->nsite_info,
-		.frames = t->frames,
-		.nframes = t->nframes,
 	};
 }
 
 static int32_t run_of(const struct top_sites *s, size_t site)
 {
-	return s->cells && site < s->cells->nsites ? s->cells->site_run[site]
-						   : CELL_OUTSIDE;
+	return site < s->sites->n ? s->sites->v[site].run : CELL_OUTSIDE;
 }
 
 struct ranked_site {
@@ -590,28 +585,24 @@ static const char *file_label(const struct cells *c, int32_t run,
 	return text__base_name(file);
 }
 
-static void frame_text(const struct top_sites *s, int32_t run, json_t *f,
-		       char *buf, size_t size)
+/* A Python frame or a marker (no file): what the view's line says. */
+static void frame_text(const struct top_sites *s, int32_t run,
+		       const struct site_frame *f, char *buf, size_t size)
 {
-	const char *fn = json_string_value(json_object_get(f, "function"));
-	const char *file = json_string_value(json_object_get(f, "file"));
+	char label[96];
+	const char *fn = site_frame__function(f, label, sizeof(label));
 
-	if (!file)
+	if (!f->file)
 		snprintf(buf, size, "%s", fn ? fn : "?");
 	else
 		snprintf(buf, size, "%s:%lld %s",
-			 file_label(s->cells, run, file),
-			 (long long)json_integer_value(json_object_get(f, "lin"
-									  "e")),
+			 file_label(s->cells, run, f->file), (long long)f->line,
 			 fn ? fn : "?");
 }
 
-static void native_text(const struct top_sites *s, uint32_t site, char *buf,
-			size_t size)
+static void native_text(const struct site_frame *f, char *buf, size_t size)
 {
-	const struct frame *f = site < s->nframes ? &s->frames[site] : NULL;
-
-	if (!f)
+	if (!f->resolved)
 		snprintf(buf, size, "[native caller not resolved]");
 	else if (f->function)
 		snprintf(buf, size, "%s+0x%llx (%s)", f->function,
@@ -623,38 +614,27 @@ static void native_text(const struct top_sites *s, uint32_t site, char *buf,
 }
 
 /*
- * Frames of a site, root first. The Python part goes through
- * pystacks__append_frames, the function the snapshot uses, so the view
- * and the snapshot cannot disagree on lines or markers.
+ * Frames of a site, root first: the typed frames the snapshot is made
+ * from too (sites__frames), so the view and the snapshot cannot disagree
+ * on lines or markers. The last one is the native caller.
  */
 static int site_frames(const struct top_sites *s, uint32_t site,
 		       struct top_stack_row *row)
 {
-	json_t *arr = json_array(), *f;
-	size_t i, n;
+	struct site_frame f[SITE_MAX_FRAMES];
+	size_t i, n = sites__frames(s->sites, s->py, site, f, SITE_MAX_FRAMES);
 
-	if (!arr)
+	row->frames = calloc(n ? n : 1, sizeof(*row->frames));
+	if (!row->frames)
 		return -1;
-	if (s->site_import && site < s->ninfo && s->site_import[site]) {
-		char m[96];
-
-		snprintf(m, sizeof(m), "[import %s]", s->site_import[site]);
-		json_array_append_new(arr, pystacks__marker_frame(m));
+	for (i = 0; i + 1 < n; i++)
+		frame_text(s, run_of(s, site), &f[i], row->frames[i].text,
+			   TOP_TEXT);
+	if (n) {
+		native_text(&f[n - 1], row->frames[n - 1].text, TOP_TEXT);
+		row->frames[n - 1].native = true;
 	}
-	if (s->py && s->site_stack && site < s->ninfo && s->site_stack[site])
-		pystacks__append_frames(s->py, s->site_stack[site], arr);
-	n = json_array_size(arr);
-	row->frames = calloc(n + 1, sizeof(*row->frames));
-	if (!row->frames) {
-		json_decref(arr);
-		return -1;
-	}
-	json_array_foreach(arr, i, f) frame_text(s, run_of(s, site), f,
-						 row->frames[i].text, TOP_TEXT);
-	native_text(s, site, row->frames[n].text, TOP_TEXT);
-	row->frames[n].native = true;
-	row->nframes = n + 1;
-	json_decref(arr);
+	row->nframes = n;
 	return 0;
 }
 

@@ -17,7 +17,7 @@
 #include "model/cells.h"
 #include "model/heap.h"
 #include "model/pystacks.h"
-#include "procs/symbolize.h"
+#include "model/site.h"
 #include "procs/tracee.h"
 
 #define TOP_HISTORY 600 /* live-bytes samples kept per process */
@@ -103,16 +103,12 @@ struct top_stack_row {
 	size_t nframes;
 };
 
-/* What sites stand for: views into one struct tracee (tests fill it). */
+/* The owners a stack row is made from: one struct tracee's (tests too). */
 struct top_sites {
-	struct heap *heap;
+	struct heap *heap; /* bytes per site id */
+	const struct sites *sites; /* what each id is */
 	const struct cells *cells;
 	const struct pystacks *py;
-	const uint64_t *site_stack; /* Python stack id per site, 0: none */
-	char *const *site_import; /* module being imported, or NULL */
-	size_t ninfo;
-	const struct frame *frames; /* resolved native callers */
-	size_t nframes;
 };
 
 void topmodel__init(struct top_model *m);
@@ -169,8 +165,9 @@ ssize_t topmodel__procs(const struct tracees *ts, struct top_model *m,
  * bytes live now or at the high-water mark (at_peak), sorted; count or
  * -1. Settles the heap's peak breakdown first.
  */
-ssize_t topmodel__cells(struct heap *h, const struct cells *c, bool at_peak,
-			enum top_sort sort, struct top_cell_row **out);
+ssize_t topmodel__cells(struct heap *h, const struct sites *s,
+			const struct cells *c, bool at_peak, enum top_sort sort,
+			struct top_cell_row **out);
 
 /*
  * The max sites with the most bytes (now, or at the high-water mark),

@@ -159,8 +159,9 @@ static void rebuild(struct topview *v)
 				    &v->procs);
 	copy_bar(v);
 	if (t && v->view == TOP_CELLS)
-		v->ncells = topmodel__cells(&t->heap, &t->cells, v->at_peak,
-					    v->sort[TOP_CELLS], &v->cells);
+		v->ncells = topmodel__cells(&t->heap, &t->sites, &t->cells,
+					    v->at_peak, v->sort[TOP_CELLS],
+					    &v->cells);
 	if (t && v->view == TOP_STACKS) {
 		topmodel__sites_of(t, &s);
 		v->nstacks = topmodel__stacks(&s, v->at_peak, v->run,
