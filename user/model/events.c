@@ -8,70 +8,98 @@
 #include "memprof.h"
 #include "pylines.h"
 
+/*
+ * ---- record handlers ----------------------------------------------------
+ * One per record type, all of one shape (agent, its process or NULL, the
+ * record at its type's minimum size) so that one table dispatches them.
+ */
+
 /* Allocations by a thread inside `import X` are X's. */
-static int64_t site_of(struct tracee *t, uint64_t ip, uint64_t stack, pid_t tid,
-		       uint64_t now)
+static int64_t site_of(struct agent *a, struct tracee *t, uint64_t ip,
+		       uint64_t stack, pid_t tid)
 {
 	const char *import = tid ? tracee__importing(t, tid) : NULL;
 
-	return tracee__site(t, ip, stack, import, now);
+	return tracee__site(t, ip, stack, import, a->now_ns);
 }
 
-static void on_alloc(struct agent *a, struct tracee *t,
-		     const struct rec_alloc *r)
+/* The cells follow the heap: told whether this event set a new peak. */
+static void after_alloc(struct tracee *t, int64_t site, uint64_t peak)
 {
-	int64_t site = site_of(t, r->site, r->stack, r->tid, a->now_ns);
-	uint64_t peak;
-
-	if (site < 0)
-		return;
-	peak = t->heap.peak_bytes;
-	heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
 	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
 			t->heap.peak_bytes > peak);
 }
 
-static void on_realloc(struct agent *a, struct tracee *t,
-		       const struct rec_realloc *r)
+static void on_alloc(struct agent *a, struct tracee *t, const void *rec)
 {
-	int64_t site = site_of(t, r->site, r->stack, r->tid, a->now_ns);
-	uint64_t peak;
+	const struct rec_alloc *r = rec;
+	int64_t site = site_of(a, t, r->site, r->stack, r->tid);
+	uint64_t peak = t->heap.peak_bytes;
 
 	if (site < 0)
 		return;
-	peak = t->heap.peak_bytes;
+	heap__alloc(&t->heap, r->addr, r->size, site, a->now_ns);
+	after_alloc(t, site, peak);
+}
+
+static void on_realloc(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_realloc *r = rec;
+	int64_t site = site_of(a, t, r->site, r->stack, r->tid);
+	uint64_t peak = t->heap.peak_bytes;
+
+	if (site < 0)
+		return;
 	heap__realloc(&t->heap, r->old_addr, r->new_addr, r->size, site,
 		      r->flags & REALLOC_REMAPPED, a->now_ns);
-	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
-			t->heap.peak_bytes > peak);
+	after_alloc(t, site, peak);
 }
 
-static void on_mmap(struct agent *a, struct tracee *t, const struct rec_mmap *r)
+static void on_mmap(struct agent *a, struct tracee *t, const void *rec)
 {
-	int64_t site = site_of(t, r->site, r->stack, 0, a->now_ns);
-	uint64_t peak;
+	const struct rec_mmap *r = rec;
+	int64_t site = site_of(a, t, r->site, r->stack, 0);
+	uint64_t peak = t->heap.peak_bytes;
 
 	if (site < 0)
 		return;
-	peak = t->heap.peak_bytes;
 	heap__mmap(&t->heap, r->addr, r->len, site, a->now_ns);
-	cells__on_alloc(&t->cells, t->sites.v[site].run, t->heap.live_bytes,
-			t->heap.peak_bytes > peak);
+	after_alloc(t, site, peak);
 }
 
 /* Frees made while a collection runs are what the collection released. */
-static void on_free(struct tracee *t, const struct rec_free *r)
+static void on_free(struct agent *a, struct tracee *t, const void *rec)
 {
+	const struct rec_free *r = rec;
 	uint64_t bytes = heap__release(&t->heap, r->addr);
 
+	(void)a;
 	if (t->gc.running)
 		t->gc.bytes_freed += bytes;
 }
 
-static void on_gc(struct tracee *t, const struct rec_gc *r)
+static void on_munmap(struct agent *a, struct tracee *t, const void *rec)
 {
+	const struct rec_munmap *r = rec;
+
+	(void)a;
+	heap__munmap(&t->heap, r->addr, r->len);
+}
+
+static void on_mremap(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_mremap *r = rec;
+
+	heap__mremap(&t->heap, r->old_addr, r->old_len, r->new_addr, r->new_len,
+		     a->now_ns);
+}
+
+static void on_gc(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_gc *r = rec;
 	struct gc_stats *g = &t->gc;
 
+	(void)a;
 	if (!r->done) {
 		g->running = true;
 		g->started_ns = r->ts_ns;
@@ -83,6 +111,20 @@ static void on_gc(struct tracee *t, const struct rec_gc *r)
 	g->collections++;
 	if (r->value > 0)
 		g->objects += r->value;
+}
+
+static void on_import(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_import *r = rec;
+
+	(void)a;
+	tracee__import(t, r->tid, r->done, r->module);
+}
+
+static void on_pystack(struct agent *a, struct tracee *t, const void *rec)
+{
+	(void)a;
+	pystacks__add_stack(&t->py, rec);
 }
 
 /* The line table as BPF copied it; too long, it is read from the process. */
@@ -101,92 +143,38 @@ static int pycode_table(const struct tracee *t, const struct rec_pycode *r,
 }
 
 /* Names now, line table too while the code object is surely alive. */
-static void on_pycode(struct tracee *t, const struct rec_pycode *r)
+static void on_pycode(struct agent *a, struct tracee *t, const void *rec)
 {
+	const struct rec_pycode *r = rec;
 	uint8_t *table;
 	size_t len;
 
+	(void)a;
 	if (pystacks__add_code(&t->py, r) || !t->pylayout)
 		return;
 	if (!pycode_table(t, r, &table, &len))
 		pystacks__set_table(&t->py, r->code_id, table, len);
 }
 
-/* Records about allocations: the process must be in the table. */
-static int on_heap_record(struct agent *a, const struct rec_hdr *h, size_t size)
+static void on_cell(struct agent *a, struct tracee *t, const void *rec)
 {
-	struct tracee *t = tracees__find(&a->procs, h->pid);
+	(void)a;
+	cells__marker(&t->cells, rec, t->heap.live_bytes);
+}
 
-	if (!t)
-		return 0; /* raced with its exit/detach */
-	switch (h->type) {
-	case REC_ALLOC:
-		if (size >= sizeof(struct rec_alloc))
-			on_alloc(a, t, (const void *)h);
-		break;
-	case REC_FREE:
-		if (size >= sizeof(struct rec_free))
-			on_free(t, (const void *)h);
-		break;
-	case REC_GC:
-		if (size >= sizeof(struct rec_gc))
-			on_gc(t, (const void *)h);
-		break;
-	case REC_IMPORT: {
-		const struct rec_import *r = (const void *)h;
+static void on_code_free(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_code_free *r = rec;
 
-		if (size >= sizeof(*r))
-			tracee__import(t, r->tid, r->done, r->module);
-		break;
-	}
-	case REC_REALLOC:
-		if (size >= sizeof(struct rec_realloc))
-			on_realloc(a, t, (const void *)h);
-		break;
-	case REC_MMAP:
-		if (size >= sizeof(struct rec_mmap))
-			on_mmap(a, t, (const void *)h);
-		break;
-	case REC_MUNMAP: {
-		const struct rec_munmap *r = (const void *)h;
+	(void)a;
+	cells__code_freed(&t->cells, r->code, r->ts_ns);
+}
 
-		if (size >= sizeof(*r))
-			heap__munmap(&t->heap, r->addr, r->len);
-		break;
-	}
-	case REC_PYSTACK:
-		if (size >= sizeof(struct rec_pystack))
-			pystacks__add_stack(&t->py, (const void *)h);
-		break;
-	case REC_PYCODE:
-		if (size >= sizeof(struct rec_pycode))
-			on_pycode(t, (const void *)h);
-		break;
-	case REC_MREMAP: {
-		const struct rec_mremap *r = (const void *)h;
-
-		if (size >= sizeof(*r))
-			heap__mremap(&t->heap, r->old_addr, r->old_len,
-				     r->new_addr, r->new_len, a->now_ns);
-		break;
-	}
-	case REC_CELL:
-		if (size >= sizeof(struct rec_cell))
-			cells__marker(&t->cells, (const void *)h,
-				      t->heap.live_bytes);
-		break;
-	case REC_DSO:
-		symbolizer__refresh(&t->sym);
-		break;
-	case REC_CODE_FREE: {
-		const struct rec_code_free *r = (const void *)h;
-
-		if (size >= sizeof(*r))
-			cells__code_freed(&t->cells, r->code, r->ts_ns);
-		break;
-	}
-	}
-	return 0;
+/* ld.so changed the mappings: the next unknown address re-reads them. */
+static void on_dso(struct agent *a, struct tracee *t, const void *rec)
+{
+	(void)a, (void)rec;
+	symbolizer__refresh(&t->sym);
 }
 
 int events__oom_cgroup(const struct rec_oom *r, char *buf, size_t size)
@@ -207,60 +195,96 @@ int events__oom_cgroup(const struct rec_oom *r, char *buf, size_t size)
 	return 0;
 }
 
-static void on_oom(struct agent *a, const struct rec_oom *r)
+static void on_oom(struct agent *a, struct tracee *t, const void *rec)
 {
+	const struct rec_oom *r = rec;
 	char path[sizeof(((struct tracee *)0)->memcg.path)];
 	bool known = events__oom_cgroup(r, path, sizeof(path)) == 0;
 
+	(void)t;
 	session__on_oom(a, r->hdr.pid, known ? path : NULL,
 			r->from == OOM_AT_EXIT);
 }
 
+static void on_fork(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_proc *p = rec;
+
+	(void)t;
+	session__on_fork(a, p->hdr.pid, p->child);
+}
+
+static void on_exec(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_proc *p = rec;
+
+	(void)t;
+	session__on_exec(a, p->hdr.pid, p->comm);
+}
+
+static void on_proc_exit(struct agent *a, struct tracee *t, const void *rec)
+{
+	const struct rec_proc *p = rec;
+
+	(void)t;
+	session__on_exit(a, p->hdr.pid, p->exit_code);
+}
+
+/*
+ * ---- dispatch -----------------------------------------------------------
+ * Each record type: the size below which it is damaged (dropped), its
+ * handler, and whether it is about a traced process's heap (dropped when
+ * the process is gone: it raced with its exit or detach).
+ */
+struct record_kind {
+	size_t min_size;
+	void (*handle)(struct agent *a, struct tracee *t, const void *rec);
+	bool needs_tracee;
+};
+
+static const struct record_kind kinds[REC_TYPE_MAX] = {
+	[REC_ALLOC] = { sizeof(struct rec_alloc), on_alloc, true },
+	[REC_FREE] = { sizeof(struct rec_free), on_free, true },
+	[REC_REALLOC] = { sizeof(struct rec_realloc), on_realloc, true },
+	[REC_MMAP] = { sizeof(struct rec_mmap), on_mmap, true },
+	[REC_MUNMAP] = { sizeof(struct rec_munmap), on_munmap, true },
+	[REC_MREMAP] = { sizeof(struct rec_mremap), on_mremap, true },
+	[REC_PYSTACK] = { sizeof(struct rec_pystack), on_pystack, true },
+	[REC_PYCODE] = { sizeof(struct rec_pycode), on_pycode, true },
+	[REC_GC] = { sizeof(struct rec_gc), on_gc, true },
+	[REC_IMPORT] = { sizeof(struct rec_import), on_import, true },
+	[REC_CELL] = { sizeof(struct rec_cell), on_cell, true },
+	[REC_CODE_FREE] = { sizeof(struct rec_code_free), on_code_free, true },
+	[REC_DSO] = { sizeof(struct rec_hdr), on_dso, true },
+	[REC_FORK] = { sizeof(struct rec_proc), on_fork, false },
+	[REC_EXEC] = { sizeof(struct rec_proc), on_exec, false },
+	[REC_EXIT] = { sizeof(struct rec_proc), on_proc_exit, false },
+	[REC_OOM] = { sizeof(struct rec_oom), on_oom, false },
+};
+
+/* Unknown types are said once: the agent and its probes are out of step. */
 int events__handle(void *ctx, void *data, size_t size)
 {
 	const struct rec_hdr *h = data;
-	const struct rec_proc *p = data;
+	const struct record_kind *k;
+	struct tracee *t = NULL;
 	struct agent *a = ctx;
 
 	a->records++;
 	if (size < sizeof(*h))
 		return 0;
-	switch (h->type) {
-	case REC_ALLOC:
-	case REC_FREE:
-	case REC_REALLOC:
-	case REC_MMAP:
-	case REC_MUNMAP:
-	case REC_MREMAP:
-	case REC_PYSTACK:
-	case REC_PYCODE:
-	case REC_GC:
-	case REC_IMPORT:
-	case REC_CELL:
-	case REC_CODE_FREE:
-	case REC_DSO:
-		return on_heap_record(a, h, size);
-	case REC_FORK:
-		if (size >= sizeof(*p))
-			session__on_fork(a, h->pid, p->child);
-		return 0;
-	case REC_EXEC:
-		if (size >= sizeof(*p))
-			session__on_exec(a, h->pid, p->comm);
-		return 0;
-	case REC_OOM:
-		if (size >= sizeof(struct rec_oom))
-			on_oom(a, data);
-		return 0;
-	case REC_EXIT:
-		if (size >= sizeof(*p))
-			session__on_exit(a, h->pid, p->exit_code);
-		return 0;
-	default:
+	k = h->type < REC_TYPE_MAX ? &kinds[h->type] : NULL;
+	if (!k || !k->handle) {
 		if (!a->unknown_records++)
 			log_warn("unknown record type %u (agent and probes out "
 				 "of step?)",
 				 h->type);
 		return 0;
 	}
+	if (size < k->min_size)
+		return 0;
+	if (k->needs_tracee && !(t = tracees__find(&a->procs, h->pid)))
+		return 0; /* raced with its exit/detach */
+	k->handle(a, t, data);
+	return 0;
 }
