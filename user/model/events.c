@@ -30,6 +30,7 @@ static void after_alloc(struct tracee *t, int64_t site, uint64_t peak)
 			t->heap.peak_bytes > peak);
 }
 
+/* malloc, calloc, memalign...: a block at the site of its caller. */
 static void on_alloc(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_alloc *r = rec;
@@ -42,6 +43,7 @@ static void on_alloc(struct agent *a, struct tracee *t, const void *rec)
 	after_alloc(t, site, peak);
 }
 
+/* realloc: the new block belongs to the realloc's caller. */
 static void on_realloc(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_realloc *r = rec;
@@ -55,6 +57,7 @@ static void on_realloc(struct agent *a, struct tracee *t, const void *rec)
 	after_alloc(t, site, peak);
 }
 
+/* An anonymous mapping is memory the process asked for, like a block. */
 static void on_mmap(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_mmap *r = rec;
@@ -78,6 +81,7 @@ static void on_free(struct agent *a, struct tracee *t, const void *rec)
 		t->gc.bytes_freed += bytes;
 }
 
+/* Partial unmaps split a tracked mapping: the heap cuts it. */
 static void on_munmap(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_munmap *r = rec;
@@ -86,6 +90,7 @@ static void on_munmap(struct agent *a, struct tracee *t, const void *rec)
 	heap__munmap(&t->heap, r->addr, r->len);
 }
 
+/* A resized or moved mapping keeps its site. */
 static void on_mremap(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_mremap *r = rec;
@@ -94,6 +99,7 @@ static void on_mremap(struct agent *a, struct tracee *t, const void *rec)
 		     a->now_ns);
 }
 
+/* gc__start / gc__done: time in collections, objects they freed. */
 static void on_gc(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_gc *r = rec;
@@ -113,6 +119,7 @@ static void on_gc(struct agent *a, struct tracee *t, const void *rec)
 		g->objects += r->value;
 }
 
+/* import__find__load start/done: which module a thread is importing. */
 static void on_import(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_import *r = rec;
@@ -121,6 +128,7 @@ static void on_import(struct agent *a, struct tracee *t, const void *rec)
 	tracee__import(t, r->tid, r->done, r->module);
 }
 
+/* A stack is sent once; sites refer to it by id. */
 static void on_pystack(struct agent *a, struct tracee *t, const void *rec)
 {
 	(void)a;
@@ -156,12 +164,14 @@ static void on_pycode(struct agent *a, struct tracee *t, const void *rec)
 		pystacks__set_table(&t->py, r->code_id, table, len);
 }
 
+/* The extension's cell markers: exact starts, ends and labels. */
 static void on_cell(struct agent *a, struct tracee *t, const void *rec)
 {
 	(void)a;
 	cells__marker(&t->cells, rec, t->heap.live_bytes);
 }
 
+/* A dead <module> code ends an unmarked run. */
 static void on_code_free(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_code_free *r = rec;
@@ -195,6 +205,7 @@ int events__oom_cgroup(const struct rec_oom *r, char *buf, size_t size)
 	return 0;
 }
 
+/* The OOM killer chose a traced process: said with its cgroup. */
 static void on_oom(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_oom *r = rec;
@@ -206,6 +217,7 @@ static void on_oom(struct agent *a, struct tracee *t, const void *rec)
 			r->from == OOM_AT_EXIT);
 }
 
+/* Process records need no heap: the session follows them. */
 static void on_fork(struct agent *a, struct tracee *t, const void *rec)
 {
 	const struct rec_proc *p = rec;

@@ -29,6 +29,7 @@ static int reserve_sites(struct heap *h, size_t n)
 	return 0;
 }
 
+/* Sites are added in order (model/site.c): counters follow their ids. */
 int heap__grow_sites(struct heap *h, size_t n)
 {
 	if (n <= h->nsites)

@@ -257,11 +257,13 @@ int pystacks__frame_line(const struct pystacks *ps, const struct py_frame *f)
 			     f->lasti);
 }
 
+/* Labels are literals: nothing to free, nothing copied. */
 static struct site_frame marker(const char *label)
 {
 	return (struct site_frame){ .kind = FRAME_MARKER, .function = label };
 }
 
+/* Names stay in the interned code object; a frame only points at them. */
 static struct site_frame py_frame(const struct pystacks *ps,
 				  const struct py_frame *f)
 {

@@ -12,6 +12,7 @@
  * shared u64 table can take its place without touching anything below.
  */
 
+/* Fibonacci hashing: ips and mixed keys alike spread over the top bits. */
 static size_t key_slot(uint64_t key, size_t cap)
 {
 	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1);
@@ -52,6 +53,7 @@ static int64_t index_find(const struct sites *s, uint64_t key, size_t *slot)
 
 /* ---- keys and descriptions ---------------------------------------------- */
 
+/* FNV-1a of an import's name; 0 without one, so native keys stay ips. */
 static uint64_t name_hash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -140,6 +142,7 @@ void sites__resolve(struct sites *s, struct symbolizer *sym)
 
 /* ---- frames --------------------------------------------------------------- */
 
+/* Unresolved, the caller is still its address: never the key (a hash). */
 struct site_frame sites__native_frame(const struct sites *s, uint32_t site)
 {
 	const struct site_desc *d = &s->v[site];
@@ -173,12 +176,14 @@ size_t sites__frames(const struct sites *s, const struct pystacks *py,
 
 /* ---- lifetime -------------------------------------------------------------- */
 
+/* The index exists from the start: the event path never checks for it. */
 int sites__init(struct sites *s)
 {
 	memset(s, 0, sizeof(*s));
 	return index_grow(s);
 }
 
+/* Descriptions own their import and resolved names. */
 void sites__free(struct sites *s)
 {
 	size_t i;
@@ -193,6 +198,7 @@ void sites__free(struct sites *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* exec: new address space, new sites; ids start again at 0. */
 int sites__reset(struct sites *s)
 {
 	sites__free(s);
@@ -218,6 +224,7 @@ static int copy_descs(struct sites *dst, const struct sites *src)
 	return 0;
 }
 
+/* fork: the child's blocks name the parent's ids, so ids are kept. */
 int sites__clone(struct sites *dst, const struct sites *src)
 {
 	size_t cap = src->cap ? src->cap : 1;
@@ -241,6 +248,7 @@ int sites__clone(struct sites *dst, const struct sites *src)
 	return 0;
 }
 
+/* For the consumer benchmark's bytes-per-live-block figure. */
 size_t sites__bytes(const struct sites *s)
 {
 	size_t i, n = s->cap * (sizeof(*s->v) + sizeof(*s->keys)) +

@@ -30,6 +30,7 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* The address as a hex string: JSON numbers lose 64-bit precision. */
 static json_t *native_frame(const struct site_frame *f)
 {
 	char addr[32];
@@ -71,6 +72,7 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x->site < y->site ? -1 : x->site > y->site;
 }
 
+/* The typed frames on the C stack: one site, no allocation but JSON's. */
 json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site)
 {
 	struct site_frame f[SITE_MAX_FRAMES];
@@ -82,6 +84,7 @@ json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site)
 	return arr;
 }
 
+/* The run is the site's (its description), the label the cells'. */
 json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site)
 {
 	const struct cells *c = m->cells;

@@ -600,6 +600,7 @@ static void frame_text(const struct top_sites *s, int32_t run,
 			 fn ? fn : "?");
 }
 
+/* The allocator's caller: function+offset, or its address when nameless. */
 static void native_text(const struct site_frame *f, char *buf, size_t size)
 {
 	if (!f->resolved)
