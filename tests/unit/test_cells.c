@@ -159,7 +159,7 @@ static int32_t note_site(struct cells *c, struct sites *s, size_t site,
 			 const struct pystacks *ps, uint64_t stack,
 			 uint64_t now, uint64_t live)
 {
-	if (!s->index)
+	if (!s->registry.slots)
 		cr_assert_eq(sites__init(s), 0);
 	if (site < s->n)
 		return s->v[site].run;

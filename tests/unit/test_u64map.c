@@ -389,3 +389,17 @@ Test(u64map, sequential_ids_and_key_zero, .timeout = 10)
 	cr_assert_null(u64map__get(&t, 100001));
 	u64map__free(&t);
 }
+
+/* A map never initialised (a process without Python) reads as empty. */
+Test(u64map, zeroed_map_is_empty, .timeout = 10)
+{
+	struct u64map t = { 0 }, c;
+	struct u64map_entry e;
+
+	cr_assert_null(u64map__get(&t, 42));
+	cr_assert(!u64map__take(&t, 42, &e));
+	cr_assert_eq(u64map__copy(&c, &t), 0);
+	cr_assert_null(u64map__get(&c, 42));
+	cr_assert_eq(u64map__bytes(&c), 0);
+	u64map__free(&c);
+}

@@ -85,7 +85,7 @@ static inline int64_t unit_site(struct sites *s, struct heap *h, uint64_t ip,
 {
 	int64_t id;
 
-	if (!s->index && sites__init(s))
+	if (!s->registry.slots && sites__init(s))
 		return -1;
 	id = sites__lookup_or_add(s, ip, stack, NULL);
 	if (id >= 0 && heap__grow_sites(h, id + 1))

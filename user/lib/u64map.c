@@ -91,6 +91,8 @@ static size_t find(const struct u64map *t, uint64_t key)
 {
 	size_t i;
 
+	if (!t->cap) /* never initialised: empty */
+		return (size_t)-1;
 	for (i = slot_of(t, key); t->slots[i].key; i = (i + 1) & (t->cap - 1))
 		if (t->slots[i].key == key)
 			return i;
@@ -130,6 +132,10 @@ bool u64map__take(struct u64map *t, uint64_t key, struct u64map_entry *out)
 
 int u64map__copy(struct u64map *dst, const struct u64map *src)
 {
+	if (!src->cap) { /* never initialised: an empty copy, like it */
+		memset(dst, 0, sizeof(*dst));
+		return 0;
+	}
 	dst->slots = malloc(src->cap * sizeof(*src->slots));
 	if (!dst->slots)
 		return -ENOMEM;

@@ -5,74 +5,17 @@
 #include "pylines.h"
 #include "pystacks.h"
 
-/* ---- a u64 -> index open-addressed map, shared by codes and stacks ---- */
+/* ---- id -> index (lib/u64map: val), made on first use ---------------- */
 
-static size_t slot(uint64_t id, size_t cap)
+/* Index n - 1 under id; the maps cost nothing until a process has Python. */
+static int index_add(struct u64map *m, uint64_t id, size_t n)
 {
-	return (size_t)((id * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
-}
+	struct u64map_entry old;
+	bool replaced;
 
-typedef uint64_t (*id_at_fn)(const void *items, size_t i);
-
-static uint64_t code_id_at(const void *items, size_t i)
-{
-	return ((const struct py_code *)items)[i].id;
-}
-
-static uint64_t stack_id_at(const void *items, size_t i)
-{
-	return ((const struct py_stack *)items)[i].id;
-}
-
-static int64_t idx_find(const uint32_t *idx, size_t cap, const void *items,
-			id_at_fn id_at, uint64_t id)
-{
-	size_t j;
-
-	if (!cap)
-		return -1;
-	for (j = slot(id, cap); idx[j]; j = (j + 1) & (cap - 1))
-		if (id_at(items, idx[j] - 1) == id)
-			return idx[j] - 1;
-	return -1;
-}
-
-/* Rebuild an index for n items at twice the needed size. */
-static int idx_rebuild(uint32_t **idx, size_t *cap, const void *items,
-		       id_at_fn id_at, size_t n)
-{
-	size_t c = 64, i, j;
-	uint32_t *v;
-
-	while (c < n * 2 + 2)
-		c *= 2;
-	v = calloc(c, sizeof(*v));
-	if (!v)
+	if (!m->slots && u64map__init(m))
 		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		for (j = slot(id_at(items, i), c); v[j]; j = (j + 1) & (c - 1))
-			;
-		v[j] = i + 1;
-	}
-	free(*idx);
-	*idx = v;
-	*cap = c;
-	return 0;
-}
-
-/* Index item n-1 (just appended): grow by rebuilding when half full. */
-static int idx_add(uint32_t **idx, size_t *cap, const void *items,
-		   id_at_fn id_at, size_t n)
-{
-	size_t j;
-
-	if (n * 2 + 2 > *cap)
-		return idx_rebuild(idx, cap, items, id_at, n);
-	for (j = slot(id_at(items, n - 1), *cap); (*idx)[j];
-	     j = (j + 1) & (*cap - 1))
-		;
-	(*idx)[j] = n;
-	return 0;
+	return u64map__put(m, id, n - 1, 0, &old, &replaced);
 }
 
 /* ---- tables -------------------------------------------------------------- */
@@ -95,25 +38,23 @@ void pystacks__free(struct pystacks *ps)
 		free(ps->stacks[i].frames);
 	free(ps->codes);
 	free(ps->stacks);
-	free(ps->code_idx);
-	free(ps->stack_idx);
+	u64map__free(&ps->code_map);
+	u64map__free(&ps->stack_map);
 	memset(ps, 0, sizeof(*ps));
 }
 
 const struct py_code *pystacks__code(const struct pystacks *ps, uint64_t id)
 {
-	int64_t i = idx_find(ps->code_idx, ps->code_idx_cap, ps->codes,
-			     code_id_at, id);
+	const struct u64map_entry *e = u64map__get(&ps->code_map, id);
 
-	return i < 0 ? NULL : &ps->codes[i];
+	return e ? &ps->codes[e->val] : NULL;
 }
 
 const struct py_stack *pystacks__stack(const struct pystacks *ps, uint64_t id)
 {
-	int64_t i = idx_find(ps->stack_idx, ps->stack_idx_cap, ps->stacks,
-			     stack_id_at, id);
+	const struct u64map_entry *e = u64map__get(&ps->stack_map, id);
 
-	return i < 0 ? NULL : &ps->stacks[i];
+	return e ? &ps->stacks[e->val] : NULL;
 }
 
 static char *str_field(const char *s, size_t max)
@@ -144,8 +85,7 @@ int pystacks__add_code(struct pystacks *ps, const struct rec_pycode *r)
 	c->firstlineno = r->firstlineno;
 	c->table = NULL;
 	c->table_len = 0;
-	return idx_add(&ps->code_idx, &ps->code_idx_cap, ps->codes, code_id_at,
-		       ps->ncodes);
+	return index_add(&ps->code_map, c->id, ps->ncodes);
 }
 
 void pystacks__set_table(struct pystacks *ps, uint64_t id, uint8_t *table,
@@ -187,8 +127,7 @@ int pystacks__add_stack(struct pystacks *ps, const struct rec_pystack *r)
 	s->truncated = r->truncated;
 	s->seen_ns = r->ts_ns;
 	ps->nstacks++;
-	return idx_add(&ps->stack_idx, &ps->stack_idx_cap, ps->stacks,
-		       stack_id_at, ps->nstacks);
+	return index_add(&ps->stack_map, s->id, ps->nstacks);
 }
 
 /* Stacks go through a heap record: ~2 KiB is too big for the C stack. */

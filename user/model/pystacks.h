@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/frame.h"
+#include "lib/u64map.h"
 #include "memprof.h"
 
 struct py_code {
@@ -35,8 +36,7 @@ struct pystacks {
 	size_t ncodes, codes_cap;
 	struct py_stack *stacks;
 	size_t nstacks, stacks_cap;
-	uint32_t *code_idx, *stack_idx; /* open addressing: index + 1 */
-	size_t code_idx_cap, stack_idx_cap;
+	struct u64map code_map, stack_map; /* id -> index in codes, stacks */
 	int minor; /* 3.8/3.9 count lasti in bytes */
 };
 

@@ -6,51 +6,6 @@
 #include "pystacks.h"
 #include "site.h"
 
-/*
- * ---- registry: u64 key -> dense id ---------------------------------------
- * Open addressing over keys[], kept apart from the descriptions so that a
- * shared u64 table can take its place without touching anything below.
- */
-
-/* Fibonacci hashing: ips and mixed keys alike spread over the top bits. */
-static size_t key_slot(uint64_t key, size_t cap)
-{
-	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 17) & (cap - 1);
-}
-
-/* Rebuild the key index at twice the size; ids never move. */
-static int index_grow(struct sites *s)
-{
-	size_t cap = s->index_cap ? s->index_cap * 2 : 256, i, j;
-	uint32_t *idx = calloc(cap, sizeof(*idx));
-
-	if (!idx)
-		return -ENOMEM;
-	for (i = 0; i < s->n; i++) {
-		j = key_slot(s->keys[i], cap);
-		while (idx[j])
-			j = (j + 1) & (cap - 1);
-		idx[j] = i + 1;
-	}
-	free(s->index);
-	s->index = idx;
-	s->index_cap = cap;
-	return 0;
-}
-
-/* The id of key, or -1 with *slot: the empty slot where it would go. */
-static int64_t index_find(const struct sites *s, uint64_t key, size_t *slot)
-{
-	size_t j;
-
-	for (j = key_slot(key, s->index_cap); s->index[j];
-	     j = (j + 1) & (s->index_cap - 1))
-		if (s->keys[s->index[j] - 1] == key)
-			return s->index[j] - 1;
-	*slot = j;
-	return -1;
-}
-
 /* ---- keys and descriptions ---------------------------------------------- */
 
 /* FNV-1a of an import's name; 0 without one, so native keys stay ips. */
@@ -68,38 +23,37 @@ static uint64_t key_of(uint64_t ip, uint64_t stack, const char *import)
 {
 	uint64_t key = stack ? (stack ^ (ip * 0x9E3779B97F4A7C15ULL)) : ip;
 
-	return key ^ name_hash(import);
+	key ^= name_hash(import);
+	return key ? key : ~0ULL; /* the registry's keys are never 0 */
 }
 
-/* Room for one more site: descriptions and keys grow together. */
+/* Room for one more description, doubling. */
 static int reserve(struct sites *s)
 {
 	size_t cap = s->cap ? s->cap * 2 : 64;
 	struct site_desc *v;
-	uint64_t *k;
 
 	if (s->n < s->cap)
 		return 0;
 	v = realloc(s->v, cap * sizeof(*v));
-	if (v)
-		s->v = v;
-	k = realloc(s->keys, cap * sizeof(*k));
-	if (k)
-		s->keys = k;
-	if (!v || !k)
+	if (!v)
 		return -ENOMEM;
+	s->v = v;
 	s->cap = cap;
 	return 0;
 }
 
 /* A new site described: its parts now, its name at the next resolve. */
-static int64_t add(struct sites *s, uint64_t key, size_t slot, uint64_t ip,
-		   uint64_t stack, const char *import)
+static int64_t add(struct sites *s, uint64_t key, uint64_t ip, uint64_t stack,
+		   const char *import)
 {
+	struct u64map_entry old;
 	struct site_desc *d;
 	char *imp = import ? strdup(import) : NULL;
+	bool replaced;
 
-	if ((import && !imp) || reserve(s)) {
+	if ((import && !imp) || reserve(s) ||
+	    u64map__put(&s->registry, key, s->n, 0, &old, &replaced)) {
 		free(imp);
 		return -1;
 	}
@@ -108,26 +62,17 @@ static int64_t add(struct sites *s, uint64_t key, size_t slot, uint64_t ip,
 		.ip = ip, .stack = stack, .import = imp, .run = CELL_OUTSIDE
 	};
 	d->native.addr = ip;
-	s->keys[s->n] = key;
-	s->index[slot] = s->n + 1;
 	return s->n++;
 }
 
-/*
- * The event path: one key, one probe; only a new site allocates. The
- * index stays at most half full, so every probe ends at an empty slot.
- */
+/* The event path: one key, one probe; only a new site allocates. */
 int64_t sites__lookup_or_add(struct sites *s, uint64_t ip, uint64_t stack,
 			     const char *import)
 {
 	uint64_t key = key_of(ip, stack, import);
-	size_t slot = 0;
-	int64_t id;
+	const struct u64map_entry *e = u64map__get(&s->registry, key);
 
-	if ((s->n + 1) * 2 > s->index_cap && index_grow(s))
-		return -1;
-	id = index_find(s, key, &slot);
-	return id >= 0 ? id : add(s, key, slot, ip, stack, import);
+	return e ? (int64_t)e->val : add(s, key, ip, stack, import);
 }
 
 /* Names while the process lives: a snapshot after exit still has them. */
@@ -176,11 +121,11 @@ size_t sites__frames(const struct sites *s, const struct pystacks *py,
 
 /* ---- lifetime -------------------------------------------------------------- */
 
-/* The index exists from the start: the event path never checks for it. */
+/* The registry exists from the start: the event path never checks. */
 int sites__init(struct sites *s)
 {
 	memset(s, 0, sizeof(*s));
-	return index_grow(s);
+	return u64map__init(&s->registry);
 }
 
 /* Descriptions own their import and resolved names. */
@@ -193,8 +138,7 @@ void sites__free(struct sites *s)
 		frame__free(&s->v[i].native);
 	}
 	free(s->v);
-	free(s->keys);
-	free(s->index);
+	u64map__free(&s->registry);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -231,16 +175,11 @@ int sites__clone(struct sites *dst, const struct sites *src)
 
 	memset(dst, 0, sizeof(*dst));
 	dst->v = calloc(cap, sizeof(*dst->v));
-	dst->keys = malloc(cap * sizeof(*dst->keys));
-	dst->index = malloc(src->index_cap * sizeof(*dst->index));
-	if (!dst->v || !dst->keys || !dst->index) {
+	if (!dst->v || u64map__copy(&dst->registry, &src->registry)) {
 		sites__free(dst);
 		return -ENOMEM;
 	}
 	dst->cap = cap;
-	dst->index_cap = src->index_cap;
-	memcpy(dst->keys, src->keys, src->n * sizeof(*dst->keys));
-	memcpy(dst->index, src->index, src->index_cap * sizeof(*dst->index));
 	if (copy_descs(dst, src)) {
 		sites__free(dst);
 		return -ENOMEM;
@@ -251,8 +190,7 @@ int sites__clone(struct sites *dst, const struct sites *src)
 /* For the consumer benchmark's bytes-per-live-block figure. */
 size_t sites__bytes(const struct sites *s)
 {
-	size_t i, n = s->cap * (sizeof(*s->v) + sizeof(*s->keys)) +
-		      s->index_cap * sizeof(*s->index);
+	size_t i, n = s->cap * sizeof(*s->v) + u64map__bytes(&s->registry);
 
 	for (i = 0; i < s->n; i++) {
 		const struct site_desc *d = &s->v[i];

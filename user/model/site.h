@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/frame.h"
+#include "lib/u64map.h"
 #include "memprof.h"
 #include "procs/symbolize.h"
 
@@ -38,9 +39,7 @@ struct sites {
 	struct site_desc *v; /* by site id, in order of first sight */
 	size_t n, cap;
 	size_t nresolved; /* v[0..nresolved) went through the symbolizer */
-	uint64_t *keys; /* registry: the key of each id, dense for probes */
-	uint32_t *index; /* open-addressed key -> id + 1 */
-	size_t index_cap;
+	struct u64map registry; /* key of (ip, stack, import) -> id (val) */
 };
 
 int sites__init(struct sites *s);
