@@ -5,12 +5,9 @@
  * typed record in the ring buffer; the agent (user/events.c) does the
  * bookkeeping. Nothing here walks or aggregates: a probe hit must stay cheap.
  */
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-#include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
+#include "pystack.bpf.h"
 #include <bpf/usdt.bpf.h>
-#include "memprof.h"
 
 #define MAP_ANONYMOUS 0x20
 #define MAP_STACK 0x20000
@@ -23,23 +20,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Knobs set by the agent before load. */
 const volatile bool bare = false; /* benchmark floor: probes do nothing */
 const volatile bool watch_exec = false; /* report every exec (--comm) */
-/* Wake the agent only past this much unread data; it polls every 100 ms. */
-const volatile __u64 wakeup_bytes = 1 << 20;
-
-struct memprof_stats stats = {};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 32 << 20); /* resized by the agent */
-} events SEC(".maps");
-
-/* tgid -> per-process counters; membership means "traced". */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32);
-	__type(value, struct proc_cfg);
-} traced_pids SEC(".maps");
 
 /*
  * Per-thread state of the outermost allocator call in flight. Task storage
@@ -76,19 +56,6 @@ static __always_inline bool mul_ok(__u64 n, __u64 size, __u64 *total)
 	return true;
 }
 
-/* Count a record lost to a full ring buffer, globally and per process. */
-static __always_inline void count_drop(struct proc_cfg *cfg)
-{
-	__sync_fetch_and_add(&stats.dropped, 1);
-	if (cfg)
-		__sync_fetch_and_add(&cfg->dropped, 1);
-}
-
-static __always_inline struct proc_cfg *traced(__u32 tgid)
-{
-	return bpf_map_lookup_elem(&traced_pids, &tgid);
-}
-
 static __always_inline struct call_state *thread_calls(void)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -107,8 +74,6 @@ static __always_inline bool nested(struct call_state *cs, __u64 sp)
 {
 	return cs->sp && sp <= cs->sp;
 }
-
-#include "pystack.bpf.h"
 
 /* Remember an outermost call's arguments until its return probe fires. */
 static __always_inline void enter(struct pt_regs *ctx, __u32 fn, __u64 a0,
@@ -154,34 +119,6 @@ static __always_inline struct call_state *leave(struct pt_regs *ctx)
 		return NULL;
 	cs->sp = 0;
 	return cs;
-}
-
-/*
- * Allocation records do not wake the agent one by one: it drains the ring
- * every poll interval anyway, and wakeups cost the traced thread. Only a
- * filling ring forces one.
- */
-static __always_inline void submit(void *rec)
-{
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >
-				      wakeup_bytes
-			      ? BPF_RB_FORCE_WAKEUP
-			      : BPF_RB_NO_WAKEUP;
-
-	bpf_ringbuf_submit(rec, flags);
-}
-
-/*
- * Allocator probes are attached per traced pid, so every hit is ours: the
- * per-process counters are looked up only when a record is lost.
- */
-static __always_inline void *reserve(__u32 tgid, __u64 size)
-{
-	void *rec = bpf_ringbuf_reserve(&events, size, 0);
-
-	if (!rec)
-		count_drop(traced(tgid));
-	return rec;
 }
 
 static __always_inline void emit_alloc(struct call_state *cs, __u64 addr,

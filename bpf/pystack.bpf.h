@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Python stack of the allocating thread, walked in BPF at each outermost
- * allocator entry (BPF-only helpers, included by memprof.bpf.c).
+ * allocator entry (BPF-only: its maps and py_stack(), which the allocator
+ * probes call).
  *
  * The thread's own PyThreadState comes from CPython's autoTSSkey through
  * glibc's thread-specific data (fsbase + tsd_base + 16 * key + 8), which
@@ -11,6 +12,9 @@
  */
 #ifndef MEMPROF_PYSTACK_BPF_H
 #define MEMPROF_PYSTACK_BPF_H
+
+#include "common.bpf.h"
+#include "memprof.h"
 
 #define FRAME_OWNED_BY_CSTACK 3
 
