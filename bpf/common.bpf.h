@@ -16,6 +16,8 @@
 #include <bpf/bpf_core_read.h>
 #include "memprof.h"
 
+/* Knobs set by the agent before load. */
+const volatile bool bare = false; /* benchmark floor: probes do nothing */
 /* Wake the agent only past this much unread data; it polls every 100 ms. */
 const volatile __u64 wakeup_bytes = 1 << 20;
 

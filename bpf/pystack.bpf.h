@@ -513,4 +513,35 @@ static __always_inline __u64 py_stack(__u32 pid)
 	return id;
 }
 
+/*
+ * ---- code objects -------------------------------------------------------
+ * code_dealloc (PyCode_Type.tp_dealloc): a code object's address may now
+ * come back as another code object, so cached frame chains of this process
+ * stop matching (bpf/pystack.bpf.h). Rare: notebook cells, exec'd code.
+ */
+SEC("uprobe")
+int BPF_KPROBE(code_dealloc_enter, __u64 code)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
+	struct code_key key = { .pid = pid, .code = code };
+	struct rec_code_free *r;
+
+	if (!cfg)
+		return 0;
+	__sync_fetch_and_add(&cfg->code_gen, 1);
+	if (!bpf_map_lookup_elem(&code_births, &key))
+		return 0; /* never in a stack: nobody needs to know */
+	bpf_map_delete_elem(&code_births, &key);
+	r = reserve(pid, sizeof(*r));
+	if (!r)
+		return 0;
+	r->hdr.type = REC_CODE_FREE;
+	r->hdr.pid = pid;
+	r->code = code;
+	r->ts_ns = bpf_ktime_get_ns();
+	submit(r);
+	return 0;
+}
+
 #endif
