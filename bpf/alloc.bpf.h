@@ -18,6 +18,12 @@
 /* mmap/mremap return -errno in [-4095, -1] on failure (MAP_FAILED). */
 #define IS_ERR_ADDR(a) ((__u64)(a) >= (__u64)-4095)
 
+/* Mappings are made of whole pages: what a length really takes. */
+static __always_inline __u64 page_up(__u64 len)
+{
+	return (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+}
+
 /*
  * Per-thread state of the outermost allocator call in flight. Task storage
  * goes away with the thread, so a thread that dies inside malloc leaks
@@ -53,6 +59,7 @@ static __always_inline bool mul_ok(__u64 n, __u64 size, __u64 *total)
 	return true;
 }
 
+/* This thread's call state, created on its first allocator call. */
 static __always_inline struct call_state *thread_calls(void)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
@@ -70,6 +77,18 @@ static __always_inline struct call_state *thread_calls(void)
 static __always_inline bool nested(struct call_state *cs, __u64 sp)
 {
 	return cs->sp && sp <= cs->sp;
+}
+
+/*
+ * Entry-only probes (free, munmap) have no return probe to match: they
+ * count unless they run inside another traced call, which accounts for
+ * them.
+ */
+static __always_inline bool outermost(struct pt_regs *ctx)
+{
+	struct call_state *cs = thread_calls();
+
+	return !cs || !nested(cs, PT_REGS_SP(ctx));
 }
 
 /* Remember an outermost call's arguments until its return probe fires. */
@@ -118,20 +137,17 @@ static __always_inline struct call_state *leave(struct pt_regs *ctx)
 	return cs;
 }
 
+/* A new block: shared by every function that returns or stores one. */
 static __always_inline void emit_alloc(struct call_state *cs, __u64 addr,
 				       __u64 size)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct rec_alloc *r;
 
 	if (!addr)
 		return; /* failed allocation: nothing changed */
-	r = reserve(id >> 32, sizeof(*r));
+	r = new_thread_rec(REC_ALLOC, sizeof(*r));
 	if (!r)
 		return;
-	r->hdr.type = REC_ALLOC;
-	r->hdr.pid = id >> 32;
-	r->tid = (__u32)id;
 	r->fn = cs->fn;
 	r->addr = addr;
 	r->size = size;
@@ -178,7 +194,7 @@ int BPF_KPROBE(valloc_enter, __u64 size)
 SEC("uprobe")
 int BPF_KPROBE(pvalloc_enter, __u64 size)
 {
-	enter(ctx, FN_PVALLOC, (size + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), 0, 0);
+	enter(ctx, FN_PVALLOC, page_up(size), 0, 0);
 	return 0;
 }
 
@@ -238,7 +254,6 @@ SEC("uretprobe")
 int BPF_KRETPROBE(realloc_return, __u64 addr)
 {
 	struct call_state *cs = leave(ctx);
-	__u64 id = bpf_get_current_pid_tgid();
 	struct rec_realloc *r;
 
 	if (!cs)
@@ -246,12 +261,9 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
 	/* Failure with size > 0 leaves the old block alone: no change. */
 	if (!addr && cs->arg0)
 		return 0;
-	r = reserve(id >> 32, sizeof(*r));
+	r = new_thread_rec(REC_REALLOC, sizeof(*r));
 	if (!r)
 		return 0;
-	r->hdr.type = REC_REALLOC;
-	r->hdr.pid = id >> 32;
-	r->tid = (__u32)id;
 	r->fn = cs->fn;
 	r->flags = cs->flags;
 	r->old_addr = cs->arg1;
@@ -271,22 +283,17 @@ int BPF_KRETPROBE(realloc_return, __u64 addr)
  */
 static __always_inline void emit_free(struct pt_regs *ctx, __u64 addr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call_state *cs;
 	struct rec_free *r;
 
 	if (bare || !addr)
 		return;
-	cs = thread_calls();
-	if (cs && nested(cs, PT_REGS_SP(ctx))) {
+	if (!outermost(ctx)) {
 		__sync_fetch_and_add(&stats.nested, 1);
 		return;
 	}
-	r = reserve(id >> 32, sizeof(*r));
+	r = new_rec(REC_FREE, bpf_get_current_pid_tgid() >> 32, sizeof(*r));
 	if (!r)
 		return;
-	r->hdr.type = REC_FREE;
-	r->hdr.pid = id >> 32;
 	r->addr = addr;
 	submit(r);
 }
@@ -350,7 +357,7 @@ int BPF_KPROBE(mmap_enter, __u64 addr, __u64 len, __u64 prot, __u64 flags)
 {
 	bool heap = (flags & MAP_ANONYMOUS) && !(flags & MAP_STACK) && prot;
 
-	enter(ctx, FN_MMAP, (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1), heap, 0);
+	enter(ctx, FN_MMAP, page_up(len), heap, 0);
 	return 0;
 }
 
@@ -358,16 +365,13 @@ SEC("uretprobe")
 int BPF_KRETPROBE(mmap_return, __u64 addr)
 {
 	struct call_state *cs = leave(ctx);
-	__u64 id = bpf_get_current_pid_tgid();
 	struct rec_mmap *r;
 
 	if (!cs || !cs->arg1 || IS_ERR_ADDR(addr))
 		return 0;
-	r = reserve(id >> 32, sizeof(*r));
+	r = new_rec(REC_MMAP, bpf_get_current_pid_tgid() >> 32, sizeof(*r));
 	if (!r)
 		return 0;
-	r->hdr.type = REC_MMAP;
-	r->hdr.pid = id >> 32;
 	r->addr = addr;
 	r->len = cs->arg0;
 	r->site = cs->site;
@@ -380,22 +384,15 @@ int BPF_KRETPROBE(mmap_return, __u64 addr)
 SEC("uprobe")
 int BPF_KPROBE(munmap_enter, __u64 addr, __u64 len)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct call_state *cs;
 	struct rec_munmap *r;
 
-	if (bare)
+	if (bare || !outermost(ctx))
 		return 0;
-	cs = thread_calls();
-	if (cs && nested(cs, PT_REGS_SP(ctx)))
-		return 0;
-	r = reserve(id >> 32, sizeof(*r));
+	r = new_rec(REC_MUNMAP, bpf_get_current_pid_tgid() >> 32, sizeof(*r));
 	if (!r)
 		return 0;
-	r->hdr.type = REC_MUNMAP;
-	r->hdr.pid = id >> 32;
 	r->addr = addr;
-	r->len = (len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1);
+	r->len = page_up(len);
 	submit(r);
 	return 0;
 }
@@ -419,9 +416,7 @@ int BPF_KPROBE(mremap_enter, __u64 old_addr, __u64 old_len, __u64 new_len)
 {
 	if (!bare)
 		note_remap(ctx);
-	enter(ctx, FN_MREMAP, old_addr,
-	      (old_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1),
-	      (new_len + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1));
+	enter(ctx, FN_MREMAP, old_addr, page_up(old_len), page_up(new_len));
 	return 0;
 }
 
@@ -429,16 +424,13 @@ SEC("uretprobe")
 int BPF_KRETPROBE(mremap_return, __u64 addr)
 {
 	struct call_state *cs = leave(ctx);
-	__u64 id = bpf_get_current_pid_tgid();
 	struct rec_mremap *r;
 
 	if (!cs || IS_ERR_ADDR(addr))
 		return 0;
-	r = reserve(id >> 32, sizeof(*r));
+	r = new_rec(REC_MREMAP, bpf_get_current_pid_tgid() >> 32, sizeof(*r));
 	if (!r)
 		return 0;
-	r->hdr.type = REC_MREMAP;
-	r->hdr.pid = id >> 32;
 	r->old_addr = cs->arg0;
 	r->old_len = cs->arg1;
 	r->new_addr = addr;

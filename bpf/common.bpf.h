@@ -78,4 +78,49 @@ static __always_inline void *reserve(__u32 tgid, __u64 size)
 	return rec;
 }
 
+/*
+ * A record of `type` for process tgid, its header filled, or NULL (the
+ * loss counted): how every record is begun, so none is sent half-typed.
+ */
+static __always_inline void *new_rec(__u32 type, __u32 tgid, __u64 size)
+{
+	struct rec_hdr *h = reserve(tgid, size);
+
+	if (h) {
+		h->type = type;
+		h->pid = tgid;
+	}
+	return h;
+}
+
+/*
+ * How the records of one thread's doings begin: rec_alloc, rec_realloc,
+ * rec_gc, rec_import and rec_cell all have the thread id after the header.
+ */
+struct thread_rec {
+	struct rec_hdr hdr;
+	__u32 tid;
+};
+
+#define THREAD_REC(T)                                                      \
+	_Static_assert(__builtin_offsetof(struct T, tid) ==                \
+			       __builtin_offsetof(struct thread_rec, tid), \
+		       #T " begins like struct thread_rec")
+THREAD_REC(rec_alloc);
+THREAD_REC(rec_realloc);
+THREAD_REC(rec_gc);
+THREAD_REC(rec_import);
+THREAD_REC(rec_cell);
+
+/* A record made by the current thread: header and tid filled, or NULL. */
+static __always_inline void *new_thread_rec(__u32 type, __u64 size)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct thread_rec *r = new_rec(type, id >> 32, size);
+
+	if (r)
+		r->tid = (__u32)id;
+	return r;
+}
+
 #endif

@@ -100,14 +100,10 @@ static __always_inline void memcg_names(struct task_struct *task,
 static __always_inline void emit_oom(struct task_struct *task, __u32 tgid,
 				     __u32 from)
 {
-	struct rec_oom *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	struct rec_oom *r = new_rec(REC_OOM, tgid, sizeof(*r));
 
-	if (!r) {
-		count_drop(traced(tgid));
+	if (!r)
 		return;
-	}
-	r->hdr.type = REC_OOM;
-	r->hdr.pid = tgid;
 	r->from = from;
 	memcg_names(task, r);
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);

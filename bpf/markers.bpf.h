@@ -22,88 +22,79 @@
 SEC("uprobe")
 int BPF_KPROBE(dso_change)
 {
-	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	struct rec_hdr *r;
 
 	if (bare)
 		return 0;
-	r = reserve(pid, sizeof(*r));
-	if (!r)
-		return 0;
-	r->type = REC_DSO;
-	r->pid = pid;
-	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
+	r = new_rec(REC_DSO, bpf_get_current_pid_tgid() >> 32, sizeof(*r));
+	if (r)
+		bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 
-/* ---- CPython USDT markers (where the interpreter has them) ------------- */
+/* ---- USDT markers: CPython's gc and import, notebook cells ------------- */
 
-static __always_inline void emit_gc(struct pt_regs *ctx, __u32 done)
+/* USDT argument i as a number (0 when the probe has no such argument). */
+static __always_inline long usdt_long(struct pt_regs *ctx, __u64 i)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct rec_gc *r;
 	long v = 0;
 
-	r = reserve(id >> 32, sizeof(*r));
+	bpf_usdt_arg(ctx, i, &v);
+	return v;
+}
+
+/* USDT argument i, a C string, copied into buf ("" when unreadable). */
+static __always_inline void usdt_str(struct pt_regs *ctx, __u64 i, char *buf,
+				     __u32 size)
+{
+	if (bpf_probe_read_user_str(buf, size, (void *)usdt_long(ctx, i)) < 0)
+		buf[0] = '\0';
+}
+
+/*
+ * A marker's two USDT programs, which differ only in name and in done:
+ * start (0) and its end (1). The names are what the agent attaches.
+ */
+#define MARKER_PAIR(start, end, emit)              \
+	SEC("usdt") int start(struct pt_regs *ctx) \
+	{                                          \
+		emit(ctx, 0);                      \
+		return 0;                          \
+	}                                          \
+	SEC("usdt") int end(struct pt_regs *ctx)   \
+	{                                          \
+		emit(ctx, 1);                      \
+		return 0;                          \
+	}
+
+/* python:gc__start(generation) / gc__done(collected), where built in. */
+static __always_inline void emit_gc(struct pt_regs *ctx, __u32 done)
+{
+	struct rec_gc *r = new_thread_rec(REC_GC, sizeof(*r));
+
 	if (!r)
 		return;
-	bpf_usdt_arg(ctx, 0, &v);
-	r->hdr.type = REC_GC;
-	r->hdr.pid = id >> 32;
-	r->tid = (__u32)id;
 	r->done = done;
-	r->value = v;
+	r->value = usdt_long(ctx, 0);
 	r->ts_ns = bpf_ktime_get_ns();
 	submit(r);
 }
 
-SEC("usdt")
-int gc_start(struct pt_regs *ctx)
-{
-	emit_gc(ctx, 0);
-	return 0;
-}
+MARKER_PAIR(gc_start, gc_done, emit_gc)
 
-SEC("usdt")
-int gc_done(struct pt_regs *ctx)
-{
-	emit_gc(ctx, 1);
-	return 0;
-}
-
+/* python:import__find__load__start(module) / __done(module, found). */
 static __always_inline void emit_import(struct pt_regs *ctx, __u32 done)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct rec_import *r;
-	long name = 0;
+	struct rec_import *r = new_thread_rec(REC_IMPORT, sizeof(*r));
 
-	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return;
-	bpf_usdt_arg(ctx, 0, &name);
-	r->hdr.type = REC_IMPORT;
-	r->hdr.pid = id >> 32;
-	r->tid = (__u32)id;
 	r->done = done;
-	if (bpf_probe_read_user_str(r->module, sizeof(r->module),
-				    (void *)name) < 0)
-		r->module[0] = '\0';
+	usdt_str(ctx, 0, r->module, sizeof(r->module));
 	submit(r);
 }
 
-SEC("usdt")
-int import_start(struct pt_regs *ctx)
-{
-	emit_import(ctx, 0);
-	return 0;
-}
-
-SEC("usdt")
-int import_done(struct pt_regs *ctx)
-{
-	emit_import(ctx, 1);
-	return 0;
-}
+MARKER_PAIR(import_start, import_done, emit_import)
 
 /*
  * memprof:cell__start(n, file, head) / cell__end(n, file, head, ok), fired
@@ -112,44 +103,19 @@ int import_done(struct pt_regs *ctx)
  */
 static __always_inline void emit_cell(struct pt_regs *ctx, __u32 done)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	long n = 0, file = 0, head = 0, ok = 0;
-	struct rec_cell *r;
+	struct rec_cell *r = new_thread_rec(REC_CELL, sizeof(*r));
 
-	r = reserve(id >> 32, sizeof(*r));
 	if (!r)
 		return;
-	bpf_usdt_arg(ctx, 0, &n);
-	bpf_usdt_arg(ctx, 1, &file);
-	bpf_usdt_arg(ctx, 2, &head);
-	if (done)
-		bpf_usdt_arg(ctx, 3, &ok);
-	r->hdr.type = REC_CELL;
-	r->hdr.pid = id >> 32;
-	r->tid = (__u32)id;
 	r->done = done;
-	r->execution_count = n;
-	r->success = ok;
+	r->execution_count = usdt_long(ctx, 0);
+	r->success = done ? usdt_long(ctx, 3) : 0;
 	r->ts_ns = bpf_ktime_get_ns();
-	if (bpf_probe_read_user_str(r->file, sizeof(r->file), (void *)file) < 0)
-		r->file[0] = '\0';
-	if (bpf_probe_read_user_str(r->head, sizeof(r->head), (void *)head) < 0)
-		r->head[0] = '\0';
+	usdt_str(ctx, 1, r->file, sizeof(r->file));
+	usdt_str(ctx, 2, r->head, sizeof(r->head));
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
 }
 
-SEC("usdt")
-int cell_start(struct pt_regs *ctx)
-{
-	emit_cell(ctx, 0);
-	return 0;
-}
-
-SEC("usdt")
-int cell_end(struct pt_regs *ctx)
-{
-	emit_cell(ctx, 1);
-	return 0;
-}
+MARKER_PAIR(cell_start, cell_end, emit_cell)
 
 #endif

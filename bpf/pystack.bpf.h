@@ -160,15 +160,12 @@ static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 
 	if (bpf_map_lookup_elem(&known_codes, &c->id))
 		return;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	r = new_rec(REC_PYCODE, w->pid, sizeof(*r));
 	if (!r) {
-		count_drop(traced(w->pid));
 		w->lost =
 			1; /* not marked known: retried on the next sighting */
 		return;
 	}
-	r->hdr.type = REC_PYCODE;
-	r->hdr.pid = w->pid;
 	r->code_id = c->id;
 	r->code = c->code;
 	r->firstlineno = c->first;
@@ -426,6 +423,10 @@ static long note_one(__u32 i, void *ctx)
 /* Send a new stack's frames; false when the record was lost. */
 static __always_inline bool send_stack(struct walk *w)
 {
+	/*
+	 * Not new_rec(): w->pid would be read before the reserve and kept on
+	 * the stack, two instructions more in every allocator entry program.
+	 */
 	struct rec_pystack *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
 	if (!r) {
@@ -517,7 +518,7 @@ static __always_inline __u64 py_stack(__u32 pid)
  * ---- code objects -------------------------------------------------------
  * code_dealloc (PyCode_Type.tp_dealloc): a code object's address may now
  * come back as another code object, so cached frame chains of this process
- * stop matching (bpf/pystack.bpf.h). Rare: notebook cells, exec'd code.
+ * stop matching (stack_sigs). Rare: notebook cells, exec'd code.
  */
 SEC("uprobe")
 int BPF_KPROBE(code_dealloc_enter, __u64 code)
@@ -533,11 +534,9 @@ int BPF_KPROBE(code_dealloc_enter, __u64 code)
 	if (!bpf_map_lookup_elem(&code_births, &key))
 		return 0; /* never in a stack: nobody needs to know */
 	bpf_map_delete_elem(&code_births, &key);
-	r = reserve(pid, sizeof(*r));
+	r = new_rec(REC_CODE_FREE, pid, sizeof(*r));
 	if (!r)
 		return 0;
-	r->hdr.type = REC_CODE_FREE;
-	r->hdr.pid = pid;
 	r->code = code;
 	r->ts_ns = bpf_ktime_get_ns();
 	submit(r);
