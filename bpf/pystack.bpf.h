@@ -119,9 +119,9 @@ static __always_inline __u64 current_tstate(const struct py_cfg *cfg)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 fsbase = BPF_CORE_READ(t, thread.fsbase);
-	__u32 key = 0;
+	__u64 key = 0; /* a u32 key, held wide: 16 * key needs no truncation */
 
-	bpf_probe_read_user(&key, sizeof(key),
+	bpf_probe_read_user(&key, sizeof(__u32),
 			    (void *)(cfg->runtime + cfg->tss_key));
 	if (!fsbase || key >= 32)
 		return 0;
@@ -145,9 +145,10 @@ static __always_inline void copy_table(const struct py_cfg *cfg, __u64 code,
 	if (cfg->co_linetable == PY_FIELD_NONE)
 		return;
 	obj = read_u64(code + cfg->co_linetable);
-	size = obj ? read_u64(obj + PY_BYTES_SIZE) : PY_TABLE_LEN + 1;
+	size = obj ? read_u64(obj + cfg->bytes_size) : PY_TABLE_LEN + 1;
 	if (size > PY_TABLE_LEN ||
-	    bpf_probe_read_user(r->table, size, (void *)(obj + PY_BYTES_DATA)))
+	    bpf_probe_read_user(r->table, size,
+				(void *)(obj + cfg->bytes_data)))
 		return;
 	r->table_len = size;
 }
@@ -206,18 +207,18 @@ static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
  */
 static __always_inline __u64 str_identity(const struct py_cfg *cfg, __u64 str)
 {
-	__s64 head[2] = {}; /* length, hash */
+	__s64 hash = read_u64(str + cfg->str_hash), len = 0;
 	__u64 tail[2] = {};
 
-	if (bpf_probe_read_user(head, sizeof(head), (void *)(str + 0x10)))
+	if (hash != -1)
+		return hash; /* 0 when unreadable */
+	if (bpf_probe_read_user(&len, sizeof(len),
+				(void *)(str + cfg->str_length)))
 		return 0;
-	if (head[1] != -1)
-		return head[1];
-	if (head[0] >= 16)
-		bpf_probe_read_user(
-			tail, sizeof(tail),
-			(void *)(str + cfg->ascii_data + head[0] - 16));
-	return mix(mix(head[0], tail[0]), tail[1]);
+	if (len >= 16)
+		bpf_probe_read_user(tail, sizeof(tail),
+				    (void *)(str + cfg->ascii_data + len - 16));
+	return mix(mix(len, tail[0]), tail[1]);
 }
 
 /* A field of a header copy in the scratch map, bounds-checked. */
