@@ -102,6 +102,7 @@ struct thread_rec {
 	__u32 tid;
 };
 
+/* Fails the build if record T stops beginning like struct thread_rec. */
 #define THREAD_REC(T)                                                      \
 	_Static_assert(__builtin_offsetof(struct T, tid) ==                \
 			       __builtin_offsetof(struct thread_rec, tid), \

@@ -13,6 +13,10 @@ const volatile bool watch_exec = false; /* report every exec (--comm) */
 
 /* ---- process lifecycle -------------------------------------------------- */
 
+/*
+ * A fork, exec or exit record. Not new_rec(): a lost exec of a process we
+ * only watch for (--comm) is counted apart, since no process lost it.
+ */
 static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,
 				      int code, struct task_struct *t)
 {
@@ -46,6 +50,7 @@ struct kernfs_node___old {
 	struct kernfs_node *parent;
 } __attribute__((preserve_access_index));
 
+/* kn's parent directory under either name (NULL at the root). */
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 {
 	if (bpf_core_field_exists(struct kernfs_node___new, __parent))

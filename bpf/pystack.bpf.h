@@ -100,12 +100,14 @@ struct {
 	__type(value, __u64);
 } stack_sigs SEC(".maps");
 
+/* Fold v into hash h: stack ids, code ids and chain signatures. */
 static __always_inline __u64 mix(__u64 h, __u64 v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
 	return h * 0xff51afd7ed558ccdULL;
 }
 
+/* A word of the traced process, 0 when unreadable: callers take 0 as none. */
 static __always_inline __u64 read_u64(__u64 addr)
 {
 	__u64 v = 0;
@@ -128,6 +130,7 @@ static __always_inline __u64 current_tstate(const struct py_cfg *cfg)
 	return read_u64(fsbase + tsd_base + 16 * key + 8);
 }
 
+/* The innermost frame: in the thread state, or (3.11/3.12) its cframe. */
 static __always_inline __u64 first_frame(const struct py_cfg *cfg, __u64 ts)
 {
 	if (cfg->ts_frame != PY_FIELD_NONE)
@@ -188,6 +191,11 @@ static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 	bpf_map_update_elem(&known_codes, &c->id, &one, BPF_ANY);
 }
 
+/*
+ * The frame's instruction as the agent's line tables want it: f_lasti as
+ * is (3.8-3.10), or from 3.11 the instruction pointer turned into code
+ * units from the start of the bytecode; -1 when it is not inside it.
+ */
 static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
 				      __u64 instr)
 {
@@ -229,6 +237,7 @@ static __always_inline __u64 field64(const __u8 *buf, __u32 size, __u16 off)
 	return *(const __u64 *)(buf + off);
 }
 
+/* The same for a 32-bit field (co_firstlineno, 3.8-3.10 f_lasti). */
 static __always_inline __s32 field32(const __u8 *buf, __u32 size, __u16 off)
 {
 	if (off > size - 4)
