@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Records shared by the BPF probes (bpf/memprof.bpf.c) and the agent (user/).
+ * Records shared by the BPF probes (bpf/) and the agent (user/).
  * Every ring-buffer record starts with struct rec_hdr; the consumer switches
  * on hdr.type. Only __u64-style types here: this header is compiled both
  * against vmlinux.h and against the UAPI headers.
@@ -188,8 +188,6 @@ struct rec_pystack {
  */
 #define PY_TABLE_LEN 1024
 #define PY_TABLE_NONE 0xffffffffu /* table_len: not copied, read it */
-#define PY_BYTES_SIZE 0x10 /* PyVarObject.ob_size */
-#define PY_BYTES_DATA 0x20 /* PyBytesObject.ob_sval */
 
 struct rec_pycode {
 	struct rec_hdr hdr;
@@ -214,6 +212,8 @@ struct py_cfg {
 	__u16 fr_back, fr_code, fr_instr, fr_owner;
 	__u16 co_filename, co_name, co_firstlineno, code_start;
 	__u16 ascii_data;
+	__u16 str_length, str_hash; /* PyASCIIObject: a filename's identity */
+	__u16 bytes_size, bytes_data; /* PyBytesObject: the line table */
 	__u16 instr_is_ptr; /* 3.11+: instruction pointer, not an index */
 	__u16 depth; /* frames to walk, <= PY_MAX_DEPTH */
 	__u16 sig_cache; /* code_dealloc is probed: chains may be cached */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Python stack of the allocating thread, walked in BPF at each outermost
- * allocator entry (BPF-only helpers, included by memprof.bpf.c).
+ * allocator entry (BPF-only: its maps and py_stack(), which the allocator
+ * probes call).
  *
  * The thread's own PyThreadState comes from CPython's autoTSSkey through
  * glibc's thread-specific data (fsbase + tsd_base + 16 * key + 8), which
@@ -11,6 +12,9 @@
  */
 #ifndef MEMPROF_PYSTACK_BPF_H
 #define MEMPROF_PYSTACK_BPF_H
+
+#include "common.bpf.h"
+#include "memprof.h"
 
 #define FRAME_OWNED_BY_CSTACK 3
 
@@ -96,12 +100,14 @@ struct {
 	__type(value, __u64);
 } stack_sigs SEC(".maps");
 
+/* Fold v into hash h: stack ids, code ids and chain signatures. */
 static __always_inline __u64 mix(__u64 h, __u64 v)
 {
 	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
 	return h * 0xff51afd7ed558ccdULL;
 }
 
+/* A word of the traced process, 0 when unreadable: callers take 0 as none. */
 static __always_inline __u64 read_u64(__u64 addr)
 {
 	__u64 v = 0;
@@ -115,15 +121,16 @@ static __always_inline __u64 current_tstate(const struct py_cfg *cfg)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 fsbase = BPF_CORE_READ(t, thread.fsbase);
-	__u32 key = 0;
+	__u64 key = 0; /* a u32 key, held wide: 16 * key needs no truncation */
 
-	bpf_probe_read_user(&key, sizeof(key),
+	bpf_probe_read_user(&key, sizeof(__u32),
 			    (void *)(cfg->runtime + cfg->tss_key));
 	if (!fsbase || key >= 32)
 		return 0;
 	return read_u64(fsbase + tsd_base + 16 * key + 8);
 }
 
+/* The innermost frame: in the thread state, or (3.11/3.12) its cframe. */
 static __always_inline __u64 first_frame(const struct py_cfg *cfg, __u64 ts)
 {
 	if (cfg->ts_frame != PY_FIELD_NONE)
@@ -141,9 +148,10 @@ static __always_inline void copy_table(const struct py_cfg *cfg, __u64 code,
 	if (cfg->co_linetable == PY_FIELD_NONE)
 		return;
 	obj = read_u64(code + cfg->co_linetable);
-	size = obj ? read_u64(obj + PY_BYTES_SIZE) : PY_TABLE_LEN + 1;
+	size = obj ? read_u64(obj + cfg->bytes_size) : PY_TABLE_LEN + 1;
 	if (size > PY_TABLE_LEN ||
-	    bpf_probe_read_user(r->table, size, (void *)(obj + PY_BYTES_DATA)))
+	    bpf_probe_read_user(r->table, size,
+				(void *)(obj + cfg->bytes_data)))
 		return;
 	r->table_len = size;
 }
@@ -156,15 +164,12 @@ static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 
 	if (bpf_map_lookup_elem(&known_codes, &c->id))
 		return;
-	r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	r = new_rec(REC_PYCODE, w->pid, sizeof(*r));
 	if (!r) {
-		count_drop(traced(w->pid));
 		w->lost =
 			1; /* not marked known: retried on the next sighting */
 		return;
 	}
-	r->hdr.type = REC_PYCODE;
-	r->hdr.pid = w->pid;
 	r->code_id = c->id;
 	r->code = c->code;
 	r->firstlineno = c->first;
@@ -186,6 +191,11 @@ static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 	bpf_map_update_elem(&known_codes, &c->id, &one, BPF_ANY);
 }
 
+/*
+ * The frame's instruction as the agent's line tables want it: f_lasti as
+ * is (3.8-3.10), or from 3.11 the instruction pointer turned into code
+ * units from the start of the bytecode; -1 when it is not inside it.
+ */
 static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
 				      __u64 instr)
 {
@@ -205,18 +215,18 @@ static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
  */
 static __always_inline __u64 str_identity(const struct py_cfg *cfg, __u64 str)
 {
-	__s64 head[2] = {}; /* length, hash */
+	__s64 hash = read_u64(str + cfg->str_hash), len = 0;
 	__u64 tail[2] = {};
 
-	if (bpf_probe_read_user(head, sizeof(head), (void *)(str + 0x10)))
+	if (hash != -1)
+		return hash; /* 0 when unreadable */
+	if (bpf_probe_read_user(&len, sizeof(len),
+				(void *)(str + cfg->str_length)))
 		return 0;
-	if (head[1] != -1)
-		return head[1];
-	if (head[0] >= 16)
-		bpf_probe_read_user(
-			tail, sizeof(tail),
-			(void *)(str + cfg->ascii_data + head[0] - 16));
-	return mix(mix(head[0], tail[0]), tail[1]);
+	if (len >= 16)
+		bpf_probe_read_user(tail, sizeof(tail),
+				    (void *)(str + cfg->ascii_data + len - 16));
+	return mix(mix(len, tail[0]), tail[1]);
 }
 
 /* A field of a header copy in the scratch map, bounds-checked. */
@@ -227,6 +237,7 @@ static __always_inline __u64 field64(const __u8 *buf, __u32 size, __u16 off)
 	return *(const __u64 *)(buf + off);
 }
 
+/* The same for a 32-bit field (co_firstlineno, 3.8-3.10 f_lasti). */
 static __always_inline __s32 field32(const __u8 *buf, __u32 size, __u16 off)
 {
 	if (off > size - 4)
@@ -422,6 +433,10 @@ static long note_one(__u32 i, void *ctx)
 /* Send a new stack's frames; false when the record was lost. */
 static __always_inline bool send_stack(struct walk *w)
 {
+	/*
+	 * Not new_rec(): w->pid would be read before the reserve and kept on
+	 * the stack, two instructions more in every allocator entry program.
+	 */
 	struct rec_pystack *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
 	if (!r) {
@@ -507,6 +522,35 @@ static __always_inline __u64 py_stack(__u32 pid)
 	    *(volatile __u64 *)&cfg->code_gen == w->cfg.code_gen)
 		bpf_map_update_elem(&stack_sigs, &w->sig, &id, BPF_ANY);
 	return id;
+}
+
+/*
+ * ---- code objects -------------------------------------------------------
+ * code_dealloc (PyCode_Type.tp_dealloc): a code object's address may now
+ * come back as another code object, so cached frame chains of this process
+ * stop matching (stack_sigs). Rare: notebook cells, exec'd code.
+ */
+SEC("uprobe")
+int BPF_KPROBE(code_dealloc_enter, __u64 code)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	struct py_cfg *cfg = bpf_map_lookup_elem(&py_procs, &pid);
+	struct code_key key = { .pid = pid, .code = code };
+	struct rec_code_free *r;
+
+	if (!cfg)
+		return 0;
+	__sync_fetch_and_add(&cfg->code_gen, 1);
+	if (!bpf_map_lookup_elem(&code_births, &key))
+		return 0; /* never in a stack: nobody needs to know */
+	bpf_map_delete_elem(&code_births, &key);
+	r = new_rec(REC_CODE_FREE, pid, sizeof(*r));
+	if (!r)
+		return 0;
+	r->code = code;
+	r->ts_ns = bpf_ktime_get_ns();
+	submit(r);
+	return 0;
 }
 
 #endif

@@ -177,7 +177,7 @@ static void run(struct agent *a)
 	a->now_ns = start;
 	while (!stop_requested && session__active(a) && !time_is_up(a, start)) {
 		/*
-		 * Records are submitted without wakeups (bpf/memprof.bpf.c):
+		 * Records are submitted without wakeups (bpf/common.bpf.h):
 		 * the wait ends for a filling ring (or a query client), consume
 		 * drains it.
 		 */

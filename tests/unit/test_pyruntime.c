@@ -3,8 +3,9 @@
  * Interpreter detection against the real interpreters on the machine:
  * pyenv 3.8-3.13 (shared libpython) and Debian's python3.11 (non-PIE,
  * libpython linked in). Each detected layout is cross-checked by reading
- * the live process: autoTSSkey initialized, and the first thread state's
- * interp pointer equal to the interpreter it hangs from.
+ * the live process: autoTSSkey initialized, the first thread state's
+ * interp pointer equal to the interpreter it hangs from, and the object
+ * header offsets (str, bytes, type) against objects Python names by id().
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -14,13 +15,23 @@
 #include "procs/pyruntime.h"
 #include "unit.h"
 
-/* Start python -c CODE with stdout on a pipe; wait for its "ready". */
-static pid_t start_python(const char *exe)
+/*
+ * Start python -c CODE with stdout on a pipe; wait for its line "ready"
+ * and the objects check_objects() reads: a str built at run time (its
+ * address, hash, length), a bytes object (address, length) and the code
+ * object type (address, tp_basicsize).
+ */
+static pid_t start_python(const char *exe, char *buf, size_t size)
 {
 	static const char code[] = "import sys, time\n"
-				   "print('ready', flush=True)\n"
+				   "s = ''.join(['memprof-'] * 4)\n"
+				   "b = bytes(range(97, 106))\n"
+				   "c = type((lambda: 0).__code__)\n"
+				   "print('ready', id(s), hash(s), len(s), "
+				   "id(b), len(b), id(c),\n"
+				   "      c.__basicsize__, flush=True)\n"
 				   "time.sleep(30)\n";
-	char buf[16] = "";
+	ssize_t n, got = 0;
 	int fds[2];
 	pid_t pid;
 
@@ -32,8 +43,14 @@ static pid_t start_python(const char *exe)
 		_exit(127);
 	}
 	close(fds[1]);
-	cr_assert_gt(read(fds[0], buf, sizeof(buf) - 1), 0, "%s did not start",
-		     exe);
+	while (got < (ssize_t)size - 1 &&
+	       (n = read(fds[0], buf + got, size - 1 - got)) > 0) {
+		got += n;
+		if (buf[got - 1] == '\n')
+			break;
+	}
+	buf[got] = '\0';
+	cr_assert_gt(got, 0, "%s did not start", exe);
 	close(fds[0]);
 	return pid;
 }
@@ -75,18 +92,71 @@ static void check_live_layout(pid_t pid, const struct py_runtime *rt)
 	close(fd);
 }
 
+/* Whether addr lies in an executable mapping of pid. */
+static bool in_code(pid_t pid, uint64_t addr)
+{
+	unsigned long long lo, hi;
+	char fname[64], line[4400], perms[8];
+	bool found = false;
+	FILE *f;
+
+	snprintf(fname, sizeof(fname), "/proc/%d/maps", pid);
+	f = fopen(fname, "r");
+	cr_assert_not_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%llx-%llx %7s", &lo, &hi, perms) == 3 &&
+			perms[2] == 'x' && addr >= lo && addr < hi;
+	fclose(f);
+	return found;
+}
+
+/*
+ * The object header offsets the BPF walker reads (str_identity, the line
+ * table copy) and code_dealloc's discovery uses (tp_dealloc), checked on
+ * the objects start_python() printed.
+ */
+static void check_objects(pid_t pid, const struct py_layout *l,
+			  const char *ready)
+{
+	unsigned long long s, slen, b, blen, c, basicsize;
+	long long hash;
+	char fname[64], text[64];
+	int fd;
+
+	cr_assert_eq(sscanf(ready, "ready %llu %lld %llu %llu %llu %llu %llu",
+			    &s, &hash, &slen, &b, &blen, &c, &basicsize),
+		     7, "python said: %s", ready);
+	snprintf(fname, sizeof(fname), "/proc/%d/mem", pid);
+	fd = open(fname, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(peek(fd, s + l->str_length, 8), slen);
+	cr_assert_eq((long long)peek(fd, s + l->str_hash, 8), hash);
+	cr_assert_eq(pread(fd, text, slen, s + l->ascii_data), (ssize_t)slen);
+	cr_assert_eq(memcmp(text, "memprof-memprof-memprof-memprof-", slen), 0);
+	cr_assert_eq(peek(fd, b + l->bytes_size, 8), blen);
+	cr_assert_eq(pread(fd, text, blen, b + l->bytes_data), (ssize_t)blen);
+	cr_assert_eq(memcmp(text, "abcdefghi", blen), 0);
+	/* tp_basicsize, tp_itemsize, then tp_dealloc: a function. */
+	cr_assert_eq(peek(fd, c + l->tp_dealloc - 16, 8), basicsize);
+	cr_assert(in_code(pid, peek(fd, c + l->tp_dealloc, 8)));
+	close(fd);
+}
+
 static void check_interpreter(const char *exe, int major, int minor)
 {
+	char ready[256];
 	struct py_runtime rt;
 	pid_t pid;
 	int err;
 
 	if (access(exe, X_OK) != 0)
 		cr_skip_test("%s is not installed", exe);
-	pid = start_python(exe);
+	pid = start_python(exe, ready, sizeof(ready));
 	err = pyruntime__detect(pid, &rt);
-	if (err == 0)
+	if (err == 0) {
 		check_live_layout(pid, &rt);
+		check_objects(pid, rt.layout, ready);
+	}
 	stop_python(pid);
 	cr_assert_eq(err, 0, "%s: detect returned %d", exe, err);
 	cr_assert_eq(rt.major, major);
@@ -156,4 +226,21 @@ Test(pyruntime, versions_from_paths, .timeout = 10)
 		      0);
 	cr_assert_null(pyruntime__layout(3, 7));
 	cr_assert_null(pyruntime__layout(3, 14));
+}
+
+/* Object headers: alike in 3.8-3.13 (docs/cpython-offsets.md). */
+Test(pyruntime, object_headers_in_every_layout, .timeout = 10)
+{
+	const struct py_layout *l;
+	int minor;
+
+	for (minor = 8; minor <= 13; minor++) {
+		l = pyruntime__layout(3, minor);
+		cr_assert_not_null(l, "3.%d", minor);
+		cr_assert_eq(l->str_length, 0x10, "3.%d", minor);
+		cr_assert_eq(l->str_hash, 0x18, "3.%d", minor);
+		cr_assert_eq(l->bytes_size, 0x10, "3.%d", minor);
+		cr_assert_eq(l->bytes_data, 0x20, "3.%d", minor);
+		cr_assert_eq(l->tp_dealloc, 48, "3.%d", minor);
+	}
 }

@@ -6,8 +6,6 @@
 #include <unistd.h>
 #include "pylines.h"
 
-#define BYTES_SIZE 0x10 /* PyVarObject.ob_size */
-#define BYTES_DATA 0x20 /* PyBytesObject.ob_sval */
 #define MAX_TABLE (1 << 20)
 
 int pylines__read_table(pid_t pid, uint64_t code, const struct py_layout *l,
@@ -24,12 +22,12 @@ int pylines__read_table(pid_t pid, uint64_t code, const struct py_layout *l,
 	if (fd < 0)
 		return -errno;
 	if (pread(fd, &obj, 8, code + l->co_linetable) != 8 || !obj ||
-	    pread(fd, &size, 8, obj + BYTES_SIZE) != 8 || size > MAX_TABLE)
+	    pread(fd, &size, 8, obj + l->bytes_size) != 8 || size > MAX_TABLE)
 		err = -EIO;
 	else if (size && !(*table = malloc(size)))
 		err = -ENOMEM;
 	else if (size &&
-		 pread(fd, *table, size, obj + BYTES_DATA) != (ssize_t)size)
+		 pread(fd, *table, size, obj + l->bytes_data) != (ssize_t)size)
 		err = -EIO;
 	close(fd);
 	if (err) {

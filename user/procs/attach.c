@@ -428,6 +428,10 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->co_firstlineno = l->co_firstlineno;
 	c->code_start = l->co_code_start;
 	c->ascii_data = l->ascii_data;
+	c->str_length = l->str_length;
+	c->str_hash = l->str_hash;
+	c->bytes_size = l->bytes_size;
+	c->bytes_data = l->bytes_data;
 	c->co_linetable = l->co_linetable;
 	c->instr_is_ptr = l->co_code_start != 0xffff;
 	/* 3.11+ frames live in the per-thread data stack, callers below. */
@@ -575,8 +579,6 @@ static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
 	return 0;
 }
 
-#define TP_DEALLOC 48 /* PyTypeObject.tp_dealloc, 3.8-3.13 x86-64 */
-
 /*
  * File offset of code_dealloc, from PyCode_Type.tp_dealloc in the live
  * process (relocated by then even at the program's entry point). Found
@@ -584,20 +586,20 @@ static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
  */
 static int64_t code_dealloc_offset(pid_t pid, const struct py_runtime *rt)
 {
-	uint64_t type, size, fn = 0;
+	uint64_t type, size, fn = 0, slot = rt->layout->tp_dealloc;
 	struct elfsym *e;
 	char mem[64];
 	int64_t off;
 	int fd;
 
 	if (elfsym__object(rt->path, "PyCode_Type", &type, &size) ||
-	    size < TP_DEALLOC + 8)
+	    size < slot + 8)
 		return -ENOENT;
 	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
 	fd = open(mem, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (pread(fd, &fn, 8, rt->bias + type + TP_DEALLOC) != 8)
+	if (pread(fd, &fn, 8, rt->bias + type + slot) != 8)
 		fn = 0;
 	close(fd);
 	e = fn ? elfsym__open(rt->path) : NULL;

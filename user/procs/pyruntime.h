@@ -28,6 +28,10 @@ struct py_layout {
 	uint16_t co_filename, co_name, co_qualname, co_firstlineno;
 	uint16_t co_linetable, co_code_start;
 	uint16_t ascii_data; /* sizeof(PyASCIIObject) */
+	uint16_t str_length, str_hash; /* PyASCIIObject */
+	uint16_t bytes_size; /* PyVarObject.ob_size of a PyBytesObject */
+	uint16_t bytes_data; /* PyBytesObject.ob_sval */
+	uint16_t tp_dealloc; /* PyTypeObject */
 };
 
 struct py_runtime {
