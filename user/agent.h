@@ -48,6 +48,4 @@ struct agent {
 extern volatile sig_atomic_t stop_requested;
 extern volatile sig_atomic_t snapshot_requested;
 
-uint64_t now_monotonic_ns(void);
-
 #endif

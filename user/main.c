@@ -18,6 +18,7 @@
 #include "view/batch.h"
 #include "offline/diff.h"
 #include "model/events.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
@@ -29,18 +30,9 @@
 #include "procs/session.h"
 #include "view/topview.h"
 
-int log_verbosity;
 volatile sig_atomic_t stop_requested;
 volatile sig_atomic_t snapshot_requested;
 static volatile sig_atomic_t stop_signal;
-
-uint64_t now_monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* Handlers only set flags; the main loop acts on them. */
 static void on_stop(int sig)

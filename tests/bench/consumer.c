@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent.h"
+#include "lib/clock.h"
 #include "model/events.h"
 #include "model/heap.h"
 #include "lib/u64map.h"
@@ -37,17 +38,8 @@
 #define YOUNG 1024 /* short-lived blocks in flight */
 
 /* main.c defines these for the agent; the modules we link expect them. */
-int log_verbosity;
 volatile sig_atomic_t stop_requested;
 volatile sig_atomic_t snapshot_requested;
-
-uint64_t now_monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* ---- allocator simulation -------------------------------------------- */
 

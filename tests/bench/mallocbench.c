@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/clock.h"
 
 #define MAX_THREADS 64
 #define WARMUP 1000
@@ -50,17 +51,8 @@ static inline size_t size_at(long i)
  * The Makefile links every bench against the agent's modules, which expect
  * these from main.c; this program uses only the clock.
  */
-int log_verbosity;
 volatile sig_atomic_t stop_requested;
 volatile sig_atomic_t snapshot_requested;
-
-uint64_t now_monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /*
  * Touch the block and let it escape into an asm statement: otherwise

@@ -14,20 +14,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/clock.h"
 #include "model/heap.h"
 #include "model/site.h"
 
-int log_verbosity;
 volatile sig_atomic_t stop_requested;
 volatile sig_atomic_t snapshot_requested;
-
-uint64_t now_monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 /* Capture what is written to fd (1 or 2) between begin and end. */
 struct capture {

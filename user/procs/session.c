@@ -13,6 +13,7 @@
 #include "model/events.h"
 #include "output/export.h"
 #include "launch.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"

@@ -11,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "agent.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "memprof.skel.h"
 #include "output/publish.h"

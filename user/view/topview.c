@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
