@@ -45,7 +45,4 @@ struct agent {
 	int exit_code;
 };
 
-extern volatile sig_atomic_t stop_requested;
-extern volatile sig_atomic_t snapshot_requested;
-
 #endif

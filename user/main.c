@@ -6,13 +6,11 @@
  */
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "agent.h"
 #include "view/batch.h"
@@ -20,6 +18,7 @@
 #include "model/events.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/loop.h"
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "options.h"
@@ -30,34 +29,74 @@
 #include "procs/session.h"
 #include "view/topview.h"
 
-volatile sig_atomic_t stop_requested;
-volatile sig_atomic_t snapshot_requested;
-static volatile sig_atomic_t stop_signal;
+/* 100 ms: records come without wakeups (bpf/common.bpf.h, submit). */
+#define TICK_NS 100000000ULL
 
-/* Handlers only set flags; the main loop acts on them. */
-static void on_stop(int sig)
+/* What main's phases and the loop's callbacks share. */
+struct run {
+	struct agent *a;
+	struct loop *loop;
+	uint64_t interval_ns; /* --interval */
+	uint64_t last_interval; /* when its report was last made */
+	int stop_signal; /* the SIGINT or SIGTERM that ended it, or 0 */
+};
+
+/* SIGINT, SIGTERM: end the run; the final snapshots say "signal". */
+static void on_stop_signal(struct loop *l, int sig, void *data)
 {
-	stop_signal = sig;
-	stop_requested = 1;
+	struct run *r = data;
+
+	r->stop_signal = sig;
+	loop__stop(l);
 }
 
-static void on_usr1(int sig)
+/* Consume what the ring holds; a failing ring ends the run. */
+static void drain(struct run *r)
 {
+	int err;
+
+	r->a->now_ns = now_monotonic_ns();
+	err = ring_buffer__consume(r->a->rb);
+	if (err < 0 && err != -EINTR) {
+		log_err("ring buffer: %s", strerror(-err));
+		loop__stop(r->loop);
+	}
+}
+
+/* SIGUSR1: every traced process's snapshot now, what is queued counted. */
+static void on_usr1(struct loop *l, int sig, void *data)
+{
+	struct run *r = data;
+
+	(void)l;
 	(void)sig;
-	snapshot_requested = 1;
+	drain(r);
+	session__snapshot_all(r->a, "manual");
 }
 
-static void setup_signals(void)
+/*
+ * The loop, and the signals it reads: before any thread starts, since
+ * threads inherit the blocked mask the loop's signalfd relies on.
+ */
+static int setup_loop(struct run *r)
 {
-	struct sigaction sa = { .sa_handler = on_stop };
+	int err;
 
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_usr1;
-	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	r->loop = loop__new();
+	err = r->loop ? 0 : -errno;
+	if (!err)
+		err = loop__add_signal(r->loop, SIGINT, on_stop_signal, r);
+	if (!err)
+		err = loop__add_signal(r->loop, SIGTERM, on_stop_signal, r);
+	if (!err)
+		err = loop__add_signal(r->loop, SIGUSR1, on_usr1, r);
+	if (err)
+		log_err("cannot set up the event loop: %s", strerror(-err));
+	return err ? 2 : 0;
 }
 
+/* libbpf's own messages at -v, its debug (the verifier's log) at -vv. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt,
 		      va_list args)
 {
@@ -142,72 +181,100 @@ static void catch_lost_primary_exit(struct agent *a)
 	}
 }
 
-static bool time_is_up(struct agent *a, uint64_t start)
+/* The run ends with the session: nothing left to trace or wait for. */
+static void stop_when_done(struct run *r)
 {
-	return a->env.duration > 0 &&
-	       a->now_ns - start >= (uint64_t)(a->env.duration * 1e9);
+	if (!session__active(r->a))
+		loop__stop(r->loop);
 }
 
-/* Sleep until the ring buffer fills, big_objs() calls, or ms pass. */
-static int wait_for_work(struct agent *a, int ms)
+/* The ring passed wakeup_bytes, or an urgent record came: read it now. */
+static void on_ring(struct loop *l, int fd, unsigned events, void *data)
 {
-	struct pollfd p[2] = {
-		{ .fd = ring_buffer__epoll_fd(a->rb), .events = POLLIN },
-		{ .fd = query__fd(a), .events = POLLIN }, /* -1: ignored */
-	};
-
-	return poll(p, 2, ms) < 0 ? -errno : 0;
+	(void)l;
+	(void)fd;
+	(void)events;
+	drain(data);
+	stop_when_done(data);
 }
 
-/* Poll events, report every interval, act on signals, until done. */
-static void run(struct agent *a)
+/* Every --interval: the view's or the batch report, the published state. */
+static void report_interval(struct run *r)
 {
-	FILE *out = a->out;
-	uint64_t start = now_monotonic_ns(), last = start;
-	uint64_t interval = a->env.interval * 1e9;
+	struct agent *a = r->a;
+	double elapsed = (a->now_ns - r->last_interval) / 1e9;
 
-	a->now_ns = start;
-	while (!stop_requested && session__active(a) && !time_is_up(a, start)) {
-		/*
-		 * Records are submitted without wakeups (bpf/common.bpf.h):
-		 * the wait ends for a filling ring (or a query client), consume
-		 * drains it.
-		 */
-		int err = wait_for_work(a, 100);
+	if (a->view)
+		topview__interval(a->view, elapsed);
+	else
+		batch__report(a, a->out, elapsed);
+	publish__tick(a);
+	r->last_interval = a->now_ns;
+}
 
-		if (err >= 0)
-			err = ring_buffer__consume(a->rb);
-		if (err < 0 && err != -EINTR) {
-			log_err("ring buffer: %s", strerror(-err));
-			break;
-		}
-		a->now_ns = now_monotonic_ns();
-		if (snapshot_requested) {
-			snapshot_requested = 0;
-			session__snapshot_all(a, "manual");
-		}
-		catch_lost_primary_exit(a);
-		session__tick(a, a->now_ns - last >= interval);
-		if (a->now_ns - last >= interval) {
-			if (a->view)
-				topview__interval(a->view,
-						  (a->now_ns - last) / 1e9);
-			else
-				batch__report(a, out, (a->now_ns - last) / 1e9);
-			publish__tick(a);
-			last = a->now_ns;
-		}
-		topview__poll(a->view); /* keys; never waits */
-		query__poll(a); /* big_objs() asking; never waits */
+/*
+ * Every TICK_NS: what a quiet ring holds (no wakeup came for it), the
+ * session's housekeeping, and the interval's work when it is due.
+ */
+static void on_tick(struct loop *l, void *data)
+{
+	struct run *r = data;
+	struct agent *a = r->a;
+	bool due;
+
+	drain(r);
+	if (loop__stopped(l))
+		return;
+	catch_lost_primary_exit(a);
+	due = a->now_ns - r->last_interval >= r->interval_ns;
+	session__tick(a, due);
+	if (due)
+		report_interval(r);
+	stop_when_done(r);
+}
+
+/* --duration is up. */
+static void on_duration(struct loop *l, void *data)
+{
+	(void)data;
+	loop__stop(l);
+}
+
+/*
+ * The ring, the tick and --duration join the loop (the view and the
+ * query socket are in it already); it turns until a signal, the view,
+ * the time or the end of the session stops it.
+ */
+static void run(struct run *r)
+{
+	struct agent *a = r->a;
+	uint64_t duration_ns = a->env.duration > 0 ? a->env.duration * 1e9 : 0;
+	int err;
+
+	a->now_ns = r->last_interval = now_monotonic_ns();
+	r->interval_ns = a->env.interval * 1e9;
+	err = loop__add_fd(r->loop, ring_buffer__epoll_fd(a->rb), LOOP_IN,
+			   on_ring, r);
+	if (!err && loop__add_timer(r->loop, TICK_NS, TICK_NS, on_tick, r) < 0)
+		err = -ENOMEM;
+	if (!err && duration_ns &&
+	    loop__add_timer(r->loop, duration_ns, 0, on_duration, r) < 0)
+		err = -ENOMEM;
+	if (!err) {
+		stop_when_done(r);
+		err = loop__run(r->loop);
 	}
+	if (err)
+		log_err("event loop: %s", strerror(-err));
 	ring_buffer__consume(a->rb); /* what is already queued counts */
 	a->now_ns = now_monotonic_ns();
 }
 
 /* Final snapshots, then the exit code: errors, else the command's own. */
-static int finish(struct agent *a)
+static int finish(struct run *r)
 {
-	const char *reason = stop_signal ? "signal" : "end";
+	struct agent *a = r->a;
+	const char *reason = r->stop_signal ? "signal" : "end";
 	uint64_t start = now_monotonic_ns();
 
 	session__finish(a, reason);
@@ -251,8 +318,35 @@ static void start_publishing(struct agent *a)
 	publish__start(a, dir && *dir ? dir : PUBLISH_DIR);
 }
 
-static void cleanup(struct agent *a)
+/* Everything the run needs, in order: the first failure's exit code. */
+static int start(struct run *r)
 {
+	struct agent *a = r->a;
+	int err;
+
+	err = setup_loop(r);
+	if (!err)
+		err = check_environment();
+	if (!err)
+		err = load_probes(a);
+	if (!err && reaper__start())
+		log_warn("no detach thread: detaching will pause event intake");
+	if (!err)
+		err = session__start(a);
+	if (!err)
+		start_publishing(a);
+	if (!err)
+		query__start(a, r->loop); /* big_objs() asks here (optional) */
+	if (!err && topview__wanted(&a->env)) /* NULL: line output */
+		a->view = topview__open(a, r->loop, session__snapshot_all);
+	return err;
+}
+
+/* Undo start(): the socket leaves the loop before the loop goes. */
+static void cleanup(struct run *r)
+{
+	struct agent *a = r->a;
+
 	query__stop(a);
 	publish__stop(a);
 	tracees__free(&a->procs);
@@ -260,6 +354,7 @@ static void cleanup(struct agent *a)
 	if (a->finished_ns)
 		log_info("probes removed %.2f s after the snapshots",
 			 (now_monotonic_ns() - a->finished_ns) / 1e9);
+	loop__free(r->loop);
 	ring_buffer__free(a->rb);
 	memprof_bpf__destroy(a->skel);
 }
@@ -267,7 +362,8 @@ static void cleanup(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct agent a = { .exit_code = 0 };
-	int err;
+	struct run r = { .a = &a };
+	int err, code;
 
 	/* Reading saved snapshots needs no root and no BPF. */
 	if (argc > 1 && !strcmp(argv[1], "report"))
@@ -280,28 +376,12 @@ int main(int argc, char **argv)
 	/* A command's own stdout stays its own. */
 	a.out = a.env.command ? stderr : stdout;
 	log_verbosity = a.env.verbose;
-	setup_signals();
-	err = check_environment();
+	err = start(&r);
 	if (!err)
-		err = load_probes(&a);
-	if (!err && reaper__start())
-		log_warn("no detach thread: detaching will pause event intake");
-	if (!err)
-		err = session__start(&a);
-	if (!err)
-		start_publishing(&a);
-	if (!err)
-		query__start(&a); /* big_objs() asks here (optional) */
-	if (!err && topview__wanted(&a.env))
-		a.view = topview__open(&a); /* NULL: line output */
-	if (!err) {
-		run(&a);
-		topview__close(a.view); /* final tables go to the terminal */
-		a.view = NULL;
-		err = finish(&a);
-	} else {
-		finish(&a); /* whatever was gathered is still written */
-	}
-	cleanup(&a);
-	return err;
+		run(&r);
+	topview__close(a.view); /* final tables go to the terminal */
+	a.view = NULL;
+	code = finish(&r); /* whatever was gathered is still written */
+	cleanup(&r);
+	return err ? err : code;
 }

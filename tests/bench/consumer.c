@@ -37,10 +37,6 @@
 #define NCLASSES 520 /* 16-byte classes up to 8 KiB + header */
 #define YOUNG 1024 /* short-lived blocks in flight */
 
-/* main.c defines these for the agent; the modules we link expect them. */
-volatile sig_atomic_t stop_requested;
-volatile sig_atomic_t snapshot_requested;
-
 /* ---- allocator simulation -------------------------------------------- */
 
 struct stack {

@@ -48,13 +48,6 @@ static inline size_t size_at(long i)
 }
 
 /*
- * The Makefile links every bench against the agent's modules, which expect
- * these from main.c; this program uses only the clock.
- */
-volatile sig_atomic_t stop_requested;
-volatile sig_atomic_t snapshot_requested;
-
-/*
  * Touch the block and let it escape into an asm statement: otherwise
  * GCC is allowed to delete a malloc whose result is only freed.
  */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Shared by the unit tests. The tests link every agent module but main.o,
- * so the globals main.c defines are defined here, once per test binary.
+ * Shared by the unit tests, which link every agent module but main.o:
+ * helpers only, for main.c defines nothing the modules need.
  * Include this from exactly one file per binary (each test_*.c).
  */
 #ifndef MEMPROF_TEST_UNIT_H
@@ -17,9 +17,6 @@
 #include "lib/clock.h"
 #include "model/heap.h"
 #include "model/site.h"
-
-volatile sig_atomic_t stop_requested;
-volatile sig_atomic_t snapshot_requested;
 
 /* Capture what is written to fd (1 or 2) between begin and end. */
 struct capture {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "launch.h"
 #include "lib/log.h"
+#include "lib/loop.h"
 
 /* Run as the user who ran sudo, so files and permissions are theirs. */
 static int drop_to_sudo_user(void)
@@ -32,11 +33,16 @@ static int drop_to_sudo_user(void)
 	return 0;
 }
 
-/* Child side: report exec failures through the CLOEXEC pipe. */
+/*
+ * Child side: the command starts with the signals as the agent found
+ * them (the loop blocks its own for its signalfd), under ptrace; exec
+ * failures go back through the CLOEXEC pipe.
+ */
 static void child(char **argv, int errfd)
 {
 	int err = 0;
 
+	loop__child_signals();
 	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL))
 		err = errno;
 	else if ((err = -drop_to_sudo_user()) == 0) {

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/loop.h"
 #include "memprof.skel.h"
 #include "output/publish.h"
 #include "query.h"
@@ -24,6 +25,7 @@
 #define DRAIN_NS 50000000ULL /* for records reserved but not committed */
 
 struct query_server {
+	struct loop *loop;
 	int fd;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	dev_t dev; /* the socket file we made: only ours is removed */
@@ -404,7 +406,9 @@ static void map_positions(struct query_server *s, int ring_fd)
 		log_debug("event ring positions: %s", strerror(errno));
 }
 
-int query__start(struct agent *a)
+static void on_listen(struct loop *l, int lfd, unsigned events, void *data);
+
+int query__start(struct agent *a, struct loop *loop)
 {
 	struct query_server *s;
 	int err;
@@ -422,6 +426,17 @@ int query__start(struct agent *a)
 		free(s);
 		return err;
 	}
+	err = loop__add_fd(loop, s->fd, LOOP_IN, on_listen, a);
+	if (err) {
+		log_warn("%s/%s: %s; big_objs() in notebooks cannot ask this "
+			 "agent",
+			 a->publish_dir, QUERY_SOCKET, strerror(-err));
+		close(s->fd);
+		unlink(s->path);
+		free(s);
+		return err;
+	}
+	s->loop = loop;
 	map_positions(s, bpf_map__fd(a->skel->maps.events));
 	a->query = s;
 	return 0;
@@ -434,6 +449,7 @@ void query__stop(struct agent *a)
 
 	if (!s)
 		return;
+	loop__del_fd(s->loop, s->fd);
 	close(s->fd);
 	if (!lstat(s->path, &st) && st.st_dev == s->dev && st.st_ino == s->ino)
 		unlink(s->path);
@@ -674,19 +690,16 @@ static void serve(struct agent *a, int fd)
 	json_decref(reply);
 }
 
-int query__fd(const struct agent *a)
+/* Clients are waiting: serve a few (a flood must not starve events). */
+static void on_listen(struct loop *l, int lfd, unsigned events, void *data)
 {
-	return a->query ? a->query->fd : -1;
-}
-
-void query__poll(struct agent *a)
-{
+	struct agent *a = data;
 	int i, fd;
 
-	if (!a->query)
-		return;
+	(void)l;
+	(void)events;
 	for (i = 0; i < ACCEPTS_PER_TURN; i++) {
-		fd = accept4(a->query->fd, NULL, NULL, SOCK_CLOEXEC);
+		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)

@@ -25,6 +25,7 @@
 
 struct agent;
 struct heap;
+struct loop;
 struct tracee;
 
 #define QUERY_SOCKET "agent.sock"
@@ -71,12 +72,11 @@ json_t *query__lookup_reply(const struct tracee *t,
 /* {"error": msg} with "pid" when pid > 0. */
 json_t *query__error_reply(const char *msg, pid_t pid);
 
-/* Listen on <a->publish_dir>/agent.sock (when publishing); 0 or -errno. */
-int query__start(struct agent *a);
-/* The listening socket, for the loop's wait; -1 without one. */
-int query__fd(const struct agent *a);
-/* Serve the clients waiting now; never waits for a new one. */
-void query__poll(struct agent *a);
+/*
+ * Listen on <a->publish_dir>/agent.sock (when publishing), served from
+ * the loop; 0 or -errno.
+ */
+int query__start(struct agent *a, struct loop *loop);
 /* Close and remove the socket (if it is still ours). */
 void query__stop(struct agent *a);
 

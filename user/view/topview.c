@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <curses.h>
+#include <errno.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdio.h>
@@ -10,10 +11,10 @@
 #include <unistd.h>
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/loop.h"
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "procs/procs.h"
-#include "procs/session.h"
 #include "output/snapshot.h"
 #include "topmodel.h"
 #include "topview.h"
@@ -21,18 +22,22 @@
 #define MAX_STACKS 200 /* rows of the stacks view */
 #define LINE_MAX_COLS 400 /* wider terminals get this much */
 #define MSG_SECONDS 8 /* how long a message stays in the status line */
-#define KEYS_PER_POLL 64 /* bound the work one poll can be asked for */
+#define KEYS_PER_TURN 64 /* bound the work one turn can be asked for */
 /*
- * Under load the main loop turns thousands of times a second (the ring
- * wakes it); keys and the captured log are looked at 20 times a second,
- * which is all a reader needs, so the view adds no syscalls per event.
+ * Keys are read when the terminal has some; the captured log is looked
+ * at and a changed screen drawn 20 times a second, which is all a reader
+ * needs: the view adds no syscalls per event.
  */
-#define KEYS_EVERY_NS 50000000ULL
+#define REDRAW_NS 50000000ULL
 
 enum { C_HOT = 1, C_RUN, C_SPARK, C_MSG, C_HEAD };
 
 struct topview {
 	struct agent *a;
+	struct loop *loop;
+	topview_snapshot_fn *snapshot;
+	int64_t redraw_timer;
+	bool keys_watched;
 	SCREEN *scr;
 	bool utf8, color, paused, help, dirty;
 	enum top_view view;
@@ -62,7 +67,6 @@ struct topview {
 	int saved_err;
 	long log_seen;
 	uint64_t cpu_prev_us, records_prev;
-	uint64_t keys_ns; /* when keys were last read (a->now_ns) */
 	int64_t mono_to_real;
 };
 
@@ -590,7 +594,7 @@ static void write_snapshots(struct topview *v)
 	unsigned before = a->snapshots_written;
 	char what[4300];
 
-	session__snapshot_all(a, "manual");
+	v->snapshot(a, "manual");
 	fflush(v->log);
 	v->log_seen = ftell(v->log); /* its tables are not news */
 	if (a->snapshots_written == before) {
@@ -617,7 +621,7 @@ static bool on_key(struct topview *v, int ch)
 	case 'q':
 	case 'Q':
 	case 3: /* Ctrl-C: raw mode makes it a key */
-		stop_requested = 1;
+		loop__stop(v->loop);
 		return false;
 	case 'c':
 		switch_to(v, TOP_CELLS);
@@ -683,24 +687,42 @@ static bool on_key(struct topview *v, int ch)
 	}
 }
 
-void topview__poll(struct topview *v)
+/* The latest log line into the status line; the screen, if it changed. */
+static void update_screen(struct topview *v)
 {
-	bool fresh = false;
-	int ch, n = 0;
+	check_log(v);
+	if (v->dirty && !loop__stopped(v->loop))
+		draw(v);
+}
 
-	if (!v || (!v->dirty && v->a->now_ns - v->keys_ns < KEYS_EVERY_NS))
-		return;
-	v->keys_ns = v->a->now_ns;
-	while (n++ < KEYS_PER_POLL && (ch = getch()) != ERR) {
+/* The terminal has keys: act on them (never waits), redraw. */
+static void on_keys(struct loop *l, int fd, unsigned events, void *data)
+{
+	struct topview *v = data;
+	bool fresh = false;
+	int ch, keys = 0;
+
+	(void)fd;
+	while (keys < KEYS_PER_TURN && (ch = getch()) != ERR) {
 		fresh |= on_key(v, ch);
 		v->dirty = true;
+		keys++;
 	}
 	/* Changing what is shown reads fresh figures, even when paused. */
 	if (fresh)
 		rebuild(v);
-	check_log(v);
-	if (v->dirty && !stop_requested)
-		draw(v);
+	update_screen(v);
+	if ((events & LOOP_HUP) && !keys) { /* the terminal is gone */
+		loop__del_fd(l, STDIN_FILENO);
+		v->keys_watched = false;
+	}
+}
+
+/* 20 times a second: a line logged meanwhile, rows rebuilt by the interval. */
+static void on_redraw(struct loop *l, void *data)
+{
+	(void)l;
+	update_screen(data);
 }
 
 /* ---- terminal ---------------------------------------------------------------- */
@@ -777,19 +799,46 @@ static int init_screen(struct topview *v)
 	return 0;
 }
 
-struct topview *topview__open(struct agent *a)
+/* Keys when the terminal has some; the log and the screen on a timer. */
+static int join_loop(struct topview *v)
+{
+	int err = loop__add_fd(v->loop, STDIN_FILENO, LOOP_IN, on_keys, v);
+
+	v->keys_watched = !err;
+	if (!err) {
+		v->redraw_timer = loop__add_timer(v->loop, REDRAW_NS, REDRAW_NS,
+						  on_redraw, v);
+		err = v->redraw_timer < 0 ? -ENOMEM : 0;
+	}
+	return err;
+}
+
+static void leave_loop(struct topview *v)
+{
+	if (v->keys_watched)
+		loop__del_fd(v->loop, STDIN_FILENO);
+	v->keys_watched = false;
+	loop__del_timer(v->loop, v->redraw_timer);
+	v->redraw_timer = 0;
+}
+
+struct topview *topview__open(struct agent *a, struct loop *loop,
+			      topview_snapshot_fn *snapshot)
 {
 	struct topview *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
 	v->a = a;
+	v->loop = loop;
+	v->snapshot = snapshot;
 	v->run = TOP_ANY_RUN;
 	v->mono_to_real = snapshot__mono_to_real();
 	v->cpu_prev_us = cpu_us();
 	v->records_prev = a->records;
 	topmodel__init(&v->model);
-	if (init_screen(v) || capture_output(v)) {
+	if (join_loop(v) || init_screen(v) || capture_output(v)) {
+		leave_loop(v);
 		if (v->scr) {
 			endwin();
 			delscreen(v->scr);
@@ -811,6 +860,7 @@ void topview__close(struct topview *v)
 {
 	if (!v)
 		return;
+	leave_loop(v);
 	endwin();
 	delscreen(v->scr);
 	release_output(v);
