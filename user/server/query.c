@@ -1,35 +1,28 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <bpf/libbpf.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "agent.h"
 #include "lib/clock.h"
 #include "lib/log.h"
-#include "lib/loop.h"
 #include "memprof.skel.h"
 #include "output/publish.h"
+#include "lineserver.h"
 #include "query.h"
 #include "output/snapshot.h"
 
 #define READ_NS 1000000000ULL /* a whole request, however it trickles */
 #define WRITE_NS 2000000000ULL /* a whole reply */
-#define ACCEPTS_PER_TURN 4 /* a flood of clients must not starve events */
+#define MAX_CLIENTS 16 /* at once, each with up to QUERY_MAX_LINE read */
 #define DRAIN_NS 50000000ULL /* for records reserved but not committed */
 
 struct query_server {
-	struct loop *loop;
-	int fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	dev_t dev; /* the socket file we made: only ours is removed */
-	ino_t ino;
+	struct line_server *lines;
 	/* The event ring's positions, mapped read-only (NULL: unknown). */
 	const unsigned long *consumer, *producer;
 	size_t page;
@@ -359,36 +352,6 @@ json_t *query__lookup_reply(const struct tracee *t,
 
 /* ---- the socket ---------------------------------------------------------- */
 
-/* Bind, open to every user (answers are per caller), listen. */
-static int listen_on(struct query_server *s, const char *dir)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int n = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir,
-			 QUERY_SOCKET);
-	struct stat st;
-	int err = 0;
-
-	if (n < 0 || (size_t)n >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(s->path, addr.sun_path, sizeof(s->path));
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->fd < 0)
-		return -errno;
-	unlink(s->path); /* left by an agent that died */
-	if (bind(s->fd, (struct sockaddr *)&addr, sizeof(addr)))
-		err = -errno;
-	else if (chmod(s->path, 0666) || listen(s->fd, 16) ||
-		 lstat(s->path, &st))
-		err = -errno, unlink(s->path);
-	if (err) {
-		close(s->fd);
-		return err;
-	}
-	s->dev = st.st_dev;
-	s->ino = st.st_ino;
-	return 0;
-}
-
 /*
  * The ring's consumer and producer pages (the first two of the map),
  * read-only, to know how far "everything queued before now" reaches.
@@ -404,61 +367,6 @@ static void map_positions(struct query_server *s, int ring_fd)
 	s->producer = p == MAP_FAILED ? NULL : p;
 	if (!s->consumer || !s->producer)
 		log_debug("event ring positions: %s", strerror(errno));
-}
-
-static void on_listen(struct loop *l, int lfd, unsigned events, void *data);
-
-int query__start(struct agent *a, struct loop *loop)
-{
-	struct query_server *s;
-	int err;
-
-	if (!a->publishing) /* no safe directory: publish__start said so */
-		return 0;
-	s = calloc(1, sizeof(*s));
-	if (!s)
-		return -ENOMEM;
-	err = listen_on(s, a->publish_dir);
-	if (err) {
-		log_warn("%s/%s: %s; big_objs() in notebooks cannot ask this "
-			 "agent",
-			 a->publish_dir, QUERY_SOCKET, strerror(-err));
-		free(s);
-		return err;
-	}
-	err = loop__add_fd(loop, s->fd, LOOP_IN, on_listen, a);
-	if (err) {
-		log_warn("%s/%s: %s; big_objs() in notebooks cannot ask this "
-			 "agent",
-			 a->publish_dir, QUERY_SOCKET, strerror(-err));
-		close(s->fd);
-		unlink(s->path);
-		free(s);
-		return err;
-	}
-	s->loop = loop;
-	map_positions(s, bpf_map__fd(a->skel->maps.events));
-	a->query = s;
-	return 0;
-}
-
-void query__stop(struct agent *a)
-{
-	struct query_server *s = a->query;
-	struct stat st;
-
-	if (!s)
-		return;
-	loop__del_fd(s->loop, s->fd);
-	close(s->fd);
-	if (!lstat(s->path, &st) && st.st_dev == s->dev && st.st_ino == s->ino)
-		unlink(s->path);
-	if (s->consumer)
-		munmap((void *)s->consumer, s->page);
-	if (s->producer)
-		munmap((void *)s->producer, s->page);
-	free(s);
-	a->query = NULL;
 }
 
 /* The real uid in /proc/PID/status (the first of the "Uid:" four). */
@@ -510,115 +418,6 @@ static struct tracee *caller_of(struct agent *a, int fd, json_t **reply)
 }
 
 /*
- * Wait until fd is ready for events or the deadline passes (false). The
- * I/O itself never blocks (MSG_DONTWAIT): a client that trickles or
- * stops reading holds the agent's loop up to the deadline, no longer.
- */
-static bool ready(int fd, short events, uint64_t deadline)
-{
-	struct pollfd p = { .fd = fd, .events = events };
-	uint64_t now;
-	int n;
-
-	do {
-		now = now_monotonic_ns();
-		if (now >= deadline)
-			return false;
-		n = poll(&p, 1, (deadline - now) / 1000000 + 1);
-	} while (n < 0 && errno == EINTR);
-	return n > 0;
-}
-
-/* Grow buf to hold at least one more byte, up to the line limit. */
-static int grow_line(char **buf, size_t *cap)
-{
-	size_t ncap = *cap ? *cap * 2 : 64 << 10;
-	char *p;
-
-	if (*cap > QUERY_MAX_LINE)
-		return -E2BIG;
-	if (ncap > QUERY_MAX_LINE + 1)
-		ncap = QUERY_MAX_LINE + 1;
-	p = realloc(*buf, ncap);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = ncap;
-	return 0;
-}
-
-/*
- * The request: bytes up to '\n' (or the end of what the client sends),
- * within QUERY_MAX_LINE and READ_NS. 0, or -1 with the reason in err.
- */
-static int read_line(int fd, char **line, size_t *len, char *err, size_t errlen)
-{
-	uint64_t deadline = now_monotonic_ns() + READ_NS;
-	size_t n = 0, cap = 0;
-	char *buf = NULL, *nl = NULL;
-	int rc = 0;
-
-	while (!nl && !rc) {
-		ssize_t got;
-
-		if (n == cap && (rc = grow_line(&buf, &cap)))
-			break;
-		if (!ready(fd, POLLIN, deadline)) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		got = recv(fd, buf + n, cap - n, MSG_DONTWAIT);
-		if (got < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (got <= 0) {
-			rc = got < 0 ? -errno : n ? 0 : -ENODATA;
-			break;
-		}
-		nl = memchr(buf + n, '\n', got);
-		n += got;
-	}
-	if (rc == -E2BIG)
-		snprintf(err, errlen, "request longer than %u bytes",
-			 QUERY_MAX_LINE);
-	else if (rc)
-		snprintf(err, errlen, "reading the request: %s",
-			 rc == -ENODATA	    ? "nothing sent"
-			 : rc == -ETIMEDOUT ? "timed out"
-					    : strerror(-rc));
-	if (rc) {
-		free(buf);
-		return -1;
-	}
-	*line = buf;
-	*len = nl ? (size_t)(nl - buf) : n;
-	return 0;
-}
-
-/* The reply and its '\n', within WRITE_NS; a slow reader loses it. */
-static void send_line(int fd, json_t *reply)
-{
-	uint64_t deadline = now_monotonic_ns() + WRITE_NS;
-	char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-	size_t len, off = 0;
-
-	if (!text)
-		text = strdup("{\"error\": \"out of memory\"}");
-	if (!text)
-		return;
-	len = strlen(text);
-	text[len] = '\n'; /* over the NUL: the length is known */
-	while (off <= len && ready(fd, POLLOUT, deadline)) {
-		ssize_t sent = send(fd, text + off, len + 1 - off,
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (sent < 0 && errno != EINTR && errno != EAGAIN)
-			break;
-		off += sent > 0 ? sent : 0;
-	}
-	free(text);
-}
-
-/*
  * Read every record reserved before now: the caller's uprobes ran before
  * it could send, so its records are among them. ring_buffer__consume
  * stops at a record another thread reserved and has not committed yet,
@@ -644,23 +443,35 @@ static void drain_ring(struct agent *a)
 	}
 }
 
-/* Answer a caller's request from its heap, all it allocated counted. */
-static json_t *answer(struct agent *a, pid_t pid, int fd)
+/* A new client: a tracee of its own real uid (or root), or refused. */
+static json_t *admit(void *ctx, int fd, long *tag)
 {
+	json_t *refusal = NULL;
+	struct tracee *t = caller_of(ctx, fd, &refusal);
+
+	if (t)
+		*tag = t->pid;
+	return refusal;
+}
+
+/*
+ * Answer a caller's request (tag: its pid) from its heap, all it
+ * allocated counted; or say why no request came.
+ */
+static json_t *answer(void *ctx, long tag, const char *line, size_t len,
+		      const char *why)
+{
+	struct agent *a = ctx;
+	pid_t pid = tag;
 	struct query_request req;
 	struct tracee *t;
 	char err[160];
 	json_t *reply;
-	size_t len;
-	char *line;
 
-	if (read_line(fd, &line, &len, err, sizeof(err)))
+	if (!line)
+		return query__error_reply(why, 0);
+	if (query__parse(line, len, &req, err, sizeof(err)))
 		return query__error_reply(err, 0);
-	if (query__parse(line, len, &req, err, sizeof(err))) {
-		free(line);
-		return query__error_reply(err, 0);
-	}
-	free(line);
 	drain_ring(a);
 	t = tracees__find(&a->procs, pid); /* its exit may have been read */
 	if (!t || t->exited) {
@@ -678,35 +489,50 @@ static json_t *answer(struct agent *a, pid_t pid, int fd)
 	return reply;
 }
 
-static void serve(struct agent *a, int fd)
+int query__start(struct agent *a, struct loop *loop)
 {
-	struct tracee *t;
-	json_t *reply = NULL;
+	static const struct line_server_ops ops = { .accept = admit,
+						    .answer = answer };
+	static const struct line_server_limits limits = {
+		.max_line = QUERY_MAX_LINE,
+		.read_ns = READ_NS,
+		.write_ns = WRITE_NS,
+		.max_clients = MAX_CLIENTS,
+	};
+	char path[sizeof(a->publish_dir) + sizeof(QUERY_SOCKET) + 1];
+	struct query_server *s;
+	int err;
 
-	t = caller_of(a, fd, &reply);
-	if (t)
-		reply = answer(a, t->pid, fd);
-	send_line(fd, reply);
-	json_decref(reply);
+	if (!a->publishing) /* no safe directory: publish__start said so */
+		return 0;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	snprintf(path, sizeof(path), "%s/%s", a->publish_dir, QUERY_SOCKET);
+	err = line_server__start(loop, path, &limits, &ops, a, &s->lines);
+	if (err) {
+		log_warn("%s/%s: %s; big_objs() in notebooks cannot ask this "
+			 "agent",
+			 a->publish_dir, QUERY_SOCKET, strerror(-err));
+		free(s);
+		return err;
+	}
+	map_positions(s, bpf_map__fd(a->skel->maps.events));
+	a->query = s;
+	return 0;
 }
 
-/* Clients are waiting: serve a few (a flood must not starve events). */
-static void on_listen(struct loop *l, int lfd, unsigned events, void *data)
+void query__stop(struct agent *a)
 {
-	struct agent *a = data;
-	int i, fd;
+	struct query_server *s = a->query;
 
-	(void)l;
-	(void)events;
-	for (i = 0; i < ACCEPTS_PER_TURN; i++) {
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_debug("query socket: %s", strerror(errno));
-			return;
-		}
-		serve(a, fd);
-		close(fd);
-	}
+	if (!s)
+		return;
+	line_server__stop(s->lines);
+	if (s->consumer)
+		munmap((void *)s->consumer, s->page);
+	if (s->producer)
+		munmap((void *)s->producer, s->page);
+	free(s);
+	a->query = NULL;
 }

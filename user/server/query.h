@@ -13,7 +13,8 @@
  *
  * The caller is whoever SO_PEERCRED says: it must be a tracee, of the same
  * real uid (or root), and only its own heap is ever described. Requests
- * are served one at a time from the agent's loop with short timeouts.
+ * are served from the agent's loop without blocking it (lineserver.c):
+ * a request must come within 1 s and its reply be read within 2 s.
  */
 #ifndef MEMPROF_QUERY_H
 #define MEMPROF_QUERY_H
