@@ -539,6 +539,14 @@ static void draw(struct topview *v)
 
 /* ---- keys ------------------------------------------------------------------ */
 
+/*
+ * Each key is a row of the table below: an action and its argument. An
+ * action returns true when the rows must be rebuilt.
+ */
+typedef bool key_fn(struct topview *v, int arg);
+
+enum { ROW = 1, PAGE, ALL }; /* how far a move goes; its sign, which way */
+
 static void move_sel(struct topview *v, int by)
 {
 	int *sel = &v->sel[v->view], n = nrows(v);
@@ -552,17 +560,39 @@ static void move_sel(struct topview *v, int by)
 	v->sel_key[v->view] = row_key(v, *sel);
 }
 
+/* Up/Down, PgUp/PgDn, Home/End: by a row, a screen, or all the way. */
+static bool move_by(struct topview *v, int by)
+{
+	int unit = by < 0 ? -by : by;
+	int n = unit == ROW    ? 1
+		: unit == PAGE ? (LINES > 8 ? LINES - 8 : 1)
+			       : nrows(v);
+
+	move_sel(v, by < 0 ? -n : n);
+	return false;
+}
+
 static void switch_to(struct topview *v, enum top_view view)
 {
 	v->view = view;
 	v->help = false;
 }
 
+/* c, s, p: a view; s shows the stacks of every cell run. */
+static bool show(struct topview *v, int view)
+{
+	if (view == TOP_STACKS)
+		v->run = TOP_ANY_RUN;
+	switch_to(v, view);
+	return true;
+}
+
 /* Enter: a cell's stacks, or a process's cells. */
-static void drill(struct topview *v)
+static bool drill(struct topview *v, int arg)
 {
 	int sel = v->sel[v->view];
 
+	(void)arg;
 	if (v->view == TOP_CELLS && sel < v->ncells) {
 		v->run = v->cells[sel].run;
 		snprintf(v->run_label, sizeof(v->run_label), "%s",
@@ -576,24 +606,28 @@ static void drill(struct topview *v)
 		v->sel_moved[TOP_CELLS] = false;
 		switch_to(v, TOP_CELLS);
 	}
+	return true;
 }
 
 /* Esc: out of a cell's stacks, or out of the help. */
-static void back(struct topview *v)
+static bool back(struct topview *v, int arg)
 {
+	(void)arg;
 	if (v->help)
 		v->help = false;
 	else if (v->view == TOP_STACKS && v->run != TOP_ANY_RUN)
 		switch_to(v, TOP_CELLS);
+	return true;
 }
 
 /* w: every traced process's snapshot, and where the files went. */
-static void write_snapshots(struct topview *v)
+static bool write_snapshots(struct topview *v, int arg)
 {
 	struct agent *a = v->a;
 	unsigned before = a->snapshots_written;
 	char what[4300];
 
+	(void)arg;
 	v->snapshot(a, "manual");
 	fflush(v->log);
 	v->log_seen = ftell(v->log); /* its tables are not news */
@@ -602,7 +636,7 @@ static void write_snapshots(struct topview *v)
 		    a->procs.len ? "no snapshot written (forked processes "
 				   "need -D; errors are shown on exit)"
 				 : "no traced process: nothing to write");
-		return;
+		return true;
 	}
 	snprintf(what, sizeof(what), "wrote %u snapshot%s: %s%s",
 		 a->snapshots_written - before,
@@ -610,81 +644,81 @@ static void write_snapshots(struct topview *v)
 		 a->last_snapshot,
 		 a->snapshots_written - before > 1 ? " (latest)" : "");
 	say(v, "%s", what);
+	return true;
 }
 
-/* One key; true when the rows must be rebuilt. */
-static bool on_key(struct topview *v, int ch)
+/* q: the loop ends; the final snapshots are written, tables printed. */
+static bool quit(struct topview *v, int arg)
 {
-	int page = LINES > 8 ? LINES - 8 : 1;
+	(void)arg;
+	loop__stop(v->loop);
+	return false;
+}
 
-	switch (ch) {
-	case 'q':
-	case 'Q':
-	case 3: /* Ctrl-C: raw mode makes it a key */
-		loop__stop(v->loop);
-		return false;
-	case 'c':
-		switch_to(v, TOP_CELLS);
-		return true;
-	case 's':
-		v->run = TOP_ANY_RUN;
-		switch_to(v, TOP_STACKS);
-		return true;
-	case 'p':
-		switch_to(v, TOP_PROCS);
-		return true;
-	case KEY_UP:
-	case 'k':
-		move_sel(v, -1);
-		return false;
-	case KEY_DOWN:
-	case 'j':
-		move_sel(v, 1);
-		return false;
-	case KEY_PPAGE:
-		move_sel(v, -page);
-		return false;
-	case KEY_NPAGE:
-		move_sel(v, page);
-		return false;
-	case KEY_HOME:
-	case 'g':
-		move_sel(v, -nrows(v));
-		return false;
-	case KEY_END:
-	case 'G':
-		move_sel(v, nrows(v));
-		return false;
-	case '\n':
-	case '\r':
-	case KEY_ENTER:
-		drill(v);
-		return true;
-	case 27: /* Esc */
-	case KEY_BACKSPACE:
-	case 127:
-		back(v);
-		return true;
+/* P, o, space, ?: the switches. */
+static bool toggle(struct topview *v, int key)
+{
+	switch (key) {
 	case 'P':
 		v->at_peak = !v->at_peak;
 		return true;
 	case 'o':
 		v->sort[v->view] = (v->sort[v->view] + 1) % TOP_NSORT;
 		return true;
-	case 'w':
-		write_snapshots(v);
-		return true;
-	case ' ':
+	case ' ': /* paused: the rows stay as they are */
 		v->paused = !v->paused;
 		v->stats.paused = v->paused;
 		return !v->paused;
-	case '?':
-	case 'h':
+	default: /* '?' */
 		v->help = !v->help;
 		return false;
-	default: /* KEY_RESIZE and the rest: a redraw */
-		return false;
 	}
+}
+
+static const struct {
+	int key;
+	key_fn *act;
+	int arg;
+} keys[] = {
+	{ 'q', quit, 0 },
+	{ 'Q', quit, 0 },
+	{ 3, quit, 0 }, /* Ctrl-C: raw mode makes it a key */
+	{ 'c', show, TOP_CELLS },
+	{ 's', show, TOP_STACKS },
+	{ 'p', show, TOP_PROCS },
+	{ KEY_UP, move_by, -ROW },
+	{ 'k', move_by, -ROW },
+	{ KEY_DOWN, move_by, ROW },
+	{ 'j', move_by, ROW },
+	{ KEY_PPAGE, move_by, -PAGE },
+	{ KEY_NPAGE, move_by, PAGE },
+	{ KEY_HOME, move_by, -ALL },
+	{ 'g', move_by, -ALL },
+	{ KEY_END, move_by, ALL },
+	{ 'G', move_by, ALL },
+	{ '\n', drill, 0 },
+	{ '\r', drill, 0 },
+	{ KEY_ENTER, drill, 0 },
+	{ 27, back, 0 }, /* Esc */
+	{ KEY_BACKSPACE, back, 0 },
+	{ 127, back, 0 },
+	{ 'w', write_snapshots, 0 },
+	{ 'P', toggle, 'P' },
+	{ 'o', toggle, 'o' },
+	{ ' ', toggle, ' ' },
+	{ '?', toggle, '?' },
+	{ 'h', toggle, '?' },
+};
+
+/* One key; true when the rows must be rebuilt. Others (KEY_RESIZE): redraw. */
+static bool on_key(struct topview *v, int ch)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (keys[i].key == ch)
+			return keys[i].act(v, keys[i].arg);
+	return false;
 }
 
 /* The latest log line into the status line; the screen, if it changed. */
@@ -718,7 +752,7 @@ static void on_keys(struct loop *l, int fd, unsigned events, void *data)
 	}
 }
 
-/* 20 times a second: a line logged meanwhile, rows rebuilt by the interval. */
+/* 20 times a second: a line logged meanwhile, rows the interval rebuilt. */
 static void on_redraw(struct loop *l, void *data)
 {
 	(void)l;
