@@ -29,7 +29,7 @@ struct agent {
 	int primary_status; /* its wait status once reaped */
 	bool primary_reaped;
 	bool primary_done;
-	uint64_t now_ns; /* CLOCK_MONOTONIC at the current poll */
+	uint64_t now_ns; /* CLOCK_MONOTONIC when the ring was last read */
 	uint64_t finished_ns; /* when the final snapshots were written */
 	uint64_t records; /* ring-buffer records consumed */
 	uint64_t unknown_records;

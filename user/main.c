@@ -2,7 +2,8 @@
 /*
  * memprof-bpf: trace a process's allocations from outside and keep the
  * breakdown of live bytes at its peak. main() is the list of phases;
- * each stage lives in its own file (see README, "Architecture").
+ * each stage lives in its own file (see README, "Architecture"), and they
+ * meet in one event loop (lib/loop.c) that each registers with.
  */
 #include <bpf/libbpf.h>
 #include <errno.h>
