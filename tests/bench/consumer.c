@@ -274,7 +274,7 @@ static void report_memory(const char *when, const struct tracee *t)
 	size_t sites = site_bytes(t);
 	uint64_t live = t->heap.live_count;
 
-	printf("consumer: memory when=%s live_blocks=%llu livetable_bytes=%zu "
+	printf("consumer: memory when=%s live_blocks=%llu blocks_table_bytes=%zu "
 	       "site_bytes=%zu sites=%zu bytes_per_live=%.1f\n",
 	       when, (unsigned long long)live, table, sites, t->heap.nsites,
 	       live ? (double)(table + sites) / live : 0.0);
