@@ -78,7 +78,9 @@ def migrate(doc, frags):
 
 
 def build(doc, frags, header):
-    parts = sorted(glob.glob(os.path.join(frags, "*.md")))
+    # By the number before the dash: 10-table after 9-ab, not after 1-malloc.
+    parts = sorted(glob.glob(os.path.join(frags, "*.md")),
+                   key=lambda p: (int(os.path.basename(p).split("-")[0]), p))
     rows, bodies = [], []
     for p in parts:
         text = open(p).read()
