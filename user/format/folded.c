@@ -3,16 +3,6 @@
 #include "folded.h"
 #include "snapdoc.h"
 
-static json_int_t int_of(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 /* Folded names cannot hold the separator or a line break. */
 static void put_folded_name(FILE *out, const char *name)
 {
@@ -23,9 +13,10 @@ static void put_folded_name(FILE *out, const char *name)
 /* One stack: its cell, then its frames from the cell's root down. */
 static void folded_line(FILE *out, json_t *s, json_t *files)
 {
-	const char *cell = str_of(s, "cell");
+	const char *cell = snapdoc__str(s, "cell");
 	json_t *frames = json_object_get(s, "frames");
-	size_t j = snapdoc__cell_frame(frames, str_of(files, cell ? cell : ""));
+	size_t j = snapdoc__cell_frame(frames,
+				       snapdoc__str(files, cell ? cell : ""));
 	char name[1024];
 
 	if (cell)
@@ -37,7 +28,7 @@ static void folded_line(FILE *out, json_t *s, json_t *files)
 			fputc(';', out);
 		put_folded_name(out, name);
 	}
-	fprintf(out, " %lld\n", (long long)int_of(s, "bytes"));
+	fprintf(out, " %lld\n", (long long)snapdoc__int(s, "bytes"));
 }
 
 void folded__write(FILE *out, json_t *doc)
@@ -48,7 +39,7 @@ void folded__write(FILE *out, json_t *doc)
 
 	json_array_foreach(json_object_get(peak, "stacks"), i, s)
 	{
-		if (int_of(s, "bytes") > 0) /* no use for empty boxes */
+		if (snapdoc__int(s, "bytes") > 0) /* no use for empty boxes */
 			folded_line(out, s, files);
 	}
 	json_decref(files);

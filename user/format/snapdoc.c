@@ -9,17 +9,6 @@
 #include "snapdoc.h"
 #include "snapfile.h"
 
-/* Missing keys read as 0 / NULL: jansson's getters accept NULL. */
-static json_int_t int_of(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 json_t *snapdoc__leaf_python(json_t *stack)
 {
 	json_t *frames = json_object_get(stack, "frames");
@@ -37,16 +26,16 @@ json_t *snapdoc__leaf_python(json_t *stack)
 /* A snapshot's frame, typed; its strings stay in the document. */
 static struct site_frame typed(json_t *f)
 {
-	const char *file = str_of(f, "file");
+	const char *file = snapdoc__str(f, "file");
 	bool native = !json_is_false(json_object_get(f, "native"));
 
 	return (struct site_frame){ .kind = native ? FRAME_NATIVE
 					    : file ? FRAME_PYTHON
 						   : FRAME_MARKER,
-				    .function = str_of(f, "function"),
+				    .function = snapdoc__str(f, "function"),
 				    .file = file,
-				    .module = str_of(f, "module"),
-				    .line = int_of(f, "line") };
+				    .module = snapdoc__str(f, "module"),
+				    .line = snapdoc__int(f, "line") };
 }
 
 /* Named by the rule the live agent names its sites' frames (lib/frame.c). */
@@ -97,9 +86,9 @@ json_t *snapdoc__cell_files(json_t *doc)
 	json_t *files = json_object(), *c;
 	size_t i;
 
-	json_array_foreach(cells, i,
-			   c) if (str_of(c, "label") && str_of(c, "file"))
-		json_object_set(files, str_of(c, "label"),
+	json_array_foreach(cells, i, c) if (snapdoc__str(c, "label") &&
+					    snapdoc__str(c, "file"))
+		json_object_set(files, snapdoc__str(c, "label"),
 				json_object_get(c, "file"));
 	return files;
 }
@@ -116,7 +105,7 @@ size_t snapdoc__cell_frame(json_t *frames, const char *cell_file)
 
 	json_array_foreach(frames, i, f)
 	{
-		const char *file = str_of(f, "file");
+		const char *file = snapdoc__str(f, "file");
 
 		if (cell_file && file && !strcmp(file, cell_file))
 			return i;

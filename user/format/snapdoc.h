@@ -10,6 +10,17 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* A field of a document object; missing keys read as 0 / NULL. */
+static inline json_int_t snapdoc__int(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));
+}
+
+static inline const char *snapdoc__str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
 /*
  * Load and validate a snapshot; NULL after one error line on stderr
  * (the file named, missing or damaged).

@@ -12,17 +12,6 @@
 
 /* ---- matching keys ------------------------------------------------------ */
 
-/* Missing keys read as 0 / NULL: jansson's getters accept NULL. */
-static json_int_t int_of(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 /*
  * A notebook cell's code lives in <tmp>/ipykernel_<pid>/<hash>.py: the
  * directory changes with every kernel, the hash (of the source) does not.
@@ -47,19 +36,20 @@ static const char *stable_file(const char *file)
  */
 static void key_frame(FILE *k, json_t *f)
 {
-	const char *fn = str_of(f, "function");
+	const char *fn = snapdoc__str(f, "function");
 
 	if (json_is_false(json_object_get(f, "native"))) {
-		fprintf(k, "P\t%s\t%s\t%lld\n", stable_file(str_of(f, "file")),
-			fn ? fn : "", (long long)int_of(f, "line"));
+		fprintf(k, "P\t%s\t%s\t%lld\n",
+			stable_file(snapdoc__str(f, "file")), fn ? fn : "",
+			(long long)snapdoc__int(f, "line"));
 		return;
 	}
-	fprintf(k, "N\t%s\t", base_or_empty(str_of(f, "module")));
+	fprintf(k, "N\t%s\t", base_or_empty(snapdoc__str(f, "module")));
 	if (fn)
 		fprintf(k, "%s\n", fn);
 	else
 		fprintf(k, "+0x%llx\n",
-			(unsigned long long)int_of(f, "offset"));
+			(unsigned long long)snapdoc__int(f, "offset"));
 }
 
 char *diff__stack_key(json_t *stack)
@@ -83,9 +73,9 @@ char *diff__stack_key(json_t *stack)
 /* Cells: the same source is the same cell, whatever its In [N]. */
 static const char *cell_key(json_t *cell)
 {
-	const char *src = str_of(cell, "source_head");
+	const char *src = snapdoc__str(cell, "source_head");
 
-	return src ? src : str_of(cell, "label");
+	return src ? src : snapdoc__str(cell, "label");
 }
 
 /* ---- pairing ------------------------------------------------------------ */
@@ -174,7 +164,7 @@ static void add_cells(struct deltas *d, json_t *doc, bool side_b)
 
 	json_array_foreach(cells, i, c)
 		add(d, cell_key(c), cell_key(c),
-		    int_of(c, "bytes_at_process_peak"), side_b);
+		    snapdoc__int(c, "bytes_at_process_peak"), side_b);
 }
 
 static void add_stacks(struct deltas *d, json_t *doc, bool side_b)
@@ -189,7 +179,7 @@ static void add_stacks(struct deltas *d, json_t *doc, bool side_b)
 		char *key = diff__stack_key(s), where[512];
 
 		snapdoc__where(s, where, sizeof(where));
-		add(d, key, where, int_of(s, "bytes"), side_b);
+		add(d, key, where, snapdoc__int(s, "bytes"), side_b);
 		free(key);
 	}
 }
@@ -265,16 +255,17 @@ static void describe(FILE *out, const char *tag, const char *name, json_t *doc)
 	json_t *peak = json_object_get(doc, "peak");
 	char b[16];
 
-	text__bytes(int_of(peak, "bytes"), b, sizeof(b));
+	text__bytes(snapdoc__int(peak, "bytes"), b, sizeof(b));
 	fprintf(out, "%s: %s: %s (pid %lld), peak %s at %s\n", tag, name,
-		str_of(doc, "comm") ?: "?", (long long)int_of(doc, "pid"), b,
-		str_of(peak, "at") ?: "?");
+		snapdoc__str(doc, "comm") ?: "?",
+		(long long)snapdoc__int(doc, "pid"), b,
+		snapdoc__str(peak, "at") ?: "?");
 }
 
 static void total(FILE *out, json_t *a, json_t *b)
 {
-	long long pa = int_of(json_object_get(a, "peak"), "bytes");
-	long long pb = int_of(json_object_get(b, "peak"), "bytes");
+	long long pa = snapdoc__int(json_object_get(a, "peak"), "bytes");
+	long long pb = snapdoc__int(json_object_get(b, "peak"), "bytes");
 	char sa[16], sb[16], ch[24];
 
 	text__bytes(pa, sa, sizeof(sa));

@@ -14,17 +14,6 @@
 #include "lib/args.h"
 #include "report.h"
 
-/* Missing keys read as 0 / NULL: jansson's getters accept NULL. */
-static json_int_t int_of(json_t *o, const char *key)
-{
-	return json_integer_value(json_object_get(o, key));
-}
-
-static const char *str_of(json_t *o, const char *key)
-{
-	return json_string_value(json_object_get(o, key));
-}
-
 /* ---- text tables -------------------------------------------------------- */
 
 static double share(json_int_t part, json_int_t whole)
@@ -43,7 +32,7 @@ static void oom_line(FILE *out, json_t *oom)
 	text__bytes(json_integer_value(limit), lim, sizeof(lim));
 	fprintf(out,
 		"killed by the kernel's OOM killer: memory cgroup %s, %s%s\n",
-		str_of(oom, "memory_cgroup") ?: "?",
+		snapdoc__str(oom, "memory_cgroup") ?: "?",
 		json_is_integer(limit) ? "limit "
 				       : "no limit (the machine ran out)",
 		json_is_integer(limit) ? lim : "");
@@ -52,26 +41,29 @@ static void oom_line(FILE *out, json_t *oom)
 static void header(FILE *out, json_t *doc)
 {
 	json_t *peak = json_object_get(doc, "peak");
-	const char *cell = str_of(doc, "peak_cell");
+	const char *cell = snapdoc__str(doc, "peak_cell");
 	char bytes[16];
 
-	text__bytes(int_of(peak, "bytes"), bytes, sizeof(bytes));
+	text__bytes(snapdoc__int(peak, "bytes"), bytes, sizeof(bytes));
 	fprintf(out, "snapshot of %s (pid %lld), reason %s, taken %s\n",
-		str_of(doc, "comm") ?: "?", (long long)int_of(doc, "pid"),
-		str_of(doc, "reason") ?: "?", str_of(doc, "taken_at") ?: "?");
-	if (str_of(doc, "cmdline"))
-		fprintf(out, "command: %s\n", str_of(doc, "cmdline"));
+		snapdoc__str(doc, "comm") ?: "?",
+		(long long)snapdoc__int(doc, "pid"),
+		snapdoc__str(doc, "reason") ?: "?",
+		snapdoc__str(doc, "taken_at") ?: "?");
+	if (snapdoc__str(doc, "cmdline"))
+		fprintf(out, "command: %s\n", snapdoc__str(doc, "cmdline"));
 	fprintf(out, "peak: %s in %lld blocks at %s", bytes,
-		(long long)int_of(peak, "count"), str_of(peak, "at") ?: "?");
+		(long long)snapdoc__int(peak, "count"),
+		snapdoc__str(peak, "at") ?: "?");
 	if (cell)
 		fprintf(out, ", reached in %s", cell);
 	fputc('\n', out);
 	oom_line(out, json_object_get(doc, "oom"));
-	if (int_of(doc, "dropped_events") > 0)
+	if (snapdoc__int(doc, "dropped_events") > 0)
 		fprintf(out,
 			"warning: %lld events were dropped (ring buffer full): "
 			"the figures may be off\n",
-			(long long)int_of(doc, "dropped_events"));
+			(long long)snapdoc__int(doc, "dropped_events"));
 }
 
 struct row {
@@ -105,9 +97,9 @@ static struct row *ranked(json_t *arr, const char *key, const char *pinned)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		json_t *e = json_array_get(arr, i);
-		const char *label = str_of(e, "label");
+		const char *label = snapdoc__str(e, "label");
 
-		r[i] = (struct row){ e, int_of(e, key), i,
+		r[i] = (struct row){ e, snapdoc__int(e, key), i,
 				     pinned && label &&
 					     !strcmp(label, pinned) };
 	}
@@ -119,16 +111,16 @@ static struct row *ranked(json_t *arr, const char *key, const char *pinned)
 static void cell_row(FILE *out, const struct row *r, json_int_t peak)
 {
 	json_t *above = json_object_get(r->v, "peak_above_start");
-	const char *src = str_of(r->v, "source_head");
+	const char *src = snapdoc__str(r->v, "source_head");
 	char at[16], ab[16], allocs[16];
 
 	if (!src)
-		src = text__base_name(str_of(r->v, "file"));
+		src = text__base_name(snapdoc__str(r->v, "file"));
 	text__bytes(r->bytes, at, sizeof(at));
 	text__bytes(json_integer_value(above), ab, sizeof(ab));
-	text__count(int_of(r->v, "count"), allocs, sizeof(allocs));
+	text__count(snapdoc__int(r->v, "count"), allocs, sizeof(allocs));
 	fprintf(out, "%c %-16.16s %10s %5.1f%% %10s %7s%s%.60s\n",
-		r->first ? '*' : ' ', str_of(r->v, "label") ?: "?", at,
+		r->first ? '*' : ' ', snapdoc__str(r->v, "label") ?: "?", at,
 		share(r->bytes, peak), json_is_integer(above) ? ab : "-",
 		allocs, src ? "  " : "", src ?: "");
 }
@@ -138,7 +130,7 @@ static void cell_table(FILE *out, json_t *doc, int top)
 {
 	json_t *peak = json_object_get(doc, "peak");
 	json_t *cells = json_object_get(peak, "cells");
-	const char *pc = str_of(doc, "peak_cell");
+	const char *pc = snapdoc__str(doc, "peak_cell");
 	struct row *r;
 	size_t i, n = json_array_size(cells);
 
@@ -148,7 +140,7 @@ static void cell_table(FILE *out, json_t *doc, int top)
 	fprintf(out, "  %-16s %10s %6s %10s %7s  %s\n", "CELL", "AT PEAK",
 		"SHARE", "+ABOVE", "ALLOCS", "SOURCE");
 	for (i = 0; i < n && i < (size_t)top; i++)
-		cell_row(out, &r[i], int_of(peak, "bytes"));
+		cell_row(out, &r[i], snapdoc__int(peak, "bytes"));
 	if (pc)
 		fprintf(out, "  (* running when the peak was reached)\n");
 	free(r);
@@ -173,9 +165,9 @@ static void stack_table(FILE *out, json_t *doc, int top)
 		text__bytes(r[i].bytes, b, sizeof(b));
 		snapdoc__where(r[i].v, where, sizeof(where));
 		fprintf(out, "  %3zu %10s %5.1f%% %7lld  %-16.16s %s\n", i + 1,
-			b, share(r[i].bytes, int_of(peak, "bytes")),
-			(long long)int_of(r[i].v, "count"),
-			str_of(r[i].v, "cell") ?: "-", where);
+			b, share(r[i].bytes, snapdoc__int(peak, "bytes")),
+			(long long)snapdoc__int(r[i].v, "count"),
+			snapdoc__str(r[i].v, "cell") ?: "-", where);
 	}
 	free(r);
 }
@@ -189,8 +181,8 @@ static const char *file_of(json_t *stack)
 
 	/* Markers such as "[native thread]" have no file: they name themselves. */
 	if (py)
-		return str_of(py, "file") ?: str_of(py, "function") ?: "?";
-	return str_of(leaf, "module") ?: "(unknown module)";
+		return snapdoc__str(py, "file") ?: snapdoc__str(py, "function") ?: "?";
+	return snapdoc__str(leaf, "module") ?: "(unknown module)";
 }
 
 /*
@@ -229,14 +221,16 @@ static json_t *group_by_file(json_t *stacks)
 			json_object_set_new(groups, file, g);
 			json_array_append(arr, g);
 		}
-		bytes = clamp_add(int_of(g, "bytes_at_process_peak"),
-				  int_of(s, "bytes"));
-		count = clamp_add(int_of(g, "count"), int_of(s, "count"));
+		bytes = clamp_add(snapdoc__int(g, "bytes_at_process_peak"),
+				  snapdoc__int(s, "bytes"));
+		count = clamp_add(snapdoc__int(g, "count"),
+				  snapdoc__int(s, "count"));
 		json_object_set_new(g, "bytes_at_process_peak",
 				    json_integer(bytes));
 		json_object_set_new(g, "count", json_integer(count));
-		json_object_set_new(g, "stacks",
-				    json_integer(int_of(g, "stacks") + 1));
+		json_object_set_new(
+			g, "stacks",
+			json_integer(snapdoc__int(g, "stacks") + 1));
 	}
 	json_decref(groups);
 	return arr;
@@ -260,10 +254,10 @@ static void file_table(FILE *out, json_t *doc, int top)
 
 		text__bytes(r[i].bytes, b, sizeof(b));
 		fprintf(out, "  %10s %5.1f%% %7lld %7lld  %s\n", b,
-			share(r[i].bytes, int_of(peak, "bytes")),
-			(long long)int_of(r[i].v, "count"),
-			(long long)int_of(r[i].v, "stacks"),
-			str_of(r[i].v, "label"));
+			share(r[i].bytes, snapdoc__int(peak, "bytes")),
+			(long long)snapdoc__int(r[i].v, "count"),
+			(long long)snapdoc__int(r[i].v, "stacks"),
+			snapdoc__str(r[i].v, "label"));
 	}
 	free(r);
 	json_decref(files);
@@ -390,9 +384,9 @@ int report__main(int argc, char **argv)
 	doc = snapdoc__load(file);
 	if (!doc)
 		return 2;
-	if (o.format != REPORT_TEXT && int_of(doc, "dropped_events") > 0)
+	if (o.format != REPORT_TEXT && snapdoc__int(doc, "dropped_events") > 0)
 		log_warn("%s: %lld events were dropped: the figures may be off",
-			 file, (long long)int_of(doc, "dropped_events"));
+			 file, (long long)snapdoc__int(doc, "dropped_events"));
 	if (o.format == REPORT_FOLDED)
 		folded__write(stdout, doc);
 	else if (o.format == REPORT_HTML)
