@@ -77,6 +77,33 @@ struct census {
 	uint64_t read_bytes, read_calls;
 };
 
+/* Where a process's census stands (the agent's, per process). */
+enum census_state {
+	CENSUS_NONE, /* not wanted: seen from its start (launched, forked) */
+	CENSUS_OFF, /* --no-census */
+	CENSUS_QUEUED, /* waits for the one running census */
+	CENSUS_RUNNING,
+	CENSUS_DONE,
+	CENSUS_FAILED, /* the census could not be read: nothing counted */
+};
+
+/* What a census found and what became of it, for the outputs. */
+struct census_summary {
+	enum census_state state;
+	uint64_t took_ns;
+	char glibc[16];
+	uint64_t bytes[CENSUS_KINDS], count[CENSUS_KINDS]; /* as counted */
+	uint64_t tcache_skipped, fastbin_skipped;
+	uint64_t in_window; /* allocated or freed while it was read */
+	uint64_t unwalked_bytes;
+	char warning[256];
+};
+
+/* "heap", "mmapped", "Python objects", "other anonymous". */
+const char *census__kind_name(enum census_kind kind);
+/* "done", "off", ... as the snapshot writes it; NULL for CENSUS_NONE. */
+const char *census__state_name(enum census_state state);
+
 /*
  * Take pid's census into c (zeroed by the caller). 0, or -errno when
  * nothing could be read (-ESRCH: the process is gone); a partial census
