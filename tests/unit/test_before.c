@@ -7,7 +7,7 @@
 /* n blocks at 0x1000, 0x1040, ... of size 16 * (i + 1), all heap. */
 static struct census_block *blocks(size_t n)
 {
-	struct census_block *v = malloc(n * sizeof(*v));
+	struct census_block *v = census__alloc_blocks(n);
 	size_t i;
 
 	for (i = 0; i < n; i++)
@@ -21,7 +21,7 @@ Test(before, take_finds_each_block_once, .timeout = 10)
 	enum census_kind kind;
 	uint64_t size, i;
 
-	before__adopt(&b, blocks(1000), 1000);
+	before__adopt(&b, blocks(1000), 1000, 1000);
 	cr_assert_eq(b.live, 1000);
 	for (i = 0; i < 1000; i += 7) {
 		cr_assert(before__take(&b, 0x1000 + 0x40 * i, &size, &kind));
@@ -41,7 +41,7 @@ Test(before, take_finds_each_block_once, .timeout = 10)
 
 Test(before, kind_and_size_share_a_word, .timeout = 10)
 {
-	struct census_block *v = malloc(sizeof(*v));
+	struct census_block *v = census__alloc_blocks(1);
 	struct before b = { 0 };
 	enum census_kind kind;
 	uint64_t size;
@@ -49,7 +49,7 @@ Test(before, kind_and_size_share_a_word, .timeout = 10)
 	v[0] = (struct census_block){ 0x7f0000001010,
 				      (40ULL << 20) | ((uint64_t)CENSUS_MMAPPED
 						       << CENSUS_KIND_SHIFT) };
-	before__adopt(&b, v, 1);
+	before__adopt(&b, v, 1, 1);
 	cr_assert(before__take(&b, 0x7f0000001010, &size, &kind));
 	cr_assert_eq(size, 40ULL << 20);
 	cr_assert_eq(kind, CENSUS_MMAPPED);
@@ -81,7 +81,7 @@ Test(before, a_clone_has_its_own_blocks, .timeout = 10)
 	enum census_kind kind;
 	uint64_t size;
 
-	before__adopt(&b, blocks(10), 10);
+	before__adopt(&b, blocks(10), 10, 10);
 	cr_assert_eq(before__open_window(&b), 0);
 	cr_assert_eq(before__clone(&c, &b), 0);
 	cr_assert_not(c.window, "a forked child has no census of its own");

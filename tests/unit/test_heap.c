@@ -1019,7 +1019,8 @@ static void old_blocks(struct census *c, size_t n)
 	size_t i;
 
 	memset(c, 0, sizeof(*c));
-	c->blocks = malloc(n * sizeof(*c->blocks));
+	c->blocks = census__alloc_blocks(n);
+	c->blocks_cap = n;
 	for (i = 0; i < n; i++)
 		c->blocks[i] =
 			(struct census_block){ OLD_BASE + 0x100 * i, 100 };

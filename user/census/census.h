@@ -99,10 +99,46 @@ struct census_summary {
 	char warning[256];
 };
 
-/* "heap", "mmapped", "Python objects", "other anonymous". */
-const char *census__kind_name(enum census_kind kind);
+/*
+ * The census's words, one home for every output (inline: the offline
+ * readers build without the agent's modules).
+ */
+static inline const char *census__kind_name(enum census_kind kind)
+{
+	static const char *const name[CENSUS_KINDS] = {
+		[CENSUS_HEAP] = "heap",
+		[CENSUS_MMAPPED] = "mmapped",
+		[CENSUS_PYTHON] = "Python objects",
+		[CENSUS_ANON] = "other anonymous",
+	};
+
+	return kind < CENSUS_KINDS ? name[kind] : "?";
+}
+
+/* The kind's key in the snapshot's census.bytes. */
+static inline const char *census__kind_key(enum census_kind kind)
+{
+	static const char *const key[CENSUS_KINDS] = {
+		[CENSUS_HEAP] = "heap",
+		[CENSUS_MMAPPED] = "mmapped",
+		[CENSUS_PYTHON] = "python",
+		[CENSUS_ANON] = "anon",
+	};
+
+	return kind < CENSUS_KINDS ? key[kind] : "?";
+}
+
 /* "done", "off", ... as the snapshot writes it; NULL for CENSUS_NONE. */
-const char *census__state_name(enum census_state state);
+static inline const char *census__state_name(enum census_state state)
+{
+	static const char *const name[] = {
+		[CENSUS_NONE] = NULL,	    [CENSUS_OFF] = "off",
+		[CENSUS_QUEUED] = "queued", [CENSUS_RUNNING] = "running",
+		[CENSUS_DONE] = "done",	    [CENSUS_FAILED] = "failed",
+	};
+
+	return state <= CENSUS_FAILED ? name[state] : NULL;
+}
 
 /*
  * Take pid's census into c (zeroed by the caller). 0, or -errno when
@@ -111,6 +147,13 @@ const char *census__state_name(enum census_state state);
  */
 int census__take(pid_t pid, struct census *c);
 void census__free(struct census *c);
+
+/*
+ * The block array's own memory (mmap'd: it grows by mremap and takes huge
+ * pages); whoever takes c->blocks over frees it with its capacity.
+ */
+struct census_block *census__alloc_blocks(size_t cap);
+void census__free_blocks(struct census_block *v, size_t cap);
 
 /* For the walkers (glibc.c, pymalloc.c, anon.c): 0 or -ENOMEM. */
 int census__add_block(struct census *c, uint64_t addr, uint64_t size,

@@ -59,11 +59,13 @@ bool before__freed_in_window(const struct before *b, uint64_t addr)
 
 /* ---- the blocks ------------------------------------------------------- */
 
-void before__adopt(struct before *b, struct census_block *v, size_t n)
+void before__adopt(struct before *b, struct census_block *v, size_t n,
+		   size_t cap)
 {
-	free(b->v);
+	census__free_blocks(b->v, b->cap);
 	b->v = v;
 	b->n = b->live = n;
+	b->cap = cap;
 }
 
 /* Index of the entry at addr, or n. */
@@ -104,7 +106,7 @@ bool before__take(struct before *b, uint64_t addr, uint64_t *size,
 void before__free(struct before *b)
 {
 	before__close_window(b);
-	free(b->v);
+	census__free_blocks(b->v, b->cap);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -118,9 +120,10 @@ int before__clone(struct before *dst, const struct before *src)
 	dst->v = NULL;
 	if (!src->n)
 		return 0;
-	dst->v = malloc(src->n * sizeof(*src->v));
+	dst->v = census__alloc_blocks(src->n);
+	dst->cap = src->n;
 	if (!dst->v) {
-		dst->n = dst->live = 0;
+		dst->n = dst->live = dst->cap = 0;
 		return -ENOMEM;
 	}
 	memcpy(dst->v, src->v, src->n * sizeof(*src->v));

@@ -25,7 +25,7 @@
 
 struct before {
 	struct census_block *v; /* sorted by address; freed: word ~0 */
-	size_t n;
+	size_t n, cap; /* cap: the array's (census__free_blocks) */
 	size_t live; /* entries not freed yet */
 	uint32_t site[CENSUS_KINDS]; /* the "(before attach)" site of a kind */
 	bool window; /* the census is being read: note what goes */
@@ -44,8 +44,9 @@ void before__note_unmap(struct before *b, uint64_t lo, uint64_t hi);
 /* Was addr freed in the window? */
 bool before__freed_in_window(const struct before *b, uint64_t addr);
 
-/* Take over sorted blocks (the array is the census's: freed with it). */
-void before__adopt(struct before *b, struct census_block *v, size_t n);
+/* Take over n sorted blocks of the census's array of capacity cap. */
+void before__adopt(struct before *b, struct census_block *v, size_t n,
+		   size_t cap);
 /*
  * The live census block at addr, if any: tombstoned, its usable size and
  * kind returned. O(log n).

@@ -323,7 +323,7 @@ int heap__adopt_census(struct heap *h, struct census *c, uint64_t now)
 	size_t i, n = keep_blocks(h, c, bytes, count);
 	int err;
 
-	before__adopt(&h->before, c->blocks, n);
+	before__adopt(&h->before, c->blocks, n, c->blocks_cap);
 	c->blocks = NULL;
 	c->nblocks = c->blocks_cap = 0;
 	err = keep_regions(h, c, bytes, count);

@@ -273,13 +273,9 @@ static json_t *census_json(const struct snap_meta *m)
 	if (!state)
 		return json_null();
 	bytes = json_object();
-	for (k = 0; k < CENSUS_KINDS; k++) {
-		static const char *const key[CENSUS_KINDS] = {
-			"heap", "mmapped", "python", "anon"
-		};
-
-		json_object_set_new(bytes, key[k], json_integer(c->bytes[k]));
-	}
+	for (k = 0; k < CENSUS_KINDS; k++)
+		json_object_set_new(bytes, census__kind_key(k),
+				    json_integer(c->bytes[k]));
 	doc = json_pack(
 		"{s:s, s:f, s:o, s:I, s:o, s:{s:I, s:I, s:I}, s:I}", "state",
 		state, "took_ms", c->took_ns / 1e6, "glibc",
