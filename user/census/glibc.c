@@ -887,11 +887,21 @@ static int scan_mmapped(struct walker *w)
 	int err = 0;
 
 	for (i = 0; i < w->m->n && !err; i++) {
-		const struct vma *v = &w->m->v[i];
-		size_t need_bits = (v->hi - v->lo) / w->m->page_size / 64 + 1;
+		struct vma run = w->m->v[i];
+		const struct vma *v = &run;
+		size_t need_bits;
 
 		if (!mmap_candidate(w, i))
 			continue;
+		/*
+		 * A chunk may span adjacent VMAs: numpy's madvise(MADV_HUGEPAGE)
+		 * on an array's aligned part splits its mapping from the page
+		 * that holds the header. Scan such neighbours as one.
+		 */
+		while (i + 1 < w->m->n && w->m->v[i + 1].lo == run.hi &&
+		       mmap_candidate(w, i + 1))
+			run.hi = w->m->v[++i].hi;
+		need_bits = (v->hi - v->lo) / w->m->page_size / 64 + 1;
 		if (need_bits > nbits) {
 			free(bits);
 			bits = malloc(need_bits * sizeof(*bits));

@@ -113,6 +113,23 @@ static void report(const struct tracee *t)
 			 s->warning);
 }
 
+/*
+ * The "(before attach)" row's high is what the process held at the merge;
+ * a peak the merge made was reached there, not in the running cell.
+ */
+static void note_run(struct tracee *t, bool new_peak)
+{
+	int32_t run = t->sites.v[t->heap.before.site[CENSUS_HEAP]].run;
+	struct cell_run *r;
+
+	if (run < 0)
+		return;
+	r = &t->cells.runs[run];
+	r->start_live = r->max_live = t->heap.live_bytes;
+	if (new_peak)
+		t->cells.peak_run = run;
+}
+
 /* The ring is drained: what changed while the census was read is known. */
 static void merge(struct agent *a, struct tracee *t, struct census_job *j)
 {
@@ -130,10 +147,7 @@ static void merge(struct agent *a, struct tracee *t, struct census_job *j)
 		return;
 	}
 	summarize(t, &j->c);
-	if (t->heap.before.site[0] < t->sites.n)
-		cells__on_alloc(&t->cells,
-				t->sites.v[t->heap.before.site[0]].run,
-				t->heap.live_bytes, t->heap.peak_bytes > peak);
+	note_run(t, t->heap.peak_bytes > peak);
 	report(t);
 }
 
