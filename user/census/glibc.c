@@ -990,6 +990,17 @@ static const char *libc_path(const struct vmem *m)
 	return NULL;
 }
 
+/* Has the main arena a [heap] (any malloc at all, unless sbrk failed)? */
+static bool has_brk_heap(const struct vmem *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].path, "[heap]") == 0)
+			return true;
+	return false;
+}
+
 /* Find the arena, walk, exclude, emit: glibc__census's steps. */
 static int census_steps(struct walker *w)
 {
@@ -999,6 +1010,8 @@ static int census_steps(struct walker *w)
 	if (err < 0)
 		return err;
 	if (!w->main_arena) {
+		if (have_libc && !has_brk_heap(w->m))
+			return 0; /* no malloc yet: nothing to count */
 		census__warn(w->c, "no glibc heap found in pid %d: %s",
 			     (int)w->m->pid,
 			     have_libc ? "no main_arena in libc's data (no "

@@ -165,7 +165,7 @@ static struct plan *plan_for(const char *path)
 
 /* ---- choosing files --------------------------------------------------- */
 
-static bool is_libc(const char *path)
+bool attach__is_libc(const char *path)
 {
 	const char *base = text__base_name(path);
 
@@ -192,11 +192,12 @@ const char *attach__pick_allocator(char *const *paths, int n, const char *exe)
 	if (exe && defines_malloc(exe))
 		return exe;
 	for (i = 0; i < n; i++)
-		if (!is_libc(paths[i]) && strcmp(paths[i], exe ? exe : "") &&
+		if (!attach__is_libc(paths[i]) &&
+		    strcmp(paths[i], exe ? exe : "") &&
 		    defines_malloc(paths[i]))
 			return paths[i];
 	for (i = 0; i < n; i++)
-		if (is_libc(paths[i]) && defines_malloc(paths[i]))
+		if (attach__is_libc(paths[i]) && defines_malloc(paths[i]))
 			return paths[i];
 	return NULL;
 }
@@ -363,7 +364,7 @@ int attach__tracee(struct agent *a, struct tracee *t)
 		return 0;
 	attach__detach(t);
 	for (i = 0; i < nf; i++)
-		if (is_libc(files[i]))
+		if (attach__is_libc(files[i]))
 			libc = files[i];
 	pa = plan_for(alloc);
 	if (!pa)

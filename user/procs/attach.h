@@ -32,4 +32,7 @@ int attach__cell_markers(struct agent *a, struct tracee *t);
 /* Choose the allocator file among a process's mapped files. */
 const char *attach__pick_allocator(char *const *paths, int n, const char *exe);
 
+/* Is this file glibc's libc (libc.so.6, libc-2.x.so)? */
+bool attach__is_libc(const char *path);
+
 #endif

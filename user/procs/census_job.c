@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include "attach.h"
 #include "census_job.h"
 #include "lib/log.h"
 #include "lib/text.h"
@@ -110,7 +111,23 @@ static void report(const struct tracee *t)
 		 (unsigned long long)s->in_window, s->took_ns / 1e6);
 	if (s->warning[0])
 		log_warn("pid %d (%s): census: %s", t->pid, t->comm,
-			 s->warning);
+			 strncmp(s->warning, "census: ", 8) == 0
+				 ? s->warning + 8
+				 : s->warning);
+}
+
+/*
+ * Another allocator's blocks cannot be read (jemalloc, one in the
+ * executable): its mappings are "other anonymous". Said once, here.
+ */
+static void note_allocator(struct tracee *t, struct census *c)
+{
+	if (attach__is_libc(t->alloc_lib))
+		return;
+	census__warn(c,
+		     "the allocator in %s is not glibc's: its memory is "
+		     "counted as other anonymous memory, not block by block",
+		     text__base_name(t->alloc_lib));
 }
 
 /*
@@ -146,6 +163,7 @@ static void merge(struct agent *a, struct tracee *t, struct census_job *j)
 		give_up(t, "out of memory");
 		return;
 	}
+	note_allocator(t, &j->c);
 	summarize(t, &j->c);
 	note_run(t, t->heap.peak_bytes > peak);
 	report(t);
