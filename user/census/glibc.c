@@ -66,7 +66,7 @@ struct gblock {
 	uint64_t addr, word;
 };
 
-/* A chunk's tcache key word, kept until the key is known. */
+/* A chunk small enough for tcache, and its word at mem+8 (the key?). */
 struct pending {
 	size_t idx;
 	uint64_t w1;
@@ -100,8 +100,9 @@ struct walker {
 	size_t npend, cappend;
 	struct side *side;
 	size_t nside, capside;
-	uint64_t key;
-	bool have_key;
+	uint64_t *votes; /* tcache_key candidates from list heads */
+	size_t nvotes, capvotes;
+	uint64_t tc_entries; /* entries the tcache structs found say they hold */
 };
 
 /* A chunk as the walk last saw it. */
@@ -125,6 +126,39 @@ static int grow(void **v, size_t *cap, size_t n, size_t sz)
 	*v = nv;
 	*cap = nc;
 	return 0;
+}
+
+/*
+ * grow() for the arrays that reach millions of entries: anonymous memory
+ * in transparent huge pages, so filling them faults once per 2 MiB rather
+ * than per 4 KiB (section 4), moved by mremap.
+ */
+static int grow_big(void **v, size_t *cap, size_t n, size_t sz)
+{
+	size_t nc;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nc = *cap ? *cap * 2 : (2U << 20) / sz;
+	if (*v)
+		nv = mremap(*v, *cap * sz, nc * sz, MREMAP_MAYMOVE);
+	else
+		nv = mmap(NULL, nc * sz, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (nv == MAP_FAILED)
+		return -ENOMEM;
+	madvise(nv, nc * sz, MADV_HUGEPAGE);
+	*v = nv;
+	*cap = nc;
+	return 0;
+}
+
+/* Free what grow_big() made. */
+static void free_big(void *v, size_t cap, size_t sz)
+{
+	if (v)
+		munmap(v, cap * sz);
 }
 
 /* ---- finding main_arena (section 1) ------------------------------------ */
@@ -327,7 +361,7 @@ static unsigned slots_fill(const uint16_t *slots, unsigned n)
  * that fit, an entry exactly where a count says so, aligned entries?
  */
 static bool tcache_shape(const struct tcache_layout *tl,
-			 const unsigned char *body)
+			 const unsigned char *body, uint64_t *entries)
 {
 	uint16_t counts[76];
 	uint64_t ent[76];
@@ -347,29 +381,34 @@ static bool tcache_shape(const struct tcache_layout *tl,
 			return false;
 		if (i < 64 && (ent[i] == 0) != (n == 0))
 			return false;
+		*entries += n;
 	}
 	return true;
 }
 
-/* Tombstone the pending chunks that carry the key: they are tcache's. */
-static void settle_pending(struct walker *w)
+/*
+ * Is h (prev_size, size, next, key of the chunk at head e of bin i) a
+ * tcache entry still? Its size is the bin's, its safe-linked next ends
+ * the list or is aligned and mapped rw: a chunk reused since and filled
+ * with user data (the same bytes at mem+0 and mem+8) fails.
+ */
+static bool entry_ok(const struct vmem *m, uint64_t e, unsigned i,
+		     const uint64_t *h)
 {
-	size_t i;
+	uint64_t next = h[2] ^ (e >> 12);
 
-	for (i = 0; i < w->npend; i++)
-		if (w->pend[i].w1 == w->key)
-			w->b[w->pend[i].idx].word |= DEAD_TCACHE;
-	w->npend = 0;
+	return chunk_size(h[1]) == 32 + 16 * (uint64_t)i && h[3] &&
+	       (next == 0 || ((next & 15) == 0 && in_rw(m, next)));
 }
 
 /*
  * A tcache struct's heads vote for tcache_key: each is mem of a chunk of
- * its bin's size with the key at mem+8. The majority wins. -ESRCH or 0.
+ * its bin's size with the key at mem+8. -ESRCH, -ENOMEM or 0.
  */
 static int vote_key(struct walker *w, const unsigned char *body)
 {
-	uint64_t ent[64], keys[64];
-	unsigned i, j, nk = 0, best = 0;
+	uint64_t ent[64];
+	unsigned i;
 	int err;
 
 	memcpy(ent, body + w->tl->entries, sizeof(ent));
@@ -381,24 +420,54 @@ static int vote_key(struct walker *w, const unsigned char *body)
 		err = vmem__read(w->m, ent[i] - 16, h, sizeof(h));
 		if (err == -ESRCH)
 			return err;
-		if (!err && chunk_size(h[1]) == 32 + 16 * (uint64_t)i && h[3])
-			keys[nk++] = h[3];
-	}
-	for (i = 0; i < nk; i++) {
-		unsigned votes = 0;
-
-		for (j = 0; j < nk; j++)
-			votes += keys[j] == keys[i];
-		if (votes > best) {
-			best = votes;
-			w->key = keys[i];
-		}
-	}
-	if (best) {
-		w->have_key = true;
-		settle_pending(w);
+		if (err || !entry_ok(w->m, ent[i], i, h))
+			continue;
+		if (grow((void **)&w->votes, &w->capvotes, w->nvotes,
+			 sizeof(*w->votes)))
+			return -ENOMEM;
+		w->votes[w->nvotes++] = h[3];
 	}
 	return 0;
+}
+
+/* The most common vote, 0 when there is none. */
+static uint64_t majority(const uint64_t *v, size_t n)
+{
+	size_t i, j, best = 0;
+	uint64_t key = 0;
+
+	for (i = 0; i < n; i++) {
+		size_t votes = 0;
+
+		for (j = 0; j < n && votes + n - j > best; j++)
+			votes += v[j] == v[i];
+		if (votes > best) {
+			best = votes;
+			key = v[i];
+		}
+	}
+	return key;
+}
+
+/*
+ * Mark the chunks that carry the key at mem+8: tcache's. A key that more
+ * chunks carry than the structs hold (twice, for torn lists) is user
+ * data that won the vote: mark nothing then.
+ */
+static void settle_tcache(struct walker *w)
+{
+	uint64_t key = majority(w->votes, w->nvotes), n = 0;
+	size_t i;
+
+	if (!key)
+		return;
+	for (i = 0; i < w->npend; i++)
+		n += w->pend[i].w1 == key;
+	if (n > 2 * w->tc_entries + 64)
+		return;
+	for (i = 0; i < w->npend; i++)
+		if (w->pend[i].w1 == key)
+			w->b[w->pend[i].idx].word |= DEAD_TCACHE;
 }
 
 /* An in-use chunk of the struct's size: a tcache struct? Vote if so. */
@@ -417,7 +486,7 @@ static int check_tcache(struct walker *w, uint64_t chunk, uint64_t cs)
 			return err == -ESRCH ? err : 0;
 		body = tmp;
 	}
-	if (!tcache_shape(w->tl, body))
+	if (!tcache_shape(w->tl, body, &w->tc_entries))
 		return 0;
 	return vote_key(w, body);
 }
@@ -432,20 +501,18 @@ static int record(struct walker *w, const struct seen *s)
 	size_t idx = w->nb;
 	int err;
 
-	if (s->cs <= TC_SMALL_MAX && w->have_key && s->w1 == w->key)
-		word |= DEAD_TCACHE;
-	if (grow((void **)&w->b, &w->capb, w->nb, sizeof(*w->b)))
+	if (grow_big((void **)&w->b, &w->capb, w->nb, sizeof(*w->b)))
 		return -ENOMEM;
 	w->b[w->nb++] = (struct gblock){ s->addr + 16, word };
-	if (s->cs <= TC_SMALL_MAX && !w->have_key) {
-		if (grow((void **)&w->pend, &w->cappend, w->npend,
-			 sizeof(*w->pend)))
+	if (s->cs <= TC_SMALL_MAX) {
+		if (grow_big((void **)&w->pend, &w->cappend, w->npend,
+			     sizeof(*w->pend)))
 			return -ENOMEM;
 		w->pend[w->npend++] = (struct pending){ idx, s->w1 };
 	}
 	if (w->al->nfast && s->cs <= 32 + 16 * (uint64_t)(w->al->nfast - 1)) {
-		if (grow((void **)&w->side, &w->capside, w->nside,
-			 sizeof(*w->side)))
+		if (grow_big((void **)&w->side, &w->capside, w->nside,
+			     sizeof(*w->side)))
 			return -ENOMEM;
 		w->side[w->nside++] = (struct side){ s->addr, s->w0, idx };
 	}
@@ -502,11 +569,18 @@ static uint64_t buf_word(const struct walker *w, uint64_t addr)
 struct heapwalk {
 	uint64_t arena, lo, end;
 	uint64_t top; /* the arena's top when it lies in [lo, end), else 0 */
+	bool current; /* the arena's top was in it or past its end: it grows */
 	struct seen prev, before;
 	uint64_t c;
 	size_t from; /* w->nb when the heap's walk began */
 	int retries;
 };
+
+/* Is a header's chunk size possible at c (torn and corrupt ones fail)? */
+static bool size_ok(const struct heapwalk *hw, uint64_t c, uint64_t cs)
+{
+	return cs >= MINSIZE && (cs & 15) == 0 && cs <= hw->end - c;
+}
 
 /*
  * A header failed the checks at hw->c: top moved past it (done), or
@@ -520,6 +594,11 @@ static int recover(struct walker *w, struct heapwalk *hw, uint64_t size)
 
 	if (err == -ESRCH)
 		return err;
+	if (!err && hw->current && top >= hw->end &&
+	    chunk_size(size) >= MINSIZE && (size & 15) < 8) {
+		/* The heap grew past the end the maps showed: done there. */
+		return 0;
+	}
 	if (!err && top >= hw->lo && top < hw->end && hw->c >= top) {
 		/* The arena shrank under the walk: what lies past top is not. */
 		while (w->nb > hw->from && w->b[w->nb - 1].addr > top)
@@ -547,12 +626,6 @@ static int recover(struct walker *w, struct heapwalk *hw, uint64_t size)
 		     hw->arena, hw->c, lost, size);
 	w->c->unwalked_bytes += lost;
 	return 0;
-}
-
-/* Is a header's chunk size possible at c (torn and corrupt ones fail)? */
-static bool size_ok(const struct heapwalk *hw, uint64_t c, uint64_t cs)
-{
-	return cs >= MINSIZE && (cs & 15) == 0 && cs <= hw->end - c;
 }
 
 /*
@@ -606,14 +679,18 @@ static int walk_chunks(struct walker *w, struct heapwalk *hw)
 	return 0;
 }
 
-/* Walk one heap and keep its blocks as a segment. 0 or -errno. */
+/*
+ * Walk one heap and keep its blocks as a segment; current: the arena's
+ * top is in it, or (the main heap) past the end maps showed. 0 or -errno.
+ */
 static int walk_heap(struct walker *w, uint64_t arena, uint64_t first,
-		     uint64_t end, uint64_t top)
+		     uint64_t end, uint64_t top, bool current)
 {
 	struct heapwalk hw = { .arena = arena, .lo = first, .end = end };
 	int err;
 
 	hw.top = top >= first && top < end ? top : 0;
+	hw.current = current;
 	hw.c = first;
 	hw.from = w->nb;
 	w->buf_len = 0;
@@ -641,7 +718,7 @@ static int walk_main(struct walker *w, uint64_t top)
 	err = census__claim(w->c, heap->lo, heap->hi);
 	if (err)
 		return err;
-	return walk_heap(w, w->main_arena, heap->lo, heap->hi, top);
+	return walk_heap(w, w->main_arena, heap->lo, heap->hi, top, true);
 }
 
 /* An arena's first chunk in its first heap: after heap_info and it. */
@@ -677,7 +754,8 @@ static int walk_arena(struct walker *w, uint64_t a, uint64_t top)
 			err = walk_heap(w, a,
 					info[0] == h + 0x30 ? first_chunk(w, h)
 							    : h + 0x30,
-					h + info[2], top);
+					h + info[2], top,
+					top >= h && top < h + info[2]);
 		if (err)
 			return err;
 		h = info[1];
@@ -735,11 +813,16 @@ static bool follow_fastbin(struct walker *w, unsigned i, uint64_t c)
 /* Mark an arena's fastbin chunks: each list once, redone once if torn. */
 static int fastbins(struct walker *w, uint64_t a)
 {
-	unsigned i, try;
+	size_t i;
+	unsigned try;
 	uint64_t head;
 	int err;
 
-	qsort(w->side, w->nside, sizeof(*w->side), side_cmp);
+	for (i = 1; i < w->nside; i++)
+		if (w->side[i].chunk < w->side[i - 1].chunk)
+			break;
+	if (i < w->nside) /* heaps came in prev order: sort once */
+		qsort(w->side, w->nside, sizeof(*w->side), side_cmp);
 	for (i = 0; i < w->al->nfast; i++) {
 		for (try = 0; try < 2; try++) {
 			err = vmem__word(w->m, a + w->al->fastbins + 8 * i,
@@ -1021,8 +1104,10 @@ static int census_steps(struct walker *w)
 	}
 	pick_tcache_layout(w, w->m->pid, libc_path(w->m));
 	err = walk_arenas(w);
-	if (!err)
+	if (!err) {
+		settle_tcache(w);
 		err = emit(w);
+	}
 	if (!err)
 		err = scan_mmapped(w);
 	return err;
@@ -1041,9 +1126,10 @@ int glibc__census(struct vmem *m, struct census *c)
 	c->read_calls += m->reads - reads;
 	c->read_bytes += m->read_bytes - bytes;
 	free(w.buf);
-	free(w.b);
+	free_big(w.b, w.capb, sizeof(*w.b));
 	free(w.segs);
-	free(w.pend);
-	free(w.side);
+	free_big(w.pend, w.cappend, sizeof(*w.pend));
+	free_big(w.side, w.capside, sizeof(*w.side));
+	free(w.votes);
 	return err == -ESRCH || err == -ENOMEM ? err : 0;
 }
