@@ -45,7 +45,7 @@
 
 struct block {
 	void *p;
-	char kind; /* 'h' arena, 'm' mmapped */
+	char kind; /* 'h' in an arena, 'm' mmapped on its own */
 	char owner; /* 0 main thread, 1..3 a thread */
 };
 
@@ -59,12 +59,21 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static void *(*volatile mal)(size_t) = malloc;
 static void (*volatile fre)(void *) = free;
 
-static void *add(void *p, char kind, int owner)
+/*
+ * Where glibc put it, from the chunk's IS_MMAPPED bit (not from the size
+ * asked: 2.43 serves a new arena's first large request from its heap).
+ */
+static char kind_of(void *p)
+{
+	return ((size_t *)p)[-1] & 2 ? 'm' : 'h';
+}
+
+static void *add(void *p, int owner)
 {
 	pthread_mutex_lock(&mu);
 	if (nlive < MAXP) {
 		live[nlive].p = p;
-		live[nlive].kind = kind;
+		live[nlive].kind = kind_of(p);
 		live[nlive].owner = (char)owner;
 		nlive++;
 	}
@@ -79,7 +88,7 @@ static void *alloc(size_t n, int owner)
 	if (!p)
 		abort();
 	memset(p, 0x41, n);
-	return add(p, 'h', owner);
+	return add(p, owner);
 }
 
 /* Forget a live block (it is about to be freed or reallocated). */
@@ -125,13 +134,13 @@ static void pattern(int owner)
 
 	sm = owner ? mal(sizeof(small)) : small; /* a thread's own copy */
 	if (owner)
-		add(sm, 'h', owner);
+		add(sm, owner);
 	for (i = 0; i < KEEP; i++)
 		keep[i] = alloc(sz[i % 8] + (size_t)owner, owner);
 	if (posix_memalign(&m, 64, 1000))
 		abort();
-	add(m, 'h', owner);
-	add(aligned_alloc(256, 3000), 'h', owner);
+	add(m, owner);
+	add(aligned_alloc(256, 3000), owner);
 	for (i = 0; i < UNSORTED; i++) {
 		big[i] = alloc(2000, owner);
 		alloc(24, owner);
@@ -167,7 +176,7 @@ static void *thread_main(void *arg)
 {
 	int owner = (int)(intptr_t)arg;
 
-	add(mal(300000 + 4096 * (size_t)owner), 'm', owner); /* mmapped */
+	add(mal(300000 + 4096 * (size_t)owner), owner); /* mmapped (2.36) */
 	pattern(owner);
 	pthread_barrier_wait(&bar);
 	for (;;)
@@ -378,15 +387,14 @@ int main(int argc, char **argv)
 	/* Mmapped blocks first: large requests would consolidate fastbins. */
 	if (posix_memalign(&m, 4096, 500000))
 		abort();
-	add(m, 'm', 0);
+	add(m, 0);
 	for (i = 0; i < 4; i++) {
 		m = alloc(1 << 20, 0);
-		live[nlive - 1].kind = 'm';
 		if (!mm1)
 			mm1 = m;
 	}
-	add(calloc(1, 64 << 20), 'm', 0); /* untouched pages */
-	gone = add(mal(2 << 20), 'm', 0);
+	add(calloc(1, 64 << 20), 0); /* untouched pages */
+	gone = add(mal(2 << 20), 0);
 	pattern(0);
 	pthread_barrier_init(&bar, NULL, NTHREADS + 1);
 	for (i = 0; i < NTHREADS; i++)
