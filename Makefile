@@ -41,7 +41,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 # Debian's python3 (pytest, numpy); a pyenv shim may shadow python3 on PATH.
 PYTHON ?= /usr/bin/python3
 
-.PHONY: all deps test unit integration lint format clean bench demo fuzz fuzz-smoke test-repeat
+.PHONY: sid-root-early all deps test unit integration lint format clean bench demo fuzz fuzz-smoke test-repeat
 
 all: memprof-bpf
 
@@ -118,7 +118,16 @@ integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/python
 	$(Q)$(PYTHON) -m pytest -q --timeout 180 tests/integration
 
-test: deps lint unit fuzz-smoke integration
+test: deps sid-root-early lint unit fuzz-smoke integration
+
+# The Debian unstable root (glibc 2.43, Python 3.14/3.15: scripts/sid-root.sh)
+# takes minutes on a fresh machine: it is made in the background while lint,
+# unit tests and fuzzing run, and the tests that need it wait on its lock.
+sid-root-early: | $(DEPS_STAMP)
+	$(Q)if [ ! -f /var/cache/memprof-bpf/sid/.complete ]; then \
+		echo "  SID      making the Debian unstable root in the background ($(OUT)/sid-root.log)"; \
+		nohup bash scripts/sid-root.sh > $(OUT)/sid-root.log 2>&1 < /dev/null & \
+	fi
 
 # make test N times on a fresh clone of HEAD, the first STRESSED of them with
 # one core kept busy (scripts/test-repeat): flaky tests show up here.

@@ -11,6 +11,7 @@
 #include "options.h"
 #include "procs/tracee.h"
 
+struct census_job;
 struct memprof_bpf;
 struct query_server;
 struct ring_buffer;
@@ -42,6 +43,7 @@ struct agent {
 	char publish_dir[256]; /* per-process state for %memprof */
 	bool publishing;
 	struct query_server *query; /* agent.sock for big_objs(), or NULL */
+	struct census_job *census; /* the census being read, or NULL */
 	int exit_code;
 };
 

@@ -44,6 +44,10 @@ static const char usage[] =
 	"      --pymalloc         count Python's small objects one by one\n"
 	"                         (probes CPython's object allocator; slower,\n"
 	"                         needs an interpreter with symbols)\n"
+	"      --no-census        count only what is allocated after attach\n"
+	"                         (by default the heap a running process\n"
+	"                         already holds is read at attach and counted\n"
+	"                         as \"(before attach)\")\n"
 	"  -v, --verbose          more detail on stderr (twice: debug)\n"
 	"  -h, --help             this text\n"
 	"      --version          print the version\n"
@@ -58,6 +62,7 @@ enum {
 	OPT_PYDEPTH,
 	OPT_PYMALLOC,
 	OPT_EVERY,
+	OPT_NO_CENSUS,
 };
 
 static const struct option longopts[] = {
@@ -77,6 +82,7 @@ static const struct option longopts[] = {
 	{ "py-depth", required_argument, NULL, OPT_PYDEPTH },
 	{ "pymalloc", no_argument, NULL, OPT_PYMALLOC },
 	{ "snapshot-every", required_argument, NULL, OPT_EVERY },
+	{ "no-census", no_argument, NULL, OPT_NO_CENSUS },
 	{ 0 },
 };
 
@@ -216,6 +222,9 @@ static int parse_one(int c, const char *arg, struct env *env)
 		return parse_depth(arg, env);
 	case OPT_PYMALLOC:
 		env->pymalloc = true;
+		return 0;
+	case OPT_NO_CENSUS:
+		env->no_census = true;
 		return 0;
 	case OPT_EVERY:
 		return parse_seconds("--snapshot-every", arg,

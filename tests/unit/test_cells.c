@@ -1004,3 +1004,36 @@ Test(cells, clone_of_empty, .timeout = 10)
 	sites__free(&sites);
 	pystacks__free(&ps);
 }
+
+/* The census's row: made once, never running, counted like a run. */
+Test(cells, before_attach_is_a_row_of_its_own, .timeout = 10)
+{
+	struct cell_totals tot[3];
+	struct cells c;
+	struct sites s;
+	struct heap h;
+	int64_t old, now;
+	int32_t run;
+
+	cells__init(&c);
+	cr_assert_eq(sites__init(&s), 0);
+	cr_assert_eq(heap__init(&h), 0);
+	run = cells__before_run(&c, 100);
+	cr_assert_eq(run, 0);
+	cr_assert_eq(cells__before_run(&c, 200), 0, "made once");
+	cr_assert_str_eq(c.runs[0].label, "(before attach)");
+	cr_assert(c.runs[0].before);
+	cr_assert_neq(c.runs[0].finished_ns, 0, "it never runs");
+	old = sites__add_before(&s, CENSUS_HEAP);
+	s.v[old].run = run;
+	now = unit_site(&s, &h, 0x401000, 0);
+	cr_assert_eq(heap__grow_sites(&h, s.n), 0);
+	heap__alloc(&h, 0x1000, 700, old, 1);
+	heap__alloc(&h, 0x2000, 50, now, 1);
+	cells__totals(&c, &s, &h, tot);
+	cr_assert_eq(tot[0].live_bytes, 700);
+	cr_assert_eq(tot[1].live_bytes, 50, "the rest is outside cells");
+	heap__free(&h);
+	sites__free(&s);
+	cells__free(&c);
+}

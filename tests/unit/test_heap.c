@@ -998,3 +998,177 @@ Test(heap, randomized_against_brute_force, .timeout = 10)
 	for (seq = 0; seq < NSEQ; seq++)
 		run_sequence(seq);
 }
+
+/* ---- the census at attach (model/before.h, heap__adopt_census) ---------- */
+
+#define OLD_BASE 0x10000000ULL
+
+/* Census sites in h (a key per kind) and the window open, as at attach. */
+static void census_sites(struct heap *h)
+{
+	int k;
+
+	for (k = 0; k < CENSUS_KINDS; k++)
+		h->before.site[k] = site_id(h, 0x900000 + k);
+	cr_assert_eq(before__open_window(&h->before), 0);
+}
+
+/* A census of n heap blocks of 100 B each at OLD_BASE + 0x100 * i. */
+static void old_blocks(struct census *c, size_t n)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	c->blocks = census__alloc_blocks(n);
+	c->blocks_cap = n;
+	for (i = 0; i < n; i++)
+		c->blocks[i] =
+			(struct census_block){ OLD_BASE + 0x100 * i, 100 };
+	c->nblocks = n;
+}
+
+Test(heap, census_blocks_count_under_their_site_and_free_exactly, .timeout = 10)
+{
+	struct census c;
+	struct heap h;
+	int64_t a;
+
+	cr_assert_eq(heap__init(&h), 0);
+	census_sites(&h);
+	a = site_id(&h, KEY_A);
+	heap__alloc(&h, 0x5000, 1000, a, 1);
+	old_blocks(&c, 10);
+	cr_assert_eq(heap__adopt_census(&h, &c, 2), 0);
+	heap__settle_peak(&h);
+	cr_assert_null(c.blocks, "the heap took the array");
+	cr_assert_not(h.before.window);
+	cr_assert_eq(h.live_bytes, 2000);
+	cr_assert_eq(h.peak_bytes, 2000);
+	expect_site(&h, h.before.site[CENSUS_HEAP], 1000, 10, 1000, 10);
+	/* A free of an old block subtracts what the census counted. */
+	cr_assert_eq(heap__release(&h, OLD_BASE + 0x300), 100);
+	cr_assert_eq(heap__release(&h, OLD_BASE + 0x300), 0);
+	cr_assert_eq(h.live_bytes, 1900);
+	cr_assert_eq(h.unknown_frees, 1);
+	expect_site(&h, h.before.site[CENSUS_HEAP], 900, 9, 1000, 10);
+	/* realloc in place and moved: the old block goes, the new is a's. */
+	heap__realloc(&h, OLD_BASE + 0x400, OLD_BASE + 0x400, 300, a, false, 3);
+	heap__realloc(&h, OLD_BASE + 0x500, 0x9000, 500, a, false, 3);
+	heap__settle_peak(&h);
+	/* The move's transient is the peak: 2600 B, 800 of them old. */
+	cr_assert_eq(h.peak_bytes, 2600);
+	expect_site(&h, h.before.site[CENSUS_HEAP], 700, 7, 800, 8);
+	expect_site(&h, a, 1800, 3, 1800, 3);
+	cr_assert_eq(h.live_bytes, 2500);
+	heap__free(&h);
+}
+
+/*
+ * Every order of the census's read and the events of one address
+ * (docs/design/census.md, section 5): allocated or freed while the census
+ * was read, the census's entry is dropped; the table's block stays.
+ */
+Test(heap, census_drops_what_changed_while_it_was_read, .timeout = 10)
+{
+	struct census c;
+	struct heap h;
+	int64_t a;
+
+	cr_assert_eq(heap__init(&h), 0);
+	census_sites(&h);
+	a = site_id(&h, KEY_A);
+	old_blocks(&c, 6);
+	/* read, then free: the free missed the table, noted. */
+	cr_assert_eq(heap__release(&h, OLD_BASE + 0x000), 0);
+	/* alloc, then read: the table has it. */
+	heap__alloc(&h, OLD_BASE + 0x100, 64, a, 1);
+	/* free, alloc (both in the window), read: the table has it. */
+	heap__release(&h, OLD_BASE + 0x200);
+	heap__alloc(&h, OLD_BASE + 0x200, 48, a, 1);
+	/* free, alloc, free, read: noted. */
+	heap__release(&h, OLD_BASE + 0x300);
+	heap__alloc(&h, OLD_BASE + 0x300, 32, a, 1);
+	heap__release(&h, OLD_BASE + 0x300);
+	/* realloc of an old block in the window: gone, and noted. */
+	heap__realloc(&h, OLD_BASE + 0x400, 0xa000, 200, a, false, 1);
+	cr_assert_eq(heap__adopt_census(&h, &c, 2), 0);
+	heap__settle_peak(&h);
+	cr_assert_eq(h.before.dropped, 5);
+	expect_site(&h, h.before.site[CENSUS_HEAP], 100, 1, 100, 1);
+	expect_site(&h, a, 312, 3, 312, 3);
+	cr_assert_eq(h.live_bytes, 412);
+	/* After the merge, an old block freed is the census's. */
+	cr_assert_eq(heap__release(&h, OLD_BASE + 0x500), 100);
+	cr_assert_eq(h.live_bytes, 312);
+	heap__free(&h);
+}
+
+/* A free lost by the ring: an allocation at an old block's address. */
+Test(heap, census_block_reused_without_a_free_is_dropped, .timeout = 10)
+{
+	struct census c;
+	struct heap h;
+	int64_t a;
+
+	cr_assert_eq(heap__init(&h), 0);
+	census_sites(&h);
+	a = site_id(&h, KEY_A);
+	old_blocks(&c, 3);
+	cr_assert_eq(heap__adopt_census(&h, &c, 1), 0);
+	heap__alloc(&h, OLD_BASE + 0x100, 40, a, 2);
+	heap__settle_peak(&h);
+	expect_site(&h, h.before.site[CENSUS_HEAP], 200, 2, 300, 3);
+	cr_assert_eq(h.live_bytes, 240);
+	heap__free(&h);
+}
+
+Test(heap, census_regions_less_what_is_tracked_or_unmapped, .timeout = 10)
+{
+	struct census c = { 0 };
+	struct heap h;
+	int64_t a;
+
+	cr_assert_eq(heap__init(&h), 0);
+	census_sites(&h);
+	a = site_id(&h, KEY_A);
+	/* In the window: a tracked mmap inside the arena's range, and an
+	 * munmap of part of the other anonymous memory. */
+	heap__mmap(&h, 0x40010000, 0x10000, a, 1);
+	heap__munmap(&h, 0x50000000, 0x1000);
+	c.regions = malloc(2 * sizeof(*c.regions));
+	c.regions[0] =
+		(struct census_region){ 0x40000000, 0x40100000, CENSUS_PYTHON };
+	c.regions[1] =
+		(struct census_region){ 0x50000000, 0x50004000, CENSUS_ANON };
+	c.nregions = 2;
+	cr_assert_eq(heap__adopt_census(&h, &c, 2), 0);
+	heap__settle_peak(&h);
+	expect_site(&h, h.before.site[CENSUS_PYTHON], 0xf0000, 2, 0xf0000, 2);
+	expect_site(&h, h.before.site[CENSUS_ANON], 0x3000, 1, 0x3000, 1);
+	cr_assert_eq(h.live_bytes, 0x100000 + 0x3000);
+	/* The arena unmapped later: its pieces go, the tracked one stays. */
+	heap__munmap(&h, 0x40000000, 0x100000);
+	expect_site(&h, h.before.site[CENSUS_PYTHON], 0, 0, 0xf0000, 2);
+	expect_site(&h, a, 0, 0, 0x10000, 1);
+	cr_assert_eq(h.live_bytes, 0x3000);
+	free(c.regions);
+	heap__free(&h);
+}
+
+Test(heap, clone_keeps_census_blocks, .timeout = 10)
+{
+	struct census c;
+	struct heap h, child;
+
+	cr_assert_eq(heap__init(&h), 0);
+	census_sites(&h);
+	old_blocks(&c, 4);
+	cr_assert_eq(heap__adopt_census(&h, &c, 1), 0);
+	cr_assert_eq(heap__clone(&child, &h), 0);
+	cr_assert_eq(heap__release(&child, OLD_BASE + 0x100), 100);
+	cr_assert_eq(child.live_bytes, 300);
+	cr_assert_eq(h.live_bytes, 400);
+	cr_assert_eq(heap__release(&h, OLD_BASE + 0x100), 100);
+	heap__free(&child);
+	heap__free(&h);
+}

@@ -261,3 +261,59 @@ Test(regions, copy_is_independent, .timeout = 10)
 	cr_assert_eq(c.len, 0);
 	cr_assert_null(c.v);
 }
+
+struct gaps {
+	uint64_t lo[8], hi[8];
+	int n;
+};
+
+static void gap(void *ctx, uint64_t lo, uint64_t hi)
+{
+	struct gaps *g = ctx;
+
+	g->lo[g->n] = lo;
+	g->hi[g->n++] = hi;
+}
+
+/* three(): [0x1000,0x3000) [0x5000,0x8000) [0xa000,0xb000). */
+Test(regions, uncovered_gives_the_gaps_in_order, .timeout = 10)
+{
+	struct regions r = { 0 };
+	struct gaps g = { .n = 0 };
+
+	three(&r);
+	regions__uncovered(&r, 0x800, 0x9000, gap, &g);
+	cr_assert_eq(g.n, 3);
+	cr_assert_eq(g.lo[0], 0x800);
+	cr_assert_eq(g.hi[0], 0x1000);
+	cr_assert_eq(g.lo[1], 0x3000);
+	cr_assert_eq(g.hi[1], 0x5000);
+	cr_assert_eq(g.lo[2], 0x8000);
+	cr_assert_eq(g.hi[2], 0x9000);
+	g.n = 0;
+	regions__uncovered(&r, 0x5100, 0x7f00, gap, &g);
+	cr_assert_eq(g.n, 0, "inside one region: nothing uncovered");
+	regions__uncovered(&r, 0xb000, 0xc000, gap, &g);
+	cr_assert_eq(g.n, 1);
+	cr_assert_eq(g.lo[0], 0xb000);
+	cr_assert_eq(g.hi[0], 0xc000);
+	regions__free(&r);
+}
+
+Test(regions, merge_interleaves_sorted_regions, .timeout = 10)
+{
+	struct region add[] = { { 0x0, 0x800, 7 },
+				{ 0x3000, 0x4000, 8 },
+				{ 0xc000, 0xd000, 9 } };
+	struct regions r = { 0 };
+
+	three(&r);
+	cr_assert_eq(regions__merge(&r, add, 3), 0);
+	cr_assert_eq(r.len, 6);
+	expect_region(&r, 0, 0x0, 0x800, 7);
+	expect_region(&r, 1, 0x1000, 0x3000, 1);
+	expect_region(&r, 2, 0x3000, 0x4000, 8);
+	expect_region(&r, 5, 0xc000, 0xd000, 9);
+	cr_assert_eq(regions__site_at(&r, 0x3800), 8);
+	regions__free(&r);
+}

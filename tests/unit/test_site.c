@@ -232,3 +232,24 @@ Test(site, reset_forgets_every_site, .timeout = 10)
 	cr_assert_eq(sites__lookup_or_add(&s, IP_B, 0, NULL), 0);
 	sites__free(&s);
 }
+
+/* A census kind's site: one marker frame, no caller, never resolved. */
+Test(site, before_attach_sites_are_one_labelled_frame, .timeout = 10)
+{
+	struct site_frame f[SITE_MAX_FRAMES];
+	struct sites s;
+
+	cr_assert_eq(sites__init(&s), 0);
+	cr_assert_eq(sites__lookup_or_add(&s, IP_A, 0, NULL), 0);
+	cr_assert_eq(sites__add_before(&s, CENSUS_MMAPPED), 1);
+	cr_assert_eq(sites__add_before(&s, CENSUS_PYTHON), 2);
+	/* Outside the registry: an event at ip 0 is a site of its own. */
+	cr_assert_eq(sites__lookup_or_add(&s, 0, 0, NULL), 3);
+	cr_assert_eq(sites__frames(&s, NULL, 1, f, SITE_MAX_FRAMES), 1);
+	cr_assert_eq(f[0].kind, FRAME_MARKER);
+	cr_assert_str_eq(f[0].function, "(before attach) mmapped");
+	cr_assert_eq(sites__frames(&s, NULL, 2, f, SITE_MAX_FRAMES), 1);
+	cr_assert_str_eq(f[0].function, "(before attach) Python objects");
+	cr_assert_eq(s.v[1].run, CELL_OUTSIDE);
+	sites__free(&s);
+}

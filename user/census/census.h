@@ -77,6 +77,69 @@ struct census {
 	uint64_t read_bytes, read_calls;
 };
 
+/* Where a process's census stands (the agent's, per process). */
+enum census_state {
+	CENSUS_NONE, /* not wanted: seen from its start (launched, forked) */
+	CENSUS_OFF, /* --no-census */
+	CENSUS_QUEUED, /* waits for the one running census */
+	CENSUS_RUNNING,
+	CENSUS_DONE,
+	CENSUS_FAILED, /* the census could not be read: nothing counted */
+};
+
+/* What a census found and what became of it, for the outputs. */
+struct census_summary {
+	enum census_state state;
+	uint64_t took_ns;
+	char glibc[16];
+	uint64_t bytes[CENSUS_KINDS], count[CENSUS_KINDS]; /* as counted */
+	uint64_t tcache_skipped, fastbin_skipped;
+	uint64_t in_window; /* allocated or freed while it was read */
+	uint64_t unwalked_bytes;
+	char warning[256];
+};
+
+/*
+ * The census's words, one home for every output (inline: the offline
+ * readers build without the agent's modules).
+ */
+static inline const char *census__kind_name(enum census_kind kind)
+{
+	static const char *const name[CENSUS_KINDS] = {
+		[CENSUS_HEAP] = "heap",
+		[CENSUS_MMAPPED] = "mmapped",
+		[CENSUS_PYTHON] = "Python objects",
+		[CENSUS_ANON] = "other anonymous",
+	};
+
+	return kind < CENSUS_KINDS ? name[kind] : "?";
+}
+
+/* The kind's key in the snapshot's census.bytes. */
+static inline const char *census__kind_key(enum census_kind kind)
+{
+	static const char *const key[CENSUS_KINDS] = {
+		[CENSUS_HEAP] = "heap",
+		[CENSUS_MMAPPED] = "mmapped",
+		[CENSUS_PYTHON] = "python",
+		[CENSUS_ANON] = "anon",
+	};
+
+	return kind < CENSUS_KINDS ? key[kind] : "?";
+}
+
+/* "done", "off", ... as the snapshot writes it; NULL for CENSUS_NONE. */
+static inline const char *census__state_name(enum census_state state)
+{
+	static const char *const name[] = {
+		[CENSUS_NONE] = NULL,	    [CENSUS_OFF] = "off",
+		[CENSUS_QUEUED] = "queued", [CENSUS_RUNNING] = "running",
+		[CENSUS_DONE] = "done",	    [CENSUS_FAILED] = "failed",
+	};
+
+	return state <= CENSUS_FAILED ? name[state] : NULL;
+}
+
 /*
  * Take pid's census into c (zeroed by the caller). 0, or -errno when
  * nothing could be read (-ESRCH: the process is gone); a partial census
@@ -84,6 +147,13 @@ struct census {
  */
 int census__take(pid_t pid, struct census *c);
 void census__free(struct census *c);
+
+/*
+ * The block array's own memory (mmap'd: it grows by mremap and takes huge
+ * pages); whoever takes c->blocks over frees it with its capacity.
+ */
+struct census_block *census__alloc_blocks(size_t cap);
+void census__free_blocks(struct census_block *v, size_t cap);
 
 /* For the walkers (glibc.c, pymalloc.c, anon.c): 0 or -ENOMEM. */
 int census__add_block(struct census *c, uint64_t addr, uint64_t size,

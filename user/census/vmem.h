@@ -28,6 +28,10 @@ struct vmem {
 	size_t n, cap;
 	uint64_t page_size;
 	uint64_t reads, read_bytes; /* process_vm_readv calls and bytes */
+	/* vmem__read's pagemap cache: entries for pages [pm_lo, pm_hi). */
+	uint64_t *pm;
+	uint64_t pm_lo, pm_hi;
+	size_t pm_cap;
 };
 
 /* Read pid's maps and open its pagemap. 0 or -errno (-ESRCH gone). */
@@ -48,5 +52,10 @@ int vmem__present(struct vmem *m, uint64_t lo, uint64_t hi, uint64_t *bits);
 int vmem__read(struct vmem *m, uint64_t addr, void *buf, size_t len);
 /* One 8-byte word (same rules). */
 int vmem__word(struct vmem *m, uint64_t addr, uint64_t *out);
+/*
+ * Drop the pagemap cache vmem__read keeps: the next read sees pages the
+ * process got since (a torn walk retries with it).
+ */
+void vmem__forget(struct vmem *m);
 
 #endif

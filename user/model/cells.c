@@ -123,6 +123,23 @@ static struct cell_run *new_run(struct cells *c, const char *file, uint64_t now,
 	return r;
 }
 
+int32_t cells__before_run(struct cells *c, uint64_t now)
+{
+	struct cell_run *r;
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->runs[i].before)
+			return i;
+	r = new_run(c, NULL, now, 0);
+	if (!r)
+		return CELL_OUTSIDE;
+	r->before = true;
+	r->finished_ns = now; /* it never runs: never current */
+	snprintf(r->label, sizeof(r->label), "(before attach)");
+	return c->n - 1;
+}
+
 /* Without markers a run is named by its hash filename. */
 static void label_from_file(struct cell_run *r)
 {

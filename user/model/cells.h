@@ -46,6 +46,7 @@ struct cell_run {
 	uint64_t max_live; /* highest process live bytes while it ran */
 	bool marked; /* announced by the extension */
 	bool success; /* marked runs: the cell raised nothing */
+	bool before; /* the "(before attach)" row: what the census found */
 };
 
 struct cells {
@@ -76,6 +77,13 @@ bool cells__is_cell_file(const char *file);
  */
 int32_t cells__run_of(struct cells *c, const struct pystacks *ps,
 		      uint64_t stack_id, uint64_t now, uint64_t live);
+
+/*
+ * The "(before attach)" run (made once, at now): the census's sites are
+ * in it, so every cells table has that row and it shrinks as the user
+ * deletes old objects. Its index, or CELL_OUTSIDE on ENOMEM.
+ */
+int32_t cells__before_run(struct cells *c, uint64_t now);
 
 /* memprof:cell__start / cell__end from the python/ extension. */
 void cells__marker(struct cells *c, const struct rec_cell *r, uint64_t live);

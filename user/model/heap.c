@@ -105,6 +105,32 @@ static void shrink_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks)
 
 /* ---- events ----------------------------------------------------------- */
 
+/* A census block freed: its "(before attach)" site shrinks. */
+static bool forget_before(struct heap *h, uint64_t addr)
+{
+	enum census_kind kind;
+	uint64_t size;
+
+	if (!before__take(&h->before, addr, &size, &kind))
+		return false;
+	shrink_by(h, h->before.site[kind], size, 1);
+	return true;
+}
+
+/* A block the table does not have: the census's, or noted in its window. */
+static uint64_t release_unknown(struct heap *h, uint64_t addr)
+{
+	uint64_t live = h->live_bytes;
+
+	if (forget_before(h, addr)) {
+		h->frees++;
+		return live - h->live_bytes;
+	}
+	before__note_free(&h->before, addr);
+	h->unknown_frees++; /* allocated before we attached */
+	return 0;
+}
+
 int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 		uint64_t now)
 {
@@ -115,6 +141,8 @@ int heap__alloc(struct heap *h, uint64_t addr, uint64_t size, uint32_t site,
 		return -ENOMEM;
 	if (replaced) /* its free was lost: the old block is gone */
 		shrink_by(h, old.tag, old.val, 1);
+	else if (h->before.live) /* likewise a census block's */
+		forget_before(h, addr);
 	h->allocs++;
 	h->sites[site].allocs++;
 	grow_by(h, site, size, 1, now);
@@ -125,10 +153,8 @@ uint64_t heap__release(struct heap *h, uint64_t addr)
 {
 	struct u64map_entry b;
 
-	if (!u64map__take(&h->blocks, addr, &b)) {
-		h->unknown_frees++; /* allocated before we attached */
-		return 0;
-	}
+	if (!u64map__take(&h->blocks, addr, &b))
+		return release_unknown(h, addr);
 	h->frees++;
 	shrink_by(h, b.tag, b.val, 1);
 	return b.val;
@@ -154,6 +180,8 @@ int heap__realloc(struct heap *h, uint64_t old, uint64_t addr, uint64_t size,
 	if (addr == old || remapped) {
 		if (u64map__take(&h->blocks, old, &b))
 			shrink_by(h, b.tag, b.val, 1);
+		else if (!forget_before(h, old))
+			before__note_free(&h->before, old);
 		return heap__alloc(h, addr, size, site, now);
 	}
 	if (heap__alloc(h, addr, size, site, now))
@@ -182,6 +210,7 @@ int heap__mmap(struct heap *h, uint64_t addr, uint64_t len, uint32_t site,
 
 int heap__munmap(struct heap *h, uint64_t addr, uint64_t len)
 {
+	before__note_unmap(&h->before, addr, addr + len);
 	return regions__cut(&h->maps, addr, addr + len, cut_piece, h);
 }
 
@@ -191,6 +220,7 @@ int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
 {
 	int64_t site = regions__site_at(&h->maps, old);
 
+	before__note_unmap(&h->before, old, old + old_len);
 	/* MREMAP_FIXED unmaps whatever was at the destination first. */
 	if (site < 0) /* not ours: mapped before attach or by malloc */
 		return regions__cut(&h->maps, addr, addr + len, cut_piece, h);
@@ -200,6 +230,109 @@ int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
 		return -ENOMEM;
 	grow_by(h, site, len, 1, now);
 	return 0;
+}
+
+/* ---- the census ------------------------------------------------------ */
+
+/* Keep the census blocks the window does not prove gone; sum by kind. */
+static size_t keep_blocks(struct heap *h, struct census *c, uint64_t *bytes,
+			  uint64_t *count)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < c->nblocks; i++) {
+		const struct census_block *b = &c->blocks[i];
+
+		if (u64map__get(&h->blocks, b->addr) ||
+		    before__freed_in_window(&h->before, b->addr)) {
+			h->before.dropped++;
+			continue;
+		}
+		bytes[census_block__kind(b)] += census_block__size(b);
+		count[census_block__kind(b)]++;
+		c->blocks[k++] = *b;
+	}
+	return k;
+}
+
+/* The pieces of census regions nothing else accounts for. */
+struct pieces {
+	struct heap *h;
+	struct region *v;
+	size_t n, cap;
+	enum census_kind kind;
+	int err;
+};
+
+static void add_piece(void *ctx, uint64_t lo, uint64_t hi)
+{
+	struct pieces *p = ctx;
+	struct region *v;
+
+	if (p->n == p->cap) {
+		p->cap = p->cap ? p->cap * 2 : 64;
+		v = realloc(p->v, p->cap * sizeof(*v));
+		if (!v) {
+			p->err = -ENOMEM;
+			return;
+		}
+		p->v = v;
+	}
+	p->v[p->n++] = (struct region){ lo, hi, p->kind };
+}
+
+/* Less what the process has unmapped since the census began. */
+static void not_unmapped(void *ctx, uint64_t lo, uint64_t hi)
+{
+	struct pieces *p = ctx;
+
+	regions__uncovered(&p->h->before.unmapped, lo, hi, add_piece, p);
+}
+
+/*
+ * Census regions less what is tracked already (mapped in the window),
+ * found first and added after, so that the search sees only the tracked.
+ */
+static int keep_regions(struct heap *h, const struct census *c, uint64_t *bytes,
+			uint64_t *count)
+{
+	struct pieces p = { .h = h };
+	size_t i;
+
+	for (i = 0; i < c->nregions && !p.err; i++) {
+		p.kind = c->regions[i].kind;
+		regions__uncovered(&h->maps, c->regions[i].lo, c->regions[i].hi,
+				   not_unmapped, &p);
+	}
+	for (i = 0; i < p.n && !p.err; i++) {
+		enum census_kind kind = p.v[i].site;
+
+		p.v[i].site = h->before.site[kind];
+		bytes[kind] += p.v[i].end - p.v[i].start;
+		count[kind]++;
+	}
+	if (!p.err)
+		p.err = regions__merge(&h->maps, p.v, p.n);
+	free(p.v);
+	return p.err;
+}
+
+int heap__adopt_census(struct heap *h, struct census *c, uint64_t now)
+{
+	uint64_t bytes[CENSUS_KINDS] = { 0 }, count[CENSUS_KINDS] = { 0 };
+	size_t i, n = keep_blocks(h, c, bytes, count);
+	int err;
+
+	before__adopt(&h->before, c->blocks, n, c->blocks_cap);
+	c->blocks = NULL;
+	c->nblocks = c->blocks_cap = 0;
+	err = keep_regions(h, c, bytes, count);
+	before__close_window(&h->before);
+	for (i = 0; i < CENSUS_KINDS; i++)
+		if (count[i])
+			grow_by(h, h->before.site[i], bytes[i], (int)count[i],
+				now);
+	return err;
 }
 
 /* ---- lifetime --------------------------------------------------------- */
@@ -218,6 +351,7 @@ void heap__free(struct heap *h)
 {
 	u64map__free(&h->blocks);
 	regions__free(&h->maps);
+	before__free(&h->before);
 	free(h->sites);
 	free(h->dirty);
 	memset(h, 0, sizeof(*h));
@@ -237,11 +371,13 @@ int heap__clone(struct heap *dst, const struct heap *src)
 	*dst = *src;
 	dst->blocks.slots = NULL;
 	dst->maps.v = NULL;
+	memset(&dst->before, 0, sizeof(dst->before));
 	dst->sites = dup_array(src->sites, src->sites_cap, sizeof(*src->sites));
 	dst->dirty = dup_array(src->dirty, src->sites_cap, sizeof(*src->dirty));
 	if (!dst->sites || !dst->dirty ||
 	    u64map__copy(&dst->blocks, &src->blocks) ||
-	    regions__copy(&dst->maps, &src->maps)) {
+	    regions__copy(&dst->maps, &src->maps) ||
+	    before__clone(&dst->before, &src->before)) {
 		heap__free(dst);
 		return -ENOMEM;
 	}

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "before.h"
 #include "lib/u64map.h"
 #include "regions.h"
 
@@ -30,6 +31,7 @@ struct site {
 struct heap {
 	struct u64map blocks; /* address -> size (val), site (tag) */
 	struct regions maps;
+	struct before before; /* blocks from before attach (the census) */
 	struct site *sites; /* by site id */
 	size_t nsites, sites_cap;
 	uint32_t *dirty;
@@ -62,6 +64,15 @@ int heap__mmap(struct heap *h, uint64_t addr, uint64_t len, uint32_t site,
 int heap__munmap(struct heap *h, uint64_t addr, uint64_t len);
 int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
 		 uint64_t len, uint64_t now);
+
+/*
+ * Count the census (taken while the process ran) under the sites set in
+ * h->before.site: its blocks, less those the window proves allocated or
+ * freed meanwhile; its regions, less what is tracked or was unmapped
+ * since. Takes the blocks array (malloc'd) from c and closes the window.
+ * 0 or -ENOMEM.
+ */
+int heap__adopt_census(struct heap *h, struct census *c, uint64_t now);
 
 /* Make every site's peak_bytes/peak_count describe the high-water mark. */
 void heap__settle_peak(struct heap *h);

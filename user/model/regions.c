@@ -119,3 +119,40 @@ uint64_t regions__total(const struct regions *r)
 		sum += r->v[i].end - r->v[i].start;
 	return sum;
 }
+
+void regions__uncovered(const struct regions *r, uint64_t lo, uint64_t hi,
+			void (*fn)(void *ctx, uint64_t lo, uint64_t hi),
+			void *ctx)
+{
+	size_t i;
+
+	for (i = first_above(r, lo); i < r->len && lo < hi; i++) {
+		if (r->v[i].start >= hi)
+			break;
+		if (r->v[i].start > lo)
+			fn(ctx, lo, r->v[i].start);
+		lo = r->v[i].end;
+	}
+	if (lo < hi)
+		fn(ctx, lo, hi);
+}
+
+int regions__merge(struct regions *r, const struct region *v, size_t n)
+{
+	struct region *out;
+	size_t i = 0, j = 0, k = 0;
+
+	if (!n)
+		return 0;
+	out = malloc((r->len + n) * sizeof(*out));
+	if (!out)
+		return -ENOMEM;
+	while (i < r->len || j < n)
+		out[k++] = j == n || (i < r->len && r->v[i].start < v[j].start)
+				   ? r->v[i++]
+				   : v[j++];
+	free(r->v);
+	r->v = out;
+	r->len = r->cap = k;
+	return 0;
+}

@@ -36,6 +36,15 @@ int regions__cut(struct regions *r, uint64_t start, uint64_t end,
 /* Add [start, end); the caller cuts the range first (MAP_FIXED). */
 int regions__add(struct regions *r, uint64_t start, uint64_t end,
 		 uint32_t site);
+/*
+ * Add n sorted regions that overlap none already there, in one merge
+ * (a census adds thousands at once). 0 or -ENOMEM.
+ */
+int regions__merge(struct regions *r, const struct region *v, size_t n);
+/* Call fn for each piece of [lo, hi) that no region covers, in order. */
+void regions__uncovered(const struct regions *r, uint64_t lo, uint64_t hi,
+			void (*fn)(void *ctx, uint64_t lo, uint64_t hi),
+			void *ctx);
 /* The site of the region holding addr, or -1. */
 int64_t regions__site_at(const struct regions *r, uint64_t addr);
 uint64_t regions__total(const struct regions *r);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cells.h"
+#include "census/census.h"
 #include "pystacks.h"
 #include "site.h"
 
@@ -75,12 +77,23 @@ int64_t sites__lookup_or_add(struct sites *s, uint64_t ip, uint64_t stack,
 	return e ? (int64_t)e->val : add(s, key, ip, stack, import);
 }
 
+int64_t sites__add_before(struct sites *s, int kind)
+{
+	if (reserve(s))
+		return -1;
+	s->v[s->n] = (struct site_desc){ .run = CELL_OUTSIDE,
+					 .before = (int8_t)(kind + 1) };
+	return s->n++;
+}
+
 /* Names while the process lives: a snapshot after exit still has them. */
 void sites__resolve(struct sites *s, struct symbolizer *sym)
 {
 	for (; s->nresolved < s->n; s->nresolved++) {
 		struct site_desc *d = &s->v[s->nresolved];
 
+		if (d->before)
+			continue;
 		symbolizer__resolve(sym, d->ip, &d->native);
 	}
 }
@@ -100,6 +113,20 @@ struct site_frame sites__native_frame(const struct sites *s, uint32_t site)
 				    .offset = d->native.offset };
 }
 
+/* What a census site holds, as its one frame says it (names: census.h). */
+static struct site_frame before_frame(int kind)
+{
+	static char label[CENSUS_KINDS][48];
+
+	if (kind < 0 || kind >= CENSUS_KINDS)
+		kind = CENSUS_ANON;
+	if (!label[kind][0])
+		snprintf(label[kind], sizeof(label[kind]), "(before attach) %s",
+			 census__kind_name(kind));
+	return (struct site_frame){ .kind = FRAME_MARKER,
+				    .function = label[kind] };
+}
+
 /* Root first, as the snapshot format has always had them. */
 size_t sites__frames(const struct sites *s, const struct pystacks *py,
 		     uint32_t site, struct site_frame *out, size_t max)
@@ -110,6 +137,10 @@ size_t sites__frames(const struct sites *s, const struct pystacks *py,
 	if (site >= s->n || !max)
 		return 0;
 	d = &s->v[site];
+	if (d->before) {
+		out[n++] = before_frame(d->before - 1);
+		return n;
+	}
 	if (d->import && n + 1 < max)
 		out[n++] = (struct site_frame){ .kind = FRAME_IMPORT,
 						.module = d->import };

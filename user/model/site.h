@@ -32,6 +32,7 @@ struct site_desc {
 	uint64_t stack; /* Python stack id, 0: none */
 	char *import; /* "numpy" when made by `import numpy`, or NULL */
 	int32_t run; /* notebook cell run (model/cells.h), CELL_OUTSIDE */
+	int8_t before; /* census kind + 1: a "(before attach)" site; 0 not */
 	struct frame native; /* ip resolved; only addr until sites__resolve */
 };
 
@@ -55,6 +56,11 @@ int sites__reset(struct sites *s);
  */
 int64_t sites__lookup_or_add(struct sites *s, uint64_t ip, uint64_t stack,
 			     const char *import);
+/*
+ * The "(before attach)" site of a census kind (census/census.h): no
+ * caller, no stack, one label; outside the registry (no event names it).
+ */
+int64_t sites__add_before(struct sites *s, int kind);
 /* Resolve the native callers of sites added since the last call. */
 void sites__resolve(struct sites *s, struct symbolizer *sym);
 /*

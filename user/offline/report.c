@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "census/census.h"
 #include "lib/text.h"
 #include "format/folded.h"
 #include "format/html.h"
@@ -38,6 +39,37 @@ static void oom_line(FILE *out, json_t *oom)
 		json_is_integer(limit) ? lim : "");
 }
 
+/* What the process held when the agent attached (the census), if read. */
+static void census_line(FILE *out, json_t *c)
+{
+	json_t *bytes = json_object_get(c, "bytes");
+	const char *state = snapdoc__str(c, "state");
+	const char *warning = snapdoc__str(c, "warning");
+	json_int_t sum = 0;
+	char b[16];
+	int k;
+
+	if (!json_is_object(c))
+		return;
+	if (!state || strcmp(state, "done") != 0) {
+		fprintf(out, "before attach: not counted (census %s%s%s)\n",
+			state ?: "?", warning ? ": " : "", warning ?: "");
+		return;
+	}
+	for (k = 0; k < CENSUS_KINDS; k++)
+		sum += snapdoc__int(bytes, census__kind_key(k));
+	text__bytes(sum, b, sizeof(b));
+	fprintf(out, "before attach: %s held when the agent came (", b);
+	for (k = 0; k < CENSUS_KINDS; k++) {
+		text__bytes(snapdoc__int(bytes, census__kind_key(k)), b,
+			    sizeof(b));
+		fprintf(out, "%s%s %s", k ? ", " : "", census__kind_name(k), b);
+	}
+	fprintf(out, ")\n");
+	if (warning)
+		fprintf(out, "warning: census: %s\n", warning);
+}
+
 static void header(FILE *out, json_t *doc)
 {
 	json_t *peak = json_object_get(doc, "peak");
@@ -59,6 +91,7 @@ static void header(FILE *out, json_t *doc)
 		fprintf(out, ", reached in %s", cell);
 	fputc('\n', out);
 	oom_line(out, json_object_get(doc, "oom"));
+	census_line(out, json_object_get(doc, "census"));
 	if (snapdoc__int(doc, "dropped_events") > 0)
 		fprintf(out,
 			"warning: %lld events were dropped (ring buffer full): "

@@ -262,6 +262,37 @@ static json_t *oom_json(const struct snap_meta *m)
 		m->oom_limit >= 0 ? json_integer(m->oom_limit) : json_null());
 }
 
+/* The census at attach: what was found and counted, or null. */
+static json_t *census_json(const struct snap_meta *m)
+{
+	const struct census_summary *c = m->census;
+	const char *state = c ? census__state_name(c->state) : NULL;
+	json_t *bytes, *doc;
+	int k;
+
+	if (!state)
+		return json_null();
+	bytes = json_object();
+	for (k = 0; k < CENSUS_KINDS; k++)
+		json_object_set_new(bytes, census__kind_key(k),
+				    json_integer(c->bytes[k]));
+	doc = json_pack(
+		"{s:s, s:f, s:o, s:I, s:o, s:{s:I, s:I, s:I}, s:I}", "state",
+		state, "took_ms", c->took_ns / 1e6, "glibc",
+		c->glibc[0] ? json_string(c->glibc) : json_null(), "blocks",
+		(json_int_t)(c->count[CENSUS_HEAP] + c->count[CENSUS_MMAPPED]),
+		"bytes", bytes, "skipped", "tcache",
+		(json_int_t)c->tcache_skipped, "fastbin",
+		(json_int_t)c->fastbin_skipped, "in_window",
+		(json_int_t)c->in_window, "unwalked_bytes",
+		(json_int_t)c->unwalked_bytes);
+	if (doc)
+		json_object_set_new(doc, "warning",
+				    c->warning[0] ? json_string(c->warning)
+						  : json_null());
+	return doc ? doc : json_null();
+}
+
 json_t *snapshot__build(const struct snap_meta *m, struct heap *h)
 {
 	char taken[40], peak_at[40];
@@ -290,6 +321,7 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h)
 	json_object_set_new(doc, "gc", gc_json(m));
 	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(m));
 	json_object_set_new(doc, "oom", oom_json(m));
+	json_object_set_new(doc, "census", census_json(m));
 	json_object_set_new(doc, "peak", section(m, h, true, peak_at));
 	json_object_set_new(doc, "current", section(m, h, false, taken));
 	return doc;

@@ -7,6 +7,7 @@
 #ifndef MEMPROF_SNAPSHOT_H
 #define MEMPROF_SNAPSHOT_H
 
+#include "census/census.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,6 +35,8 @@ struct snap_meta {
 	/* CPython collections (NULL: no USDT markers in this interpreter). */
 	uint64_t gc_collections, gc_ns, gc_objects, gc_bytes_freed;
 	bool gc_probed;
+	/* What it held before attach (NULL or CENSUS_NONE: no census). */
+	const struct census_summary *census;
 };
 
 /* Reason of --snapshot-every's rolling snapshot (replaced, one name). */

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "attach.h"
+#include "census_job.h"
 #include "view/batch.h"
 #include "model/events.h"
 #include "output/export.h"
@@ -54,6 +55,9 @@ static int try_attach(struct agent *a, struct tracee *t)
 			attach__python(a, t);
 		log_info("tracing pid %d (%s), allocator in %s", t->pid,
 			 t->comm, t->alloc_lib);
+		/* Launched or forked, it was seen from its start. */
+		if (!t->primary && !t->forked && t->census.state == CENSUS_NONE)
+			census_job__request(a, t);
 	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
 		t->attach = ATTACH_PENDING;
 	} else if (err == -EINVAL && a->env.ncomms) {
@@ -293,6 +297,8 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	memset(t->imports, 0, sizeof(t->imports));
 	heap__reset(&t->heap);
 	tracee__forget_sites(t);
+	t->census_gen++; /* a census being read is of the old image */
+	memset(&t->census, 0, sizeof(t->census));
 	/* Old mappings would name new addresses wrongly: read them afresh. */
 	symbolizer__free(&t->sym);
 	symbolizer__init(&t->sym, pid);
@@ -495,6 +501,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.mono_to_real_ns = snapshot__mono_to_real(),
 		.taken_ns = now_monotonic_ns(),
 		.unknown_frees = t->heap.unknown_frees,
+		.census = &t->census,
 		.sites = &t->sites,
 		.py = &t->py,
 		.cells = &t->cells,
@@ -580,6 +587,7 @@ void session__tick(struct agent *a, bool rescan)
 	size_t i;
 
 	reap(a);
+	census_job__poll(a);
 	periodic_snapshots(a);
 	if (rescan && a->env.ncomms)
 		procs__each(scan_one, a); /* catches prctl renames too */
@@ -607,6 +615,7 @@ void session__finish(struct agent *a, const char *reason)
 	 * Whatever the probes record meanwhile is not read: the snapshots are
 	 * of the moment the agent stopped.
 	 */
+	census_job__finish(a);
 	for (i = 0; i < a->procs.len; i++)
 		attach__detach(a->procs.v[i]);
 	if (a->procs.len)

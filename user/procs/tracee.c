@@ -78,6 +78,22 @@ int tracee__new_site(struct tracee *t, uint32_t site, uint64_t now)
 	return 0;
 }
 
+int tracee__before_sites(struct tracee *t, uint64_t now)
+{
+	int32_t run = cells__before_run(&t->cells, now);
+	int k;
+
+	for (k = 0; k < CENSUS_KINDS; k++) {
+		int64_t site = sites__add_before(&t->sites, k);
+
+		if (site < 0 || heap__grow_sites(&t->heap, (size_t)site + 1))
+			return -ENOMEM;
+		t->sites.v[site].run = run;
+		t->heap.before.site[k] = site;
+	}
+	return 0;
+}
+
 /* The heap is cloned apart (session.c): blocks before descriptions. */
 int tracee__inherit(struct tracee *c, const struct tracee *p)
 {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "census/census.h"
 #include "model/cells.h"
 #include "model/heap.h"
 #include "procs.h"
@@ -76,6 +77,8 @@ struct tracee {
 	int64_t oom_limit; /* that cgroup's limit, -1 none */
 	int64_t oom_kills; /* that cgroup's OOM kills when noted, -1 unknown */
 	uint64_t started_ns;
+	struct census_summary census; /* what it held before attach */
+	unsigned census_gen; /* bumped by exec: a census read before is void */
 };
 
 struct tracees {
@@ -109,6 +112,13 @@ static inline int64_t tracee__site(struct tracee *t, uint64_t ip,
 		return -1;
 	return site;
 }
+
+/*
+ * The "(before attach)" sites, one per census kind, in the
+ * "(before attach)" cell run, set in the heap's before.site (made once).
+ * 0 or -ENOMEM.
+ */
+int tracee__before_sites(struct tracee *t, uint64_t now);
 
 /* Track import start/done on a thread; the import running on tid. */
 void tracee__import(struct tracee *t, pid_t tid, bool done, const char *module);

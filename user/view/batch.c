@@ -57,7 +57,7 @@ static void cell_seconds(const struct cell_run *r, uint64_t now_ns, char *buf,
 {
 	uint64_t end = r->finished_ns ? r->finished_ns : now_ns;
 
-	if (!r->finished_ns && !r->marked)
+	if ((!r->finished_ns && !r->marked) || r->before)
 		snprintf(buf, size, "-");
 	else
 		snprintf(buf, size, "%.2fs%s",

@@ -417,7 +417,10 @@ void topmodel__proc_row(const struct tracee *t, const struct top_proc *p,
 		     : t->attach == ATTACH_PENDING ? "attaching"
 		     : t->attach == ATTACH_FAILED  ? "attach failed"
 		     : t->attach == ATTACH_BLOCKED ? "blocked by another tracer"
-						   : "";
+		     : t->census.state == CENSUS_QUEUED ||
+				     t->census.state == CENSUS_RUNNING
+			     ? "reading what it held before attach"
+			     : "";
 }
 
 static enum top_sort sort_key; /* qsort has no context argument */
