@@ -15,6 +15,7 @@
 #ifndef MEMPROF_CENSUS_H
 #define MEMPROF_CENSUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -161,6 +162,19 @@ int census__add_block(struct census *c, uint64_t addr, uint64_t size,
 int census__add_region(struct census *c, uint64_t lo, uint64_t hi,
 		       enum census_kind kind);
 int census__claim(struct census *c, uint64_t lo, uint64_t hi);
+/*
+ * Merge c->claimed into sorted, disjoint ranges (walkers claim in any
+ * order); then the next piece of [*lo, hi) no walker claimed: true with
+ * it in [*lo, *piece_hi), false when none is left.
+ */
+void census__sort_claimed(struct census *c);
+bool census__next_unclaimed(const struct census *c, uint64_t *lo, uint64_t hi,
+			    uint64_t *piece_hi);
+/*
+ * Order c->blocks by address and drop duplicates (census__take's last
+ * step; the walkers append ascending runs). 0 or -ENOMEM.
+ */
+int census__order_blocks(struct census *c);
 /* Keep the first warning only (printf-like). */
 void census__warn(struct census *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
