@@ -193,11 +193,11 @@ def check_known_heap(tmp_path, prefix, glibc):
             assert c["state"] == "done", c
             assert c["glibc"] == glibc
             assert c["warning"] is None
+            assert near(c["bytes"]["heap"], truth["heap"], 0.01), (c, truth)
+            assert near(c["bytes"]["mmapped"], truth["mmapped"], 0.01), c
             # The program's blocks, plus libc's own few (tcache structs,
             # threads' DTVs).
-            assert truth["blocks"] <= c["blocks"] <= truth["blocks"] + 40
-            assert near(c["bytes"]["heap"], truth["heap"], 0.01), c
-            assert near(c["bytes"]["mmapped"], truth["mmapped"], 0.01), c
+            assert truth["blocks"] <= c["blocks"] <= truth["blocks"] + 40, c
             # Every tcache bin of each of the 4 threads was filled (7
             # entries a bin on 2.36, 16 on 2.43); 2.36 also has 1000 0x80
             # chunks a thread in fastbins.
@@ -258,8 +258,10 @@ def test_census_line_with_verbose(tmp_path):
             a.after_census()
         finally:
             a.stop()
+    # "pid N (census_target): census: heap ... in X ms, ..."
     lines = [l for l in census_lines(a.stderr())
-             if re.search(r"pid %d: census: .* in [0-9.]+ ms$" % p.pid, l)]
+             if re.search(r"pid %d\b.*: census: .* in [0-9.]+ ms\b" % p.pid,
+                          l)]
     assert len(lines) == 1, a.stderr()
 
 
@@ -472,16 +474,15 @@ def test_ipykernel_attached_late(tmp_path):
                 doc = snapshot()
             c = doc["census"]
             assert c["state"] == "done" and c["glibc"] == "2.36", c
-            # The arrays are glibc's mmapped chunks, counted at their
-            # usable size; the kernel's own memory (interpreter, imports,
-            # zmq: some 50 MiB traced from the start) comes on top.
+            # The arrays' memory is counted; the kernel's own (interpreter,
+            # imports, zmq: some 50-80 MB, as heap blocks and Python
+            # objects) comes on top.
             wanted = sizes["arrays"] + sizes["df"]
             got = census_bytes(doc["current"])
-            assert near(got[MMAPPED], wanted, 0.02), (got, sizes)
-            assert got[PYTHON] > 0
+            assert near(got[MMAPPED] + got[ANON], wanted, 0.02), (got, sizes)
+            assert got[PYTHON] > 0 and got[HEAP] > 0, got
             live = doc["current"]["bytes"]
-            assert wanted <= live <= wanted * 1.02 + (80 << 20), \
-                (live, sizes)
+            assert wanted <= live <= wanted + (120 << 20), (live, sizes)
 
             # The cells view has a "(before attach)" row.
             execute(kc, "1")  # a marked cell: the view has cells
@@ -497,8 +498,9 @@ def test_ipykernel_attached_late(tmp_path):
             doc = snapshot()
             assert near(live - doc["current"]["bytes"], sizes["df"], 0.02), \
                 (live, doc["current"]["bytes"], sizes)
-            assert near(got[MMAPPED] - census_bytes(doc["current"])[MMAPPED],
-                        sizes["df"], 0.02)
+            after = census_bytes(doc["current"])
+            assert near(got[MMAPPED] + got[ANON] - after[MMAPPED] -
+                        after[ANON], sizes["df"], 0.02), (got, after)
             # ... and the row shrinks on screen (one decimal of its unit).
             assert wait_for(lambda: (before_attach_row() or row0) <
                             row0 - sizes["df"] / 2, 15, 0.2), screen()
@@ -508,6 +510,10 @@ def test_ipykernel_attached_late(tmp_path):
             assert wait_for(lambda: code.exists() and code.read_text(), 60), \
                 screen()
             assert code.read_text().strip() == "0"
+            # Each array is a glibc mmapped chunk (numpy's malloc), so a
+            # block of its own at its usable size, whatever numpy's
+            # madvise(MADV_HUGEPAGE) did to its mapping.
+            assert near(got[MMAPPED], wanted, 0.02), (got, sizes)
         finally:
             subprocess.run(["tmux", "-L", SOCKET, "kill-server"],
                            capture_output=True)
