@@ -72,7 +72,8 @@ def run_agent(pid, *extra):
             now = time.monotonic() - t0
             if r["attach"] is None and "tracing pid %d" % pid in line:
                 r["attach"] = now
-            m = re.search(r"pid %d: census: .* in ([0-9.]+) ms" % pid, line)
+            m = re.search(r"pid %d\b.*: census: .* in ([0-9.]+) ms" % pid,
+                          line)
             if m:
                 r["merged"], r["line_ms"] = now, float(m.group(1))
             if "warning" in line:
@@ -153,7 +154,7 @@ def main():
                 its /= time.monotonic() - t0
                 log("%s run %d: longest stall %.2f ms, %.0f iterations/s%s"
                     % (case, i + 1, gap, its, "" if r is None else
-                       ", census %s" % ((r["census"] or {}).get("took_ms"),)))
+                       ", census %r" % (r["census"],)))
                 stalls.append((case, gap, its,
                                r and (r["census"] or {}).get("took_ms")))
     finally:
