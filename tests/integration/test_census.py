@@ -201,8 +201,11 @@ def check_known_heap(tmp_path, prefix, glibc):
             # Every tcache bin of each of the 4 threads was filled (7
             # entries a bin on 2.36, 16 on 2.43); 2.36 also has 1000 0x80
             # chunks a thread in fastbins.
-            assert c["skipped"]["tcache"] >= 4 * 64 * (
-                7 if glibc == "2.36" else 16), c
+            # Every thread filled each small bin; libc's own mallocs
+            # after that (a thread's DTV, its stack's bookkeeping) may
+            # take a few entries back out.
+            full = 4 * 64 * (7 if glibc == "2.36" else 16)
+            assert full - 16 <= c["skipped"]["tcache"] <= full, c
             if glibc == "2.36":
                 assert c["skipped"]["fastbin"] >= 4 * 1000, c
             # Live at attach: the census alone.

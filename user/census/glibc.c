@@ -28,7 +28,7 @@
 #define MMAP_WIN (128U << 10) /* read at a mapping start: memalign's lead */
 #define RETRIES 8 /* re-reads of a torn header before giving up (5) */
 #define TC_SMALL_MAX 0x410ULL /* largest chunk of tcache's 64 small bins */
-#define TC_MAX_BYTES 0x300 /* largest tcache struct chunk */
+#define TC_MAX_BYTES 0x310 /* largest tcache struct chunk, with a remainder */
 #define DEAD_TCACHE (1ULL << 63) /* local marks, above census's kind bits */
 #define DEAD_FAST (1ULL << 62)
 
@@ -338,22 +338,32 @@ static void pick_tcache_layout(struct walker *w, pid_t pid, const char *path)
 
 /* ---- tcache (section 3) --------------------------------------------- */
 
-/* The most common value of num_slots[]: tcache_init's fill. */
-static unsigned slots_fill(const uint16_t *slots, unsigned n)
+/*
+ * 2.43's fill (tcache_count): what an empty bin's free-slot counter
+ * holds, by majority over the empty bins (the 12 large bins are almost
+ * always empty). A full bin counts 0 free slots, so voting over all bins
+ * picks 0 when most are full. With no empty bin, the highest counter.
+ */
+static unsigned slots_fill(const uint16_t *slots, const uint64_t *ent,
+			   unsigned n)
 {
-	unsigned i, j, best = 0, fill = 0;
+	unsigned i, j, best = 0, fill = 0, most = 0;
 
 	for (i = 0; i < n; i++) {
 		unsigned votes = 0;
 
+		if (slots[i] > most)
+			most = slots[i];
+		if (ent[i])
+			continue;
 		for (j = 0; j < n; j++)
-			votes += slots[j] == slots[i];
+			votes += !ent[j] && slots[j] == slots[i];
 		if (votes > best) {
 			best = votes;
 			fill = slots[i];
 		}
 	}
-	return fill;
+	return best ? fill : most;
 }
 
 /*
@@ -372,7 +382,7 @@ static bool tcache_shape(const struct tcache_layout *tl,
 	for (i = 0; i < tl->bins; i++)
 		if (ent[i] & 15)
 			return false; /* cheap first: user data fails here */
-	if (tl->slots_down && (fill = slots_fill(counts, tl->bins)) == 0)
+	if (tl->slots_down && (fill = slots_fill(counts, ent, tl->bins)) == 0)
 		return false;
 	for (i = 0; i < tl->bins; i++) {
 		unsigned n = tl->slots_down ? fill - counts[i] : counts[i];
@@ -516,7 +526,11 @@ static int record(struct walker *w, const struct seen *s)
 			return -ENOMEM;
 		w->side[w->nside++] = (struct side){ s->addr, s->w0, idx };
 	}
-	if (s->cs == w->tl->chunk) {
+	/*
+	 * The struct's chunk may be 16 B larger: a remainder under MINSIZE
+	 * stays with it (seen in 2.43's thread arenas: 0x310, not 0x300).
+	 */
+	if (s->cs == w->tl->chunk || s->cs == w->tl->chunk + 16) {
 		err = check_tcache(w, s->addr, s->cs);
 		if (err)
 			return err;

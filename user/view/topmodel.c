@@ -620,7 +620,8 @@ static void native_text(const struct site_frame *f, char *buf, size_t size)
 /*
  * Frames of a site, root first: the typed frames the snapshot is made
  * from too (sites__frames), so the view and the snapshot cannot disagree
- * on lines or markers. The last one is the native caller.
+ * on lines or markers. The last one is the native caller (none for a
+ * census site).
  */
 static int site_frames(const struct top_sites *s, uint32_t site,
 		       struct top_stack_row *row)
@@ -631,12 +632,14 @@ static int site_frames(const struct top_sites *s, uint32_t site,
 	row->frames = calloc(n ? n : 1, sizeof(*row->frames));
 	if (!row->frames)
 		return -1;
-	for (i = 0; i + 1 < n; i++)
-		frame_text(s, run_of(s, site), &f[i], row->frames[i].text,
-			   TOP_TEXT);
-	if (n) {
-		native_text(&f[n - 1], row->frames[n - 1].text, TOP_TEXT);
-		row->frames[n - 1].native = true;
+	for (i = 0; i < n; i++) {
+		/* A census site's one frame is its label, not a caller. */
+		row->frames[i].native = f[i].kind == FRAME_NATIVE;
+		if (row->frames[i].native)
+			native_text(&f[i], row->frames[i].text, TOP_TEXT);
+		else
+			frame_text(s, run_of(s, site), &f[i],
+				   row->frames[i].text, TOP_TEXT);
 	}
 	row->nframes = n;
 	return 0;
