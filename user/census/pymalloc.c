@@ -27,6 +27,7 @@ struct arena_object {
 #define LARGE_POOL (16UL << 10) /* since 3.10, in 1 MiB arenas */
 #define NCLASSES 32
 #define INITIAL_ARENA_OBJECTS 16
+#define MAX_ARENAS (1UL << 24) /* 16 TiB of arenas: more is not an array */
 /* Consecutive valid headers that make an arena without arena_object[]:
  * one header's shape could be chance, four in a row are not. */
 #define MIN_POOLS 4
@@ -306,7 +307,9 @@ static size_t entries_in(uint64_t usable, uint64_t slack)
 {
 	size_t n = INITIAL_ARENA_OBJECTS;
 
-	while ((n * 2) * sizeof(struct arena_object) <= usable)
+	if (usable / sizeof(struct arena_object) > MAX_ARENAS)
+		return 0;
+	while (n * 2 <= usable / sizeof(struct arena_object))
 		n *= 2;
 	if (n * sizeof(struct arena_object) > usable ||
 	    usable - n * sizeof(struct arena_object) >= slack)
