@@ -27,7 +27,7 @@ struct arena_object {
 #define LARGE_POOL (16UL << 10) /* since 3.10, in 1 MiB arenas */
 #define NCLASSES 32
 #define INITIAL_ARENA_OBJECTS 16
-#define MAX_ARENAS (1UL << 24) /* 16 TiB of arenas: more is not an array */
+#define MAX_ARENAS (1UL << 20) /* 1 TiB of arenas: more is not an array */
 /* Consecutive valid headers that make an arena without arena_object[]:
  * one header's shape could be chance, four in a row are not. */
 #define MIN_POOLS 4
@@ -397,7 +397,7 @@ static int array_in_heap(struct scan *s, uint64_t pool, struct arena_object **e,
 			if ((size & 2) || (size & ~7ULL) < 32)
 				continue;
 			*n = entries_in((size & ~7ULL) - 8, sizeof(**e));
-			if (*n < min)
+			if (*n < min || a + *n * sizeof(**e) > v->hi)
 				continue;
 			if (++tries > MAX_CANDIDATES)
 				return 0;
