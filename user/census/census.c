@@ -299,7 +299,8 @@ int census__order_blocks(struct census *c)
 	if (nruns > 1)
 		err = permute_runs(c, r, nruns);
 	free(r);
-	if (err)
+	/* One run ascends strictly: nothing to sort, no duplicate. */
+	if (err || nruns == 1)
 		return err;
 	/* Heaps are disjoint, so runs never interleave; if one did (a torn
 	 * walk), a full sort still gives the promised order. */
