@@ -31,8 +31,12 @@ struct arena_object {
 /* Consecutive valid headers that make an arena without arena_object[]:
  * one header's shape could be chance, four in a row are not. */
 #define MIN_POOLS 4
-/* Bytes read ahead of a header (then skip to the next arena). */
-#define READ_AHEAD (256UL << 10)
+/*
+ * Bytes read ahead of a header: four 16 KiB pools after an arena (then
+ * skip to the next one), doubling up to 1 MiB through other memory.
+ */
+#define AHEAD_MIN (64UL << 10)
+#define AHEAD_MAX (1UL << 20)
 /* Pages whose pagemap bits are read at a time (64 MiB). */
 #define WINDOW_PAGES 16384
 /* Blocks of the right size tried as arena_object[] at most. */
@@ -57,8 +61,8 @@ struct seen {
 struct scan {
 	struct vmem *m;
 	struct census *c;
-	uint8_t *buf; /* READ_AHEAD bytes: memory [buf_lo, buf_hi) */
-	uint64_t buf_lo, buf_hi;
+	uint8_t *buf; /* AHEAD_MAX bytes: memory [buf_lo, buf_hi) */
+	uint64_t buf_lo, buf_hi, ahead;
 	uint64_t bits[WINDOW_PAGES / 64]; /* present pages of [win_lo, win_hi) */
 	uint64_t win_lo, win_hi;
 	struct seen cur; /* the group of consecutive pools being followed */
@@ -94,7 +98,7 @@ static int header(struct scan *s, uint64_t p, uint64_t hi,
 	int err;
 
 	if (p < s->buf_lo || p + sizeof(*h) > s->buf_hi) {
-		uint64_t end = hi - p > READ_AHEAD ? p + READ_AHEAD : hi;
+		uint64_t end = hi - p > s->ahead ? p + s->ahead : hi;
 
 		s->buf_lo = s->buf_hi = 0;
 		err = vmem__read(s->m, p, s->buf, end - p);
@@ -102,6 +106,8 @@ static int header(struct scan *s, uint64_t p, uint64_t hi,
 			return err;
 		s->buf_lo = p;
 		s->buf_hi = end;
+		if (s->ahead < AHEAD_MAX)
+			s->ahead *= 2;
 	}
 	memcpy(h, s->buf + (p - s->buf_lo), sizeof(*h));
 	return 0;
@@ -177,6 +183,7 @@ static int follow(struct scan *s, uint64_t p, uint64_t pool,
 		return 0;
 	err = push_arena(s, g);
 	*next = g->first + arena_size(pool) - pool + s->m->page_size;
+	s->ahead = AHEAD_MIN;
 	g->npools = 0;
 	return err;
 }
@@ -383,8 +390,8 @@ static int array_in_heap(struct scan *s, uint64_t pool, struct arena_object **e,
 	if (!v)
 		return 0;
 	end = v->hi - v->lo > HEAP_SCAN_MAX ? v->lo + HEAP_SCAN_MAX : v->hi;
-	for (w = v->lo; w < end && !found; w += READ_AHEAD - 16) {
-		uint64_t len = end - w > READ_AHEAD ? READ_AHEAD : end - w;
+	for (w = v->lo; w < end && !found; w += AHEAD_MAX - 16) {
+		uint64_t len = end - w > AHEAD_MAX ? AHEAD_MAX : end - w;
 
 		err = vmem__read(s->m, w, s->buf, len);
 		if (err)
@@ -499,10 +506,10 @@ static int record_arenas(struct scan *s)
 
 int pymalloc__census(struct vmem *m, struct census *c)
 {
-	struct scan s = { .m = m, .c = c };
+	struct scan s = { .m = m, .c = c, .ahead = AHEAD_MIN };
 	int err;
 
-	s.buf = malloc(READ_AHEAD);
+	s.buf = malloc(AHEAD_MAX);
 	if (!s.buf)
 		return -ENOMEM;
 	err = scan_memory(&s);
