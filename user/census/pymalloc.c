@@ -217,7 +217,7 @@ static int scan_piece(struct scan *s, uint64_t lo, uint64_t hi)
 	return 0;
 }
 
-/* Arenas are mmapped on their own: never in [heap], never a stack. */
+/* Arenas are mmapped on their own: never in [heap] or [stack]. */
 static int scan_memory(struct scan *s)
 {
 	uint64_t ps = s->m->page_size, lo, piece_hi;
