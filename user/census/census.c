@@ -192,7 +192,10 @@ static int run_cmp(const void *a, const void *b)
 {
 	const struct run *x = a, *y = b;
 
-	return x->first < y->first ? -1 : x->first > y->first;
+	/* Equal first addresses: in the order they were appended. */
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
 }
 
 static int block_cmp(const void *a, const void *b)
@@ -296,7 +299,8 @@ int census__order_blocks(struct census *c)
 	if (nruns > 1)
 		err = permute_runs(c, r, nruns);
 	free(r);
-	if (err)
+	/* One run ascends strictly: nothing to sort, no duplicate. */
+	if (err || nruns == 1)
 		return err;
 	/* Heaps are disjoint, so runs never interleave; if one did (a torn
 	 * walk), a full sort still gives the promised order. */

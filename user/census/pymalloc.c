@@ -27,11 +27,16 @@ struct arena_object {
 #define LARGE_POOL (16UL << 10) /* since 3.10, in 1 MiB arenas */
 #define NCLASSES 32
 #define INITIAL_ARENA_OBJECTS 16
+#define MAX_ARENAS (1UL << 20) /* 1 TiB of arenas: more is not an array */
 /* Consecutive valid headers that make an arena without arena_object[]:
  * one header's shape could be chance, four in a row are not. */
 #define MIN_POOLS 4
-/* Bytes read ahead of a header (then skip to the next arena). */
-#define READ_AHEAD (256UL << 10)
+/*
+ * Bytes read ahead of a header: four 16 KiB pools after an arena (then
+ * skip to the next one), doubling up to 1 MiB through other memory.
+ */
+#define AHEAD_MIN (64UL << 10)
+#define AHEAD_MAX (1UL << 20)
 /* Pages whose pagemap bits are read at a time (64 MiB). */
 #define WINDOW_PAGES 16384
 /* Blocks of the right size tried as arena_object[] at most. */
@@ -56,8 +61,8 @@ struct seen {
 struct scan {
 	struct vmem *m;
 	struct census *c;
-	uint8_t *buf; /* READ_AHEAD bytes: memory [buf_lo, buf_hi) */
-	uint64_t buf_lo, buf_hi;
+	uint8_t *buf; /* AHEAD_MAX bytes: memory [buf_lo, buf_hi) */
+	uint64_t buf_lo, buf_hi, ahead;
 	uint64_t bits[WINDOW_PAGES / 64]; /* present pages of [win_lo, win_hi) */
 	uint64_t win_lo, win_hi;
 	struct seen cur; /* the group of consecutive pools being followed */
@@ -93,7 +98,7 @@ static int header(struct scan *s, uint64_t p, uint64_t hi,
 	int err;
 
 	if (p < s->buf_lo || p + sizeof(*h) > s->buf_hi) {
-		uint64_t end = hi - p > READ_AHEAD ? p + READ_AHEAD : hi;
+		uint64_t end = hi - p > s->ahead ? p + s->ahead : hi;
 
 		s->buf_lo = s->buf_hi = 0;
 		err = vmem__read(s->m, p, s->buf, end - p);
@@ -101,6 +106,8 @@ static int header(struct scan *s, uint64_t p, uint64_t hi,
 			return err;
 		s->buf_lo = p;
 		s->buf_hi = end;
+		if (s->ahead < AHEAD_MAX)
+			s->ahead *= 2;
 	}
 	memcpy(h, s->buf + (p - s->buf_lo), sizeof(*h));
 	return 0;
@@ -176,6 +183,7 @@ static int follow(struct scan *s, uint64_t p, uint64_t pool,
 		return 0;
 	err = push_arena(s, g);
 	*next = g->first + arena_size(pool) - pool + s->m->page_size;
+	s->ahead = AHEAD_MIN;
 	g->npools = 0;
 	return err;
 }
@@ -209,7 +217,7 @@ static int scan_piece(struct scan *s, uint64_t lo, uint64_t hi)
 	return 0;
 }
 
-/* Arenas are mmapped on their own: never in [heap], never a stack. */
+/* Arenas are mmapped on their own: never in [heap] or [stack]. */
 static int scan_memory(struct scan *s)
 {
 	uint64_t ps = s->m->page_size, lo, piece_hi;
@@ -306,7 +314,9 @@ static size_t entries_in(uint64_t usable, uint64_t slack)
 {
 	size_t n = INITIAL_ARENA_OBJECTS;
 
-	while ((n * 2) * sizeof(struct arena_object) <= usable)
+	if (usable / sizeof(struct arena_object) > MAX_ARENAS)
+		return 0;
+	while (n * 2 <= usable / sizeof(struct arena_object))
 		n *= 2;
 	if (n * sizeof(struct arena_object) > usable ||
 	    usable - n * sizeof(struct arena_object) >= slack)
@@ -380,8 +390,8 @@ static int array_in_heap(struct scan *s, uint64_t pool, struct arena_object **e,
 	if (!v)
 		return 0;
 	end = v->hi - v->lo > HEAP_SCAN_MAX ? v->lo + HEAP_SCAN_MAX : v->hi;
-	for (w = v->lo; w < end && !found; w += READ_AHEAD - 16) {
-		uint64_t len = end - w > READ_AHEAD ? READ_AHEAD : end - w;
+	for (w = v->lo; w < end && !found; w += AHEAD_MAX - 16) {
+		uint64_t len = end - w > AHEAD_MAX ? AHEAD_MAX : end - w;
 
 		err = vmem__read(s->m, w, s->buf, len);
 		if (err)
@@ -394,7 +404,7 @@ static int array_in_heap(struct scan *s, uint64_t pool, struct arena_object **e,
 			if ((size & 2) || (size & ~7ULL) < 32)
 				continue;
 			*n = entries_in((size & ~7ULL) - 8, sizeof(**e));
-			if (*n < min)
+			if (*n < min || a + *n * sizeof(**e) > v->hi)
 				continue;
 			if (++tries > MAX_CANDIDATES)
 				return 0;
@@ -496,10 +506,10 @@ static int record_arenas(struct scan *s)
 
 int pymalloc__census(struct vmem *m, struct census *c)
 {
-	struct scan s = { .m = m, .c = c };
+	struct scan s = { .m = m, .c = c, .ahead = AHEAD_MIN };
 	int err;
 
-	s.buf = malloc(READ_AHEAD);
+	s.buf = malloc(AHEAD_MAX);
 	if (!s.buf)
 		return -ENOMEM;
 	err = scan_memory(&s);
