@@ -25,6 +25,7 @@
 #include "options.h"
 #include "output/publish.h"
 #include "server/query.h"
+#include "procs/census_job.h"
 #include "procs/reaper.h"
 #include "offline/report.h"
 #include "procs/session.h"
@@ -332,6 +333,8 @@ static int start(struct run *r)
 		err = load_probes(a);
 	if (!err && reaper__start())
 		log_warn("no detach thread: detaching will pause event intake");
+	if (!err && census_job__start(a, r->loop))
+		log_warn("census: no eventfd: merged at the next tick");
 	if (!err)
 		err = session__start(a);
 	if (!err)
@@ -349,6 +352,7 @@ static void cleanup(struct run *r)
 	struct agent *a = r->a;
 
 	query__stop(a);
+	census_job__stop(a, r->loop);
 	publish__stop(a);
 	tracees__free(&a->procs);
 	reaper__stop(); /* links go before the programs they run */
@@ -362,7 +366,7 @@ static void cleanup(struct run *r)
 
 int main(int argc, char **argv)
 {
-	struct agent a = { .exit_code = 0 };
+	struct agent a = { .exit_code = 0, .census_efd = -1 };
 	struct run r = { .a = &a };
 	int err, code;
 

@@ -37,6 +37,13 @@ def by_function(section):
     return out
 
 
+def split_census(by_fn):
+    """by_function's entries: (after attach, the census's "(before
+    attach) ..." sites)."""
+    old = {k: v for k, v in by_fn.items() if k.startswith("(before attach)")}
+    return {k: v for k, v in by_fn.items() if k not in old}, old
+
+
 def wait_for(pred, timeout=10.0, step=0.05):
     end = time.time() + timeout
     while time.time() < end:

@@ -1172,3 +1172,26 @@ Test(heap, clone_keeps_census_blocks, .timeout = 10)
 	heap__free(&child);
 	heap__free(&h);
 }
+
+/* A peak in the window held the census's kept blocks as well. */
+Test(heap, census_raises_a_peak_reached_while_it_was_read, .timeout = 10)
+{
+	struct census c;
+	struct heap h;
+	int64_t a;
+
+	cr_assert_eq(heap__init(&h), 0);
+	census_sites(&h);
+	a = site_id(&h, KEY_A);
+	heap__alloc(&h, 0x5000, 5000, a, 1);
+	heap__release(&h, 0x5000);
+	old_blocks(&c, 10);
+	cr_assert_eq(heap__adopt_census(&h, &c, 2), 0);
+	heap__settle_peak(&h);
+	cr_assert_eq(h.live_bytes, 1000);
+	cr_assert_eq(h.peak_bytes, 6000);
+	cr_assert_eq(h.peak_count, 11);
+	expect_site(&h, a, 0, 0, 5000, 1);
+	expect_site(&h, h.before.site[CENSUS_HEAP], 1000, 10, 1000, 10);
+	heap__free(&h);
+}

@@ -663,7 +663,8 @@ static void expect_frames(const struct top_stack_row *r,
 	cr_assert_eq(r->nframes, n, "%zu frames, want %zu", r->nframes, n);
 	for (i = 0; i < n; i++) {
 		cr_assert_str_eq(r->frames[i].text, want[i], "frame %zu", i);
-		cr_assert_eq(r->frames[i].native, i == n - 1);
+		cr_assert_eq(r->frames[i].native,
+			     i == n - 1 && strncmp(want[i], "(before", 7));
 	}
 }
 
@@ -858,4 +859,27 @@ Test(topmodel, header, .timeout = 10)
 	topmodel__header(&st, 20, true, buf, sizeof(buf), &hot);
 	cr_assert_str_eq(buf, "memprof-bpf 23:05:1…");
 	cr_assert_eq(hot, strlen(buf), "nothing left to highlight");
+}
+
+/* A census site is its label: one frame, not a native caller. */
+Test(topmodel, before_attach_site_is_its_label, .timeout = 10)
+{
+	static struct kernel k;
+	struct top_stack_row *r;
+	struct top_sites s;
+	int64_t old;
+	ssize_t n;
+
+	kernel(&k);
+	old = sites__add_before(&k.s, CENSUS_MMAPPED);
+	cr_assert_eq(heap__grow_sites(&k.h, k.s.n), 0);
+	heap__alloc(&k.h, 0x7f0000000010, 64 * MiB, old, 9);
+	sites_of(&k, &s);
+	n = topmodel__stacks(&s, false, TOP_ANY_RUN, TOP_SORT_BYTES, 10, &r);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(r[0].site, old);
+	expect_frames(&r[0], (const char *[]){ "(before attach) mmapped" }, 1);
+	cr_assert_not(r[0].frames[0].native);
+	topmodel__free_stacks(r, n);
+	kernel_free(&k);
 }

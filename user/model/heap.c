@@ -317,6 +317,31 @@ static int keep_regions(struct heap *h, const struct census *c, uint64_t *bytes,
 	return p.err;
 }
 
+/*
+ * A peak reached while the census was read (the heap was empty at
+ * attach: any peak so far is the window's) held the census's kept blocks
+ * too: they were there before attach and are there still. Blocks freed
+ * in the window may have been there as well, unknowable: the peak is low
+ * by at most those.
+ */
+static void raise_window_peak(struct heap *h, const uint64_t *bytes,
+			      const uint64_t *count)
+{
+	int k;
+
+	if (!h->peak_bytes)
+		return;
+	heap__settle_peak(h);
+	for (k = 0; k < CENSUS_KINDS; k++) {
+		struct site *s = &h->sites[h->before.site[k]];
+
+		s->peak_bytes += bytes[k];
+		s->peak_count += count[k];
+		h->peak_bytes += bytes[k];
+		h->peak_count += count[k];
+	}
+}
+
 int heap__adopt_census(struct heap *h, struct census *c, uint64_t now)
 {
 	uint64_t bytes[CENSUS_KINDS] = { 0 }, count[CENSUS_KINDS] = { 0 };
@@ -328,6 +353,7 @@ int heap__adopt_census(struct heap *h, struct census *c, uint64_t now)
 	c->nblocks = c->blocks_cap = 0;
 	err = keep_regions(h, c, bytes, count);
 	before__close_window(&h->before);
+	raise_window_peak(h, bytes, count);
 	for (i = 0; i < CENSUS_KINDS; i++)
 		if (count[i])
 			grow_by(h, h->before.site[i], bytes[i], (int)count[i],

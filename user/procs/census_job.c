@@ -5,8 +5,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include "attach.h"
 #include "census_job.h"
+#include "lib/loop.h"
 #include "lib/log.h"
 #include "lib/text.h"
 
@@ -15,6 +18,7 @@ struct census_job {
 	pthread_t thread;
 	atomic_bool done;
 	pid_t pid;
+	int efd; /* told when done (the agent's census_efd), or -1 */
 	unsigned gen; /* the process's census_gen when it began */
 	int err;
 	struct census c;
@@ -26,18 +30,23 @@ static void *read_census(void *arg)
 {
 	struct census_job *j = arg;
 
+	uint64_t one = 1;
+
 	j->err = census__take(j->pid, &j->c);
 	atomic_store(&j->done, true);
+	if (j->efd >= 0 && write(j->efd, &one, sizeof(one)) < 0)
+		return NULL; /* the tick collects it then */
 	return NULL;
 }
 
-static struct census_job *start(struct tracee *t)
+static struct census_job *start(struct agent *a, struct tracee *t)
 {
 	struct census_job *j = calloc(1, sizeof(*j));
 
 	if (!j)
 		return NULL;
 	j->pid = t->pid;
+	j->efd = a->census_efd;
 	j->gen = t->census_gen;
 	if (pthread_create(&j->thread, NULL, read_census, j)) {
 		free(j);
@@ -183,17 +192,22 @@ static struct tracee *owner(struct agent *a, const struct census_job *j)
  * Drain the ring first (its events may even end the process): every event
  * up to now is then in the window.
  */
-static void collect(struct agent *a)
+static void collect(struct agent *a, bool drain)
 {
 	struct census_job *j = a->census;
 	struct tracee *t;
 
-	ring_buffer__consume(a->rb);
+	/*
+	 * The job is ours before the ring is drained: an event handler may
+	 * attach a process and ask for (and start) the next census.
+	 */
+	a->census = NULL;
+	if (drain)
+		ring_buffer__consume(a->rb);
 	t = owner(a, j);
 	if (t)
 		merge(a, t, j);
 	end(j);
-	a->census = NULL;
 }
 
 /* ---- the queue ---------------------------------------------------------- */
@@ -214,10 +228,10 @@ void census_job__poll(struct agent *a)
 	struct tracee *t;
 
 	if (a->census && atomic_load(&a->census->done))
-		collect(a);
+		collect(a, true);
 	if (a->census || !(t = next_queued(a)))
 		return;
-	a->census = start(t);
+	a->census = start(a, t);
 	if (!a->census)
 		give_up(t, "cannot start its thread");
 }
@@ -241,8 +255,8 @@ void census_job__finish(struct agent *a)
 {
 	size_t i;
 
-	if (a->census)
-		collect(a); /* joins: a census takes seconds at most */
+	while (a->census)
+		collect(a, true); /* joins: a census takes seconds at most */
 	for (i = 0; i < a->procs.len; i++) {
 		struct tracee *t = a->procs.v[i];
 
@@ -252,5 +266,43 @@ void census_job__finish(struct agent *a)
 			snprintf(t->census.warning, sizeof(t->census.warning),
 				 "the agent stopped before it was read");
 		}
+	}
+}
+
+void census_job__on_exit(struct agent *a, struct tracee *t)
+{
+	if (a->census && a->census->pid == t->pid)
+		collect(a, false); /* inside the drain: no second one */
+	else if (t->census.state == CENSUS_QUEUED)
+		give_up(t, "it exited before its census was read");
+}
+
+/* The thread's word that it is done: merge now, not at the next tick. */
+static void on_done(struct loop *l, int fd, unsigned events, void *data)
+{
+	uint64_t n;
+
+	(void)l, (void)events;
+	if (read(fd, &n, sizeof(n)) < 0)
+		return;
+	census_job__poll(data);
+}
+
+int census_job__start(struct agent *a, struct loop *loop)
+{
+	a->census_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (a->census_efd < 0)
+		return -errno;
+	return loop__add_fd(loop, a->census_efd, LOOP_IN, on_done, a);
+}
+
+void census_job__stop(struct agent *a, struct loop *loop)
+{
+	while (a->census)
+		collect(a, false);
+	if (a->census_efd >= 0) {
+		loop__del_fd(loop, a->census_efd);
+		close(a->census_efd);
+		a->census_efd = -1;
 	}
 }

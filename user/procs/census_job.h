@@ -12,10 +12,25 @@
 
 #include "agent.h"
 
+struct loop;
+
+/*
+ * Join the loop: a census done is merged at once (its thread says so
+ * through an eventfd). Before session__start. 0 or -errno (then the tick
+ * merges).
+ */
+int census_job__start(struct agent *a, struct loop *loop);
+void census_job__stop(struct agent *a, struct loop *loop);
+
 /* t's probes are in: take its census (or note --no-census). */
 void census_job__request(struct agent *a, struct tracee *t);
 /* Per tick: merge a finished census, start the next one. */
 void census_job__poll(struct agent *a);
+/*
+ * t exited (called inside the ring's drain, before its last snapshot):
+ * its census, if being read, is waited for and merged; if queued, given up.
+ */
+void census_job__on_exit(struct agent *a, struct tracee *t);
 /* At the end: wait for the running census and merge it; drop the rest. */
 void census_job__finish(struct agent *a);
 

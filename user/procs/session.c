@@ -346,6 +346,7 @@ void session__on_exit(struct agent *a, pid_t pid, int exit_code)
 		warn_oom(t, "was killed",
 			 "SIGKILL as its cgroup counted an OOM kill");
 	}
+	census_job__on_exit(a, t);
 	session__snapshot(a, t, t->oom ? "oom" : "exit");
 	if (pid == a->primary)
 		a->primary_done = true;
