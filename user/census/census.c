@@ -231,10 +231,13 @@ static struct run *find_runs(const struct census *c, size_t *nruns)
 	return r;
 }
 
-/* Copy the runs into a new array in the order of their first address. */
+/*
+ * Copy the runs into a new array in the order of their first address,
+ * sized to the blocks (the old one may be up to twice as big).
+ */
 static int permute_runs(struct census *c, struct run *r, size_t nruns)
 {
-	struct census_block *b = census__alloc_blocks(c->blocks_cap);
+	struct census_block *b = census__alloc_blocks(c->nblocks);
 	size_t i, at = 0;
 
 	if (!b)
@@ -246,6 +249,7 @@ static int permute_runs(struct census *c, struct run *r, size_t nruns)
 	}
 	census__free_blocks(c->blocks, c->blocks_cap);
 	c->blocks = b;
+	c->blocks_cap = c->nblocks;
 	return 0;
 }
 
@@ -255,9 +259,11 @@ static int permute_runs(struct census *c, struct run *r, size_t nruns)
  */
 static void drop_duplicates(struct census *c)
 {
-	size_t i, n = 1;
+	size_t i = 1, n;
 
-	for (i = 1; i < c->nblocks; i++) {
+	while (i < c->nblocks && c->blocks[i].addr != c->blocks[i - 1].addr)
+		i++; /* none before i: nothing to move */
+	for (n = i; i < c->nblocks; i++) {
 		const struct census_block *b = &c->blocks[i];
 
 		if (b->addr == c->blocks[n - 1].addr) {
@@ -293,8 +299,11 @@ int census__order_blocks(struct census *c)
 	r = find_runs(c, &nruns);
 	if (!r)
 		return -ENOMEM;
-	if (nruns > 1)
-		err = permute_runs(c, r, nruns);
+	if (nruns == 1) { /* strictly ascending: in order, no duplicates */
+		free(r);
+		return 0;
+	}
+	err = permute_runs(c, r, nruns);
 	free(r);
 	if (err)
 		return err;
