@@ -60,6 +60,14 @@ static int blocks_grow(struct census *c)
 	return 0;
 }
 
+int census__reserve_blocks(struct census *c, size_t n)
+{
+	while (c->blocks_cap - c->nblocks < n)
+		if (blocks_grow(c))
+			return -ENOMEM;
+	return 0;
+}
+
 int census__add_block(struct census *c, uint64_t addr, uint64_t size,
 		      enum census_kind kind)
 {
