@@ -25,7 +25,8 @@
 #define NBINS_SCAN 127 /* bins[] pairs the arena signature checks */
 #define MIN_EMPTY_BINS 8
 #define RING_HOPS 1000 /* arenas followed round the next ring */
-#define WALK_BUF (1U << 20) /* one heap read: 1 MiB copies fastest (4) */
+/* One heap read: 1 MiB copies fastest, but 512 KiB walks faster (4). */
+#define WALK_BUF (512U << 10)
 #define MMAP_WIN (128U << 10) /* read at a mapping start: memalign's lead */
 #define RETRIES 8 /* re-reads of a torn header before giving up (5) */
 #define TC_SMALL_MAX 0x410ULL /* largest chunk of tcache's 64 small bins */
