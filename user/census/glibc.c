@@ -808,11 +808,31 @@ static int side_cmp(const void *a, const void *b)
 	return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
 }
 
-/* The side entry of chunk, or NULL: a binary search. */
-static struct side *side_find(struct walker *w, uint64_t chunk)
+/*
+ * The first side entry at or after chunk, galloping out from hint: a
+ * list's next chunk mostly lies near the last (frees have locality), so
+ * the search stays in a few cache lines of a table of megabytes.
+ */
+static size_t side_lower_bound(const struct walker *w, uint64_t chunk,
+			       size_t hint)
 {
-	size_t lo = 0, hi = w->nside;
+	size_t lo, hi, step = 1, n = w->nside;
 
+	if (hint > n)
+		hint = n;
+	if (hint < n && w->side[hint].chunk < chunk) {
+		for (lo = hi = hint + 1; hi < n && w->side[hi].chunk < chunk;
+		     step *= 2) {
+			lo = hi + 1;
+			hi = n - hi > step ? hi + step : n;
+		}
+	} else {
+		for (hi = lo = hint; lo > 0 && w->side[lo - 1].chunk >= chunk;
+		     step *= 2) {
+			hi = lo - 1;
+			lo = lo > step ? lo - step : 0;
+		}
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -821,8 +841,16 @@ static struct side *side_find(struct walker *w, uint64_t chunk)
 		else
 			hi = mid;
 	}
-	return lo < w->nside && w->side[lo].chunk == chunk ? &w->side[lo]
-							   : NULL;
+	return lo;
+}
+
+/* The side entry of chunk, or NULL; *at: where the search ended. */
+static struct side *side_find(struct walker *w, uint64_t chunk, size_t *at)
+{
+	size_t i = side_lower_bound(w, chunk, *at);
+
+	*at = i;
+	return i < w->nside && w->side[i].chunk == chunk ? &w->side[i] : NULL;
 }
 
 /*
@@ -832,10 +860,10 @@ static struct side *side_find(struct walker *w, uint64_t chunk)
 static bool follow_fastbin(struct walker *w, unsigned i, uint64_t c)
 {
 	uint64_t usable = 32 + 16 * (uint64_t)i - 8;
-	size_t steps;
+	size_t steps, at = 0;
 
 	for (steps = 0; c && steps <= w->nside; steps++) {
-		struct side *s = side_find(w, c);
+		struct side *s = side_find(w, c, &at);
 		struct census_block *b = s ? &w->c->blocks[s->idx] : NULL;
 
 		if (!b || local_usable(b->word) != usable)
