@@ -67,9 +67,12 @@ static const struct tcache_layout tcache_layouts[] = {
 	{ 0x300, 76, 0x98, true }, /* 2.42+: num_slots[76] */
 };
 
-/* A fastbin-sized in-use chunk and its fd word (fastbin lists, 3). */
+/*
+ * A fastbin-sized in-use chunk: its block and its fd word (fastbin lists,
+ * 3). 16 B: the chunk's address is its block's, less 16.
+ */
 struct side {
-	uint64_t chunk, w0;
+	uint64_t w0;
 	size_t idx;
 };
 
@@ -549,7 +552,7 @@ static int record(struct walker *w, const struct seen *s)
 		if (grow_big((void **)&w->side, &w->capside, w->nside,
 			     sizeof(*w->side)))
 			return -ENOMEM;
-		w->side[w->nside++] = (struct side){ s->addr, s->w0, idx };
+		w->side[w->nside++] = (struct side){ s->w0, idx };
 	}
 	if (s->cs == w->tl->chunk) {
 		err = check_tcache(w, s->addr, s->cs);
@@ -801,11 +804,20 @@ static int walk_arena(struct walker *w, uint64_t a, uint64_t top)
 
 /* ---- fastbins (2.34-2.42, section 3) ----------------------------------- */
 
-static int side_cmp(const void *a, const void *b)
+/* The chunk of side entry i (the table keeps no address of its own). */
+static uint64_t side_chunk(const struct walker *w, size_t i)
 {
-	const struct side *x = a, *y = b;
+	return w->c->blocks[w->side[i].idx].addr - 16;
+}
 
-	return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+/* Side entries by their blocks' addresses (arg: the census's blocks). */
+static int side_cmp(const void *a, const void *b, void *arg)
+{
+	const struct census_block *blocks = arg;
+	uint64_t x = blocks[((const struct side *)a)->idx].addr;
+	uint64_t y = blocks[((const struct side *)b)->idx].addr;
+
+	return x < y ? -1 : x > y;
 }
 
 /*
@@ -820,14 +832,14 @@ static size_t side_lower_bound(const struct walker *w, uint64_t chunk,
 
 	if (hint > n)
 		hint = n;
-	if (hint < n && w->side[hint].chunk < chunk) {
-		for (lo = hi = hint + 1; hi < n && w->side[hi].chunk < chunk;
+	if (hint < n && side_chunk(w, hint) < chunk) {
+		for (lo = hi = hint + 1; hi < n && side_chunk(w, hi) < chunk;
 		     step *= 2) {
 			lo = hi + 1;
 			hi = n - hi > step ? hi + step : n;
 		}
 	} else {
-		for (hi = lo = hint; lo > 0 && w->side[lo - 1].chunk >= chunk;
+		for (hi = lo = hint; lo > 0 && side_chunk(w, lo - 1) >= chunk;
 		     step *= 2) {
 			hi = lo - 1;
 			lo = lo > step ? lo - step : 0;
@@ -836,7 +848,7 @@ static size_t side_lower_bound(const struct walker *w, uint64_t chunk,
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (w->side[mid].chunk < chunk)
+		if (side_chunk(w, mid) < chunk)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -850,7 +862,7 @@ static struct side *side_find(struct walker *w, uint64_t chunk, size_t *at)
 	size_t i = side_lower_bound(w, chunk, *at);
 
 	*at = i;
-	return i < w->nside && w->side[i].chunk == chunk ? &w->side[i] : NULL;
+	return i < w->nside && side_chunk(w, i) == chunk ? &w->side[i] : NULL;
 }
 
 /*
@@ -883,10 +895,11 @@ static int fastbins(struct walker *w, uint64_t a)
 	int err;
 
 	for (i = 1; i < w->nside; i++)
-		if (w->side[i].chunk < w->side[i - 1].chunk)
+		if (side_chunk(w, i) < side_chunk(w, i - 1))
 			break;
 	if (i < w->nside) /* heaps came in prev order: sort once */
-		qsort(w->side, w->nside, sizeof(*w->side), side_cmp);
+		qsort_r(w->side, w->nside, sizeof(*w->side), side_cmp,
+			w->c->blocks);
 	for (i = 0; i < w->al->nfast; i++) {
 		for (try = 0; try < 2; try++) {
 			err = vmem__word(w->m, a + w->al->fastbins + 8 * i,
