@@ -174,6 +174,36 @@ Test(vmem, read_all_faults_nothing_in, .timeout = 10)
 	free(buf);
 }
 
+/* vmem__peek: one word, its page looked up alone, with or without a cache. */
+Test(vmem, peek_reads_present_words_only, .timeout = 10)
+{
+	struct child ch;
+	struct vmem m;
+	long before;
+	uint64_t w = 1;
+	int cached;
+
+	start_child(&ch);
+	before = rss_anon(ch.pid);
+	cr_assert_eq(vmem__open(&m, ch.pid), 0);
+	for (cached = 0; cached < 2; cached++) {
+		if (cached) /* the cache now covers the area */
+			cr_assert_eq(vmem__word(&m, ch.area, &w), 0);
+		cr_assert_eq(vmem__peek(&m, ch.area + 5001 * PAGE + 64, &w), 0);
+		cr_assert_eq(w, 0x0505050505050505ULL);
+		w = 1;
+		cr_assert_eq(vmem__peek(&m, ch.area + 77 * PAGE, &w), 0);
+		cr_assert_eq(w, 0, "an absent page reads as zero");
+	}
+	cr_assert_eq(rss_anon(ch.pid), before);
+	cr_assert_eq(vmem__peek(&m, 8, &w), -EFAULT);
+	cr_assert_eq(vmem__peek(&m, ch.area + 3, &w), -EFAULT);
+	end_child(&ch);
+	vmem__forget(&m);
+	cr_assert_eq(vmem__peek(&m, ch.area, &w), -ESRCH);
+	vmem__close(&m);
+}
+
 Test(vmem, gone_is_esrch, .timeout = 10)
 {
 	struct child ch;

@@ -60,6 +60,14 @@ static int blocks_grow(struct census *c)
 	return 0;
 }
 
+int census__reserve_blocks(struct census *c, size_t n)
+{
+	while (c->blocks_cap - c->nblocks < n)
+		if (blocks_grow(c))
+			return -ENOMEM;
+	return 0;
+}
+
 int census__add_block(struct census *c, uint64_t addr, uint64_t size,
 		      enum census_kind kind)
 {
@@ -234,10 +242,13 @@ static struct run *find_runs(const struct census *c, size_t *nruns)
 	return r;
 }
 
-/* Copy the runs into a new array in the order of their first address. */
+/*
+ * Copy the runs into a new array in the order of their first address,
+ * sized to the blocks (the old one may be up to twice as big).
+ */
 static int permute_runs(struct census *c, struct run *r, size_t nruns)
 {
-	struct census_block *b = census__alloc_blocks(c->blocks_cap);
+	struct census_block *b = census__alloc_blocks(c->nblocks);
 	size_t i, at = 0;
 
 	if (!b)
@@ -249,6 +260,7 @@ static int permute_runs(struct census *c, struct run *r, size_t nruns)
 	}
 	census__free_blocks(c->blocks, c->blocks_cap);
 	c->blocks = b;
+	c->blocks_cap = c->nblocks;
 	return 0;
 }
 
@@ -258,9 +270,11 @@ static int permute_runs(struct census *c, struct run *r, size_t nruns)
  */
 static void drop_duplicates(struct census *c)
 {
-	size_t i, n = 1;
+	size_t i = 1, n;
 
-	for (i = 1; i < c->nblocks; i++) {
+	while (i < c->nblocks && c->blocks[i].addr != c->blocks[i - 1].addr)
+		i++; /* none before i: nothing to move */
+	for (n = i; i < c->nblocks; i++) {
 		const struct census_block *b = &c->blocks[i];
 
 		if (b->addr == c->blocks[n - 1].addr) {

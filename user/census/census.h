@@ -156,6 +156,12 @@ void census__free(struct census *c);
 struct census_block *census__alloc_blocks(size_t cap);
 void census__free_blocks(struct census_block *v, size_t cap);
 
+/*
+ * Room for n more blocks past c->nblocks: a walker that appends millions
+ * writes c->blocks[c->nblocks++] itself (and counts them) after it. 0 or
+ * -ENOMEM.
+ */
+int census__reserve_blocks(struct census *c, size_t n);
 /* For the walkers (glibc.c, pymalloc.c, anon.c): 0 or -ENOMEM. */
 int census__add_block(struct census *c, uint64_t addr, uint64_t size,
 		      enum census_kind kind);

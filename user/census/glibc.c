@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * glibc's heap read from outside (docs/design/census.md sections 1-5, 7).
- * The walk keeps every in-use chunk in a local array, heap by heap in
- * address order; tcache and fastbin members are marked there, and what
- * is left goes to the census at the end.
+ * The walk appends every in-use chunk to the census's block array, heap by
+ * heap in walk order, with local marks in the word's top bits; tcache and
+ * fastbin members are marked there, and the rest is compacted into census
+ * blocks at the end (census__order_blocks puts the heaps in order).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,13 +25,18 @@
 #define NBINS_SCAN 127 /* bins[] pairs the arena signature checks */
 #define MIN_EMPTY_BINS 8
 #define RING_HOPS 1000 /* arenas followed round the next ring */
-#define WALK_BUF (1U << 20) /* one heap read: 1 MiB copies fastest (4) */
+/* One heap read: 1 MiB copies fastest, but 512 KiB walks faster (4). */
+#define WALK_BUF (512U << 10)
 #define MMAP_WIN (128U << 10) /* read at a mapping start: memalign's lead */
 #define RETRIES 8 /* re-reads of a torn header before giving up (5) */
 #define TC_SMALL_MAX 0x410ULL /* largest chunk of tcache's 64 small bins */
 #define TC_MAX_BYTES 0x310 /* largest tcache struct chunk, with a remainder */
 #define DEAD_TCACHE (1ULL << 63) /* local marks, above census's kind bits */
 #define DEAD_FAST (1ULL << 62)
+#define SMALL (1ULL << 61) /* tcache-sized: usable below, key hash above */
+#define SMALL_USABLE 0xffffULL
+#define HASH_SHIFT 16
+#define HASH_BITS (0xffffffffULL << HASH_SHIFT)
 
 static uint64_t chunk_size(uint64_t size_word)
 {
@@ -61,26 +67,17 @@ static const struct tcache_layout tcache_layouts[] = {
 	{ 0x300, 76, 0x98, true }, /* 2.42+: num_slots[76] */
 };
 
-/* An in-use chunk: user pointer, usable size | kind | DEAD_* marks. */
-struct gblock {
-	uint64_t addr, word;
-};
-
-/* A chunk small enough for tcache, and its word at mem+8 (the key?). */
-struct pending {
-	size_t idx;
-	uint64_t w1;
-};
-
-/* A fastbin-sized in-use chunk and its fd word (fastbin lists, 3). */
+/*
+ * A fastbin-sized in-use chunk: its block and its fd word (fastbin lists,
+ * 3). 16 B: the chunk's address is its block's, less 16.
+ */
 struct side {
-	uint64_t chunk, w0;
+	uint64_t w0;
 	size_t idx;
 };
 
-/* A walked heap: its blocks are b[from, to). */
+/* A walked heap (the mmapped chunks' scan skips them). */
 struct seg {
-	size_t from, to;
 	uint64_t lo, hi;
 };
 
@@ -92,12 +89,9 @@ struct walker {
 	uint64_t main_arena;
 	unsigned char *buf;
 	uint64_t buf_lo, buf_len;
-	struct gblock *b;
-	size_t nb, capb;
+	size_t from; /* c->nblocks when the walk began: its blocks follow */
 	struct seg *segs;
 	size_t nsegs, capsegs;
-	struct pending *pend;
-	size_t npend, cappend;
 	struct side *side;
 	size_t nside, capside;
 	uint64_t *votes; /* tcache_key candidates from list heads */
@@ -108,7 +102,7 @@ struct walker {
 /* A chunk as the walk last saw it. */
 struct seen {
 	uint64_t addr, cs, w0, w1;
-	size_t nb; /* w->nb before its header was judged */
+	size_t nb; /* c->nblocks before its header was judged */
 };
 
 /* Make room for one more element of size sz in *v (capacity *cap). */
@@ -459,25 +453,68 @@ static uint64_t majority(const uint64_t *v, size_t n)
 	return key;
 }
 
+/* 32 bits of the word at mem+8, kept in a tcache-sized block's word. */
+static uint64_t key_hash(uint64_t w1)
+{
+	return ((w1 * 0x9e3779b97f4a7c15ULL) >> 32) << HASH_SHIFT;
+}
+
+/* A block word the walk wrote: its usable size, the local bits off. */
+static uint64_t local_usable(uint64_t word)
+{
+	return word & SMALL ? word & SMALL_USABLE : word & CENSUS_SIZE_MASK;
+}
+
+/*
+ * Does block i's chunk carry key at mem+8? Its hash says maybe, the word
+ * read again says so (the walk kept 32 bits of it, not 16 B a chunk on
+ * the side). -ESRCH, 1 or 0.
+ */
+static int carries_key(struct walker *w, size_t i, uint64_t key)
+{
+	const struct census_block *b = &w->c->blocks[i];
+	uint64_t w1;
+	int err;
+
+	if ((b->word & (SMALL | HASH_BITS)) != (SMALL | key_hash(key)))
+		return 0;
+	err = vmem__peek(w->m, b->addr + 8, &w1);
+	if (err)
+		return err == -ESRCH ? err : 0;
+	return w1 == key;
+}
+
 /*
  * Mark the chunks that carry the key at mem+8: tcache's. A key that more
  * chunks carry than the structs hold (twice, for torn lists) is user
- * data that won the vote: mark nothing then.
+ * data that won the vote: mark nothing then. 0 or -errno.
  */
-static void settle_tcache(struct walker *w)
+static int settle_tcache(struct walker *w)
 {
-	uint64_t key = majority(w->votes, w->nvotes), n = 0;
-	size_t i;
+	uint64_t key = majority(w->votes, w->nvotes);
+	uint64_t limit = 2 * w->tc_entries + 64;
+	size_t i, n = 0, cap = 0, *hit = NULL;
+	int err = 0;
 
 	if (!key)
-		return;
-	for (i = 0; i < w->npend; i++)
-		n += w->pend[i].w1 == key;
-	if (n > 2 * w->tc_entries + 64)
-		return;
-	for (i = 0; i < w->npend; i++)
-		if (w->pend[i].w1 == key)
-			w->b[w->pend[i].idx].word |= DEAD_TCACHE;
+		return 0;
+	for (i = w->from; i < w->c->nblocks && n <= limit; i++) {
+		err = carries_key(w, i, key);
+		if (err < 0)
+			break;
+		if (!err)
+			continue;
+		if (grow((void **)&hit, &cap, n, sizeof(*hit))) {
+			err = -ENOMEM;
+			break;
+		}
+		hit[n++] = i;
+	}
+	if (err >= 0 && n <= limit)
+		for (i = 0; i < n; i++)
+			w->c->blocks[hit[i]].word |= DEAD_TCACHE;
+	free(hit);
+	return err < 0 ? err : 0;
 }
 
 /* An in-use chunk of the struct's size: a tcache struct? Vote if so. */
@@ -503,28 +540,29 @@ static int check_tcache(struct walker *w, uint64_t chunk, uint64_t cs)
 
 /* ---- the chunk walk (sections 2.1, 2.2, 5) ---------------------------- */
 
-/* Keep one in-use chunk: its block, and what tcache/fastbins need. */
+/*
+ * Keep one in-use chunk: its block, appended in place (the hot path: one
+ * store), a tcache-sized one with its key hash, a fastbin-sized one in
+ * the side table.
+ */
 static int record(struct walker *w, const struct seen *s)
 {
-	uint64_t word = (s->cs - 8) | (uint64_t)CENSUS_HEAP
-					      << CENSUS_KIND_SHIFT;
-	size_t idx = w->nb;
+	struct census *c = w->c;
+	uint64_t word = s->cs - 8;
+	size_t idx = c->nblocks;
 	int err;
 
-	if (grow_big((void **)&w->b, &w->capb, w->nb, sizeof(*w->b)))
+	if (idx == c->blocks_cap && census__reserve_blocks(c, 1))
 		return -ENOMEM;
-	w->b[w->nb++] = (struct gblock){ s->addr + 16, word };
-	if (s->cs <= TC_SMALL_MAX) {
-		if (grow_big((void **)&w->pend, &w->cappend, w->npend,
-			     sizeof(*w->pend)))
-			return -ENOMEM;
-		w->pend[w->npend++] = (struct pending){ idx, s->w1 };
-	}
+	if (s->cs <= TC_SMALL_MAX)
+		word |= SMALL | key_hash(s->w1);
+	c->blocks[idx] = (struct census_block){ s->addr + 16, word };
+	c->nblocks = idx + 1;
 	if (w->al->nfast && s->cs <= 32 + 16 * (uint64_t)(w->al->nfast - 1)) {
 		if (grow_big((void **)&w->side, &w->capside, w->nside,
 			     sizeof(*w->side)))
 			return -ENOMEM;
-		w->side[w->nside++] = (struct side){ s->addr, s->w0, idx };
+		w->side[w->nside++] = (struct side){ s->w0, idx };
 	}
 	/*
 	 * The struct's chunk may be 16 B larger: a remainder under MINSIZE
@@ -541,11 +579,9 @@ static int record(struct walker *w, const struct seen *s)
 /* Forget what was recorded from index nb on (a retried stretch). */
 static void unrecord(struct walker *w, size_t nb)
 {
-	while (w->npend && w->pend[w->npend - 1].idx >= nb)
-		w->npend--;
 	while (w->nside && w->side[w->nside - 1].idx >= nb)
 		w->nside--;
-	w->nb = nb;
+	w->c->nblocks = nb;
 }
 
 /*
@@ -586,7 +622,7 @@ struct heapwalk {
 	bool current; /* the arena's top was in it or past its end: it grows */
 	struct seen prev, before;
 	uint64_t c;
-	size_t from; /* w->nb when the heap's walk began */
+	size_t from; /* c->nblocks when the heap's walk began */
 	int retries;
 };
 
@@ -615,9 +651,12 @@ static int recover(struct walker *w, struct heapwalk *hw, uint64_t size)
 	}
 	if (!err && top >= hw->lo && top < hw->end && hw->c >= top) {
 		/* The arena shrank under the walk: what lies past top is not. */
-		while (w->nb > hw->from && w->b[w->nb - 1].addr > top)
-			w->nb--;
-		unrecord(w, w->nb);
+		struct census *c = w->c;
+
+		while (c->nblocks > hw->from &&
+		       c->blocks[c->nblocks - 1].addr > top)
+			c->nblocks--;
+		unrecord(w, c->nblocks);
 		return 0;
 	}
 	if (hw->retries++ < RETRIES) {
@@ -653,7 +692,7 @@ static int walk_chunks(struct walker *w, struct heapwalk *hw)
 
 	while (hw->c + 16 <= hw->end) {
 		uint64_t c = hw->c, size, cs;
-		size_t nb0 = w->nb;
+		size_t nb0 = w->c->nblocks;
 
 		err = need(w, c, 32, hw->end);
 		if (err == -ESRCH || err == -ENOMEM)
@@ -706,14 +745,14 @@ static int walk_heap(struct walker *w, uint64_t arena, uint64_t first,
 	hw.top = top >= first && top < end ? top : 0;
 	hw.current = current;
 	hw.c = first;
-	hw.from = w->nb;
+	hw.from = w->c->nblocks;
 	w->buf_len = 0;
 	err = walk_chunks(w, &hw);
 	if (err)
 		return err;
 	if (grow((void **)&w->segs, &w->capsegs, w->nsegs, sizeof(*w->segs)))
 		return -ENOMEM;
-	w->segs[w->nsegs++] = (struct seg){ hw.from, w->nb, first, end };
+	w->segs[w->nsegs++] = (struct seg){ first, end };
 	return 0;
 }
 
@@ -779,28 +818,65 @@ static int walk_arena(struct walker *w, uint64_t a, uint64_t top)
 
 /* ---- fastbins (2.34-2.42, section 3) ----------------------------------- */
 
-static int side_cmp(const void *a, const void *b)
+/* The chunk of side entry i (the table keeps no address of its own). */
+static uint64_t side_chunk(const struct walker *w, size_t i)
 {
-	const struct side *x = a, *y = b;
-
-	return x->chunk < y->chunk ? -1 : x->chunk > y->chunk;
+	return w->c->blocks[w->side[i].idx].addr - 16;
 }
 
-/* The side entry of chunk, or NULL: a binary search. */
-static struct side *side_find(struct walker *w, uint64_t chunk)
+/* Side entries by their blocks' addresses (arg: the census's blocks). */
+static int side_cmp(const void *a, const void *b, void *arg)
 {
-	size_t lo = 0, hi = w->nside;
+	const struct census_block *blocks = arg;
+	uint64_t x = blocks[((const struct side *)a)->idx].addr;
+	uint64_t y = blocks[((const struct side *)b)->idx].addr;
 
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The first side entry at or after chunk, galloping out from hint: a
+ * list's next chunk mostly lies near the last (frees have locality), so
+ * the search stays in a few cache lines of a table of megabytes.
+ */
+static size_t side_lower_bound(const struct walker *w, uint64_t chunk,
+			       size_t hint)
+{
+	size_t lo, hi, step = 1, n = w->nside;
+
+	if (hint > n)
+		hint = n;
+	if (hint < n && side_chunk(w, hint) < chunk) {
+		for (lo = hi = hint + 1; hi < n && side_chunk(w, hi) < chunk;
+		     step *= 2) {
+			lo = hi + 1;
+			hi = n - hi > step ? hi + step : n;
+		}
+	} else {
+		for (hi = lo = hint; lo > 0 && side_chunk(w, lo - 1) >= chunk;
+		     step *= 2) {
+			hi = lo - 1;
+			lo = lo > step ? lo - step : 0;
+		}
+	}
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (w->side[mid].chunk < chunk)
+		if (side_chunk(w, mid) < chunk)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < w->nside && w->side[lo].chunk == chunk ? &w->side[lo]
-							   : NULL;
+	return lo;
+}
+
+/* The side entry of chunk, or NULL; *at: where the search ended. */
+static struct side *side_find(struct walker *w, uint64_t chunk, size_t *at)
+{
+	size_t i = side_lower_bound(w, chunk, *at);
+
+	*at = i;
+	return i < w->nside && side_chunk(w, i) == chunk ? &w->side[i] : NULL;
 }
 
 /*
@@ -810,13 +886,13 @@ static struct side *side_find(struct walker *w, uint64_t chunk)
 static bool follow_fastbin(struct walker *w, unsigned i, uint64_t c)
 {
 	uint64_t usable = 32 + 16 * (uint64_t)i - 8;
-	size_t steps;
+	size_t steps, at = 0;
 
 	for (steps = 0; c && steps <= w->nside; steps++) {
-		struct side *s = side_find(w, c);
-		struct gblock *b = s ? &w->b[s->idx] : NULL;
+		struct side *s = side_find(w, c, &at);
+		struct census_block *b = s ? &w->c->blocks[s->idx] : NULL;
 
-		if (!b || (b->word & CENSUS_SIZE_MASK) != usable)
+		if (!b || local_usable(b->word) != usable)
 			return false;
 		b->word |= DEAD_FAST;
 		c = s->w0 ^ ((c + 16) >> 12); /* safe-linked fd */
@@ -833,10 +909,11 @@ static int fastbins(struct walker *w, uint64_t a)
 	int err;
 
 	for (i = 1; i < w->nside; i++)
-		if (w->side[i].chunk < w->side[i - 1].chunk)
+		if (side_chunk(w, i) < side_chunk(w, i - 1))
 			break;
 	if (i < w->nside) /* heaps came in prev order: sort once */
-		qsort(w->side, w->nside, sizeof(*w->side), side_cmp);
+		qsort_r(w->side, w->nside, sizeof(*w->side), side_cmp,
+			w->c->blocks);
 	for (i = 0; i < w->al->nfast; i++) {
 		for (try = 0; try < 2; try++) {
 			err = vmem__word(w->m, a + w->al->fastbins + 8 * i,
@@ -1017,40 +1094,36 @@ static int scan_mmapped(struct walker *w)
 
 /* ---- the census --------------------------------------------------------- */
 
-static int seg_cmp(const void *a, const void *b)
+/*
+ * The walk's blocks become census blocks in place: the free chunks the
+ * lists marked dropped, the local bits cleared, the rest counted.
+ */
+static void emit(struct walker *w)
 {
-	const struct seg *x = a, *y = b;
+	struct census *c = w->c;
+	size_t i, k = w->from;
+	uint64_t bytes = 0;
 
-	return x->lo < y->lo ? -1 : x->lo > y->lo;
-}
+	for (i = w->from; i < c->nblocks; i++) {
+		uint64_t word = c->blocks[i].word, usable;
 
-/* Hand the heaps' blocks to the census, heap by heap, the free left out. */
-static int emit(struct walker *w)
-{
-	size_t s, i;
-	int err;
-
-	qsort(w->segs, w->nsegs, sizeof(*w->segs), seg_cmp);
-	for (s = 0; s < w->nsegs; s++) {
-		for (i = w->segs[s].from; i < w->segs[s].to; i++) {
-			uint64_t word = w->b[i].word;
-
-			if (word & DEAD_TCACHE) {
-				w->c->tcache_skipped++;
-				continue;
-			}
-			if (word & DEAD_FAST) {
-				w->c->fastbin_skipped++;
-				continue;
-			}
-			err = census__add_block(w->c, w->b[i].addr,
-						word & CENSUS_SIZE_MASK,
-						CENSUS_HEAP);
-			if (err)
-				return err;
+		if (word & (DEAD_TCACHE | DEAD_FAST)) {
+			if (word & DEAD_TCACHE)
+				c->tcache_skipped++;
+			else
+				c->fastbin_skipped++;
+			continue;
 		}
+		usable = local_usable(word);
+		c->blocks[k].addr = c->blocks[i].addr;
+		c->blocks[k].word = usable | (uint64_t)CENSUS_HEAP
+						     << CENSUS_KIND_SHIFT;
+		bytes += usable;
+		k++;
 	}
-	return 0;
+	c->bytes[CENSUS_HEAP] += bytes;
+	c->count[CENSUS_HEAP] += k - w->from;
+	c->nblocks = k;
 }
 
 /* Every arena round the ring from main_arena, then the fastbins. */
@@ -1118,18 +1191,19 @@ static int census_steps(struct walker *w)
 	}
 	pick_tcache_layout(w, w->m->pid, libc_path(w->m));
 	err = walk_arenas(w);
-	if (!err) {
-		settle_tcache(w);
-		err = emit(w);
-	}
 	if (!err)
-		err = scan_mmapped(w);
-	return err;
+		err = settle_tcache(w);
+	if (err) {
+		w->c->nblocks = w->from; /* marked, not counted: none */
+		return err;
+	}
+	emit(w);
+	return scan_mmapped(w);
 }
 
 int glibc__census(struct vmem *m, struct census *c)
 {
-	struct walker w = { .m = m, .c = c };
+	struct walker w = { .m = m, .c = c, .from = c->nblocks };
 	uint64_t reads = m->reads, bytes = m->read_bytes;
 	int err;
 
@@ -1140,9 +1214,7 @@ int glibc__census(struct vmem *m, struct census *c)
 	c->read_calls += m->reads - reads;
 	c->read_bytes += m->read_bytes - bytes;
 	free(w.buf);
-	free_big(w.b, w.capb, sizeof(*w.b));
 	free(w.segs);
-	free_big(w.pend, w.cappend, sizeof(*w.pend));
 	free_big(w.side, w.capside, sizeof(*w.side));
 	free(w.votes);
 	return err == -ESRCH || err == -ENOMEM ? err : 0;

@@ -341,3 +341,35 @@ int vmem__word(struct vmem *m, uint64_t addr, uint64_t *out)
 {
 	return vmem__read(m, addr, out, sizeof(*out));
 }
+
+int vmem__peek(struct vmem *m, uint64_t addr, uint64_t *out)
+{
+	uint64_t page = addr / m->page_size, e;
+	struct iovec local = { out, sizeof(*out) };
+	struct iovec remote = { (void *)(uintptr_t)addr, sizeof(*out) };
+	ssize_t got;
+	int err;
+
+	if ((addr & 7) || !mapped(m, addr, sizeof(*out)))
+		return -EFAULT;
+	if (page >= m->pm_lo && page < m->pm_hi) {
+		e = m->pm[page - m->pm_lo];
+	} else {
+		err = read_pagemap(m, page, 1, &e);
+		if (err)
+			return err;
+	}
+	*out = 0;
+	if (!page_present(e))
+		return 0;
+	do {
+		got = process_vm_readv(m->pid, &local, 1, &remote, 1, 0);
+	} while (got < 0 && errno == EINTR);
+	m->reads++;
+	if (got < 0)
+		return -errno;
+	if (got != sizeof(*out))
+		return -EFAULT;
+	m->read_bytes += sizeof(*out);
+	return 0;
+}

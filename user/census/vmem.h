@@ -53,6 +53,12 @@ int vmem__read(struct vmem *m, uint64_t addr, void *buf, size_t len);
 /* One 8-byte word (same rules). */
 int vmem__word(struct vmem *m, uint64_t addr, uint64_t *out);
 /*
+ * One aligned word, its page looked up alone (same rules): for a few
+ * scattered reads, where vmem__word would refill the pagemap cache with a
+ * whole window for each.
+ */
+int vmem__peek(struct vmem *m, uint64_t addr, uint64_t *out);
+/*
  * Drop the pagemap cache vmem__read keeps: the next read sees pages the
  * process got since (a torn walk retries with it).
  */
