@@ -58,7 +58,6 @@ static struct census_job *start(struct agent *a, struct tracee *t)
 
 static void end(struct census_job *j)
 {
-	pthread_join(j->thread, NULL);
 	census__free(&j->c);
 	free(j);
 }
@@ -202,6 +201,7 @@ static void collect(struct agent *a, bool drain)
 	 * attach a process and ask for (and start) the next census.
 	 */
 	a->census = NULL;
+	pthread_join(j->thread, NULL); /* its census is whole from here */
 	if (drain)
 		ring_buffer__consume(a->rb);
 	t = owner(a, j);
