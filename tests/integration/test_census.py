@@ -388,6 +388,13 @@ print(json.dumps({"arrays": int(a.nbytes + b.nbytes + c.nbytes),
                   "df": int(df.memory_usage(index=True, deep=True).sum())}))
 """
 
+BIG_OBJS = r"""
+from memprof_bpf import big_objs
+r = big_objs(n=None, min_bytes=1 << 20)
+print(json.dumps({"live": r.live_bytes,
+                  "rows": [(x.name, x.cell, x.bytes) for x in r]}))
+"""
+
 SOCKET = "memprof-census-test-%d" % os.getpid()  # our own tmux server
 SIZE = re.compile(r"([0-9.]+) (B|KiB|MiB|GiB)\b")
 UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30}
@@ -486,6 +493,14 @@ def test_ipykernel_attached_late(tmp_path):
             assert got[PYTHON] > 0 and got[HEAP] > 0, got
             live = doc["current"]["bytes"]
             assert wanted <= live <= wanted + (120 << 20), (live, sizes)
+
+            # big_objs() names them, allocated "(before attach)", of the
+            # live bytes the census counted.
+            rows = json.loads(execute(kc, BIG_OBJS).strip().splitlines()[-1])
+            cells = {name: cell for name, cell, _ in rows["rows"]}
+            for name in ("a", "b", "c", "df"):
+                assert cells.get(name) == "(before attach)", rows
+            assert rows["live"] >= wanted, rows
 
             # The cells view has a "(before attach)" row.
             execute(kc, "1")  # a marked cell: the view has cells

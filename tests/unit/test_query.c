@@ -456,3 +456,36 @@ Test(query, error_replies, .timeout = 10)
 	free(text);
 	json_decref(e);
 }
+
+/* big_objs() asks about arrays made before attach: the census's blocks. */
+Test(query, contain_census_blocks, .timeout = 10)
+{
+	uint64_t addrs[] = { 0x7f0000000010, 0x7f0000000010 + 999,
+			     0x7f0000000010 + 1000, 0x5000, 0x7f0000100010 };
+	struct census_block *v = census__alloc_blocks(2);
+	struct query_hit out[5];
+	struct heap h;
+	uint64_t size;
+	enum census_kind kind;
+
+	cr_assert_eq(heap__init(&h), 0);
+	h.before.site[CENSUS_MMAPPED] = 7;
+	v[0] = (struct census_block){ 0x7f0000000010,
+				      1000 | ((uint64_t)CENSUS_MMAPPED
+					      << CENSUS_KIND_SHIFT) };
+	v[1] = (struct census_block){ 0x7f0000100010,
+				      64 | ((uint64_t)CENSUS_MMAPPED
+					    << CENSUS_KIND_SHIFT) };
+	before__adopt(&h.before, v, 2, 2);
+	cr_assert(before__take(&h.before, 0x7f0000100010, &size, &kind));
+	cr_assert_eq(query__contain(&h, addrs, 5, out), 0);
+	cr_assert_eq(out[0].kind, QUERY_BLOCK);
+	cr_assert_eq(out[0].start, 0x7f0000000010);
+	cr_assert_eq(out[0].size, 1000);
+	cr_assert_eq(out[0].site, 7);
+	cr_assert_eq(out[1].kind, QUERY_BLOCK, "the last byte is inside");
+	cr_assert_eq(out[2].kind, QUERY_NONE, "one past the end is not");
+	cr_assert_eq(out[3].kind, QUERY_NONE);
+	cr_assert_eq(out[4].kind, QUERY_NONE, "freed since: a tombstone");
+	heap__free(&h);
+}

@@ -227,6 +227,47 @@ static void cover_mappings(const struct regions *r,
 	}
 }
 
+/* The last census block starting at or below addr, or n. */
+static size_t before_at(const struct before *b, uint64_t addr)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->v[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo ? lo - 1 : b->n;
+}
+
+/*
+ * The census's blocks (sorted, apart from the table): a bisection per
+ * address not found in the table. A freed one is a tombstone (no size).
+ */
+static void cover_before(const struct before *b, const uint64_t *addrs,
+			 size_t n, struct query_hit *out)
+{
+	size_t i, k;
+
+	for (i = 0; i < n && b->live; i++) {
+		const struct census_block *c;
+
+		if (out[i].kind != QUERY_NONE ||
+		    (k = before_at(b, addrs[i])) == b->n)
+			continue;
+		c = &b->v[k];
+		if (c->word == ~0ULL ||
+		    addrs[i] - c->addr >= census_block__size(c))
+			continue;
+		out[i] = (struct query_hit){ c->addr, census_block__size(c),
+					     b->site[census_block__kind(c)],
+					     QUERY_BLOCK };
+	}
+}
+
 int query__contain(const struct heap *h, const uint64_t *addrs, size_t n,
 		   struct query_hit *out)
 {
@@ -240,6 +281,7 @@ int query__contain(const struct heap *h, const uint64_t *addrs, size_t n,
 	if (!err) {
 		cover_blocks(&h->blocks, &s, out);
 		cover_mappings(&h->maps, &s, out);
+		cover_before(&h->before, addrs, n, out);
 	}
 	free(s.k);
 	free(s.addr);
