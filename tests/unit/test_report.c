@@ -339,3 +339,36 @@ Test(report, oom_kill_named_in_header, .timeout = 10)
 	cr_assert_null(strstr(out, "OOM"), "%s", out);
 	json_decref(doc);
 }
+
+/* What the process held when the agent came, in the header. */
+Test(report, census_in_header, .timeout = 10)
+{
+	json_t *doc = doc_of(NATIVE, 0);
+	struct report_opts o = { .by = REPORT_BY_STACK, .top = 1 };
+
+	json_object_set_new(doc, "census",
+			    json_pack("{s:s, s:f, s:s, s:I, s:{s:I, s:I, s:I, "
+				      "s:I}, s:n}",
+				      "state", "done", "took_ms", 12.5, "glibc",
+				      "2.36", "blocks", (json_int_t)3, "bytes",
+				      "heap", (json_int_t)(1 << 20), "mmapped",
+				      (json_int_t)(3 << 20), "python",
+				      (json_int_t)0, "anon", (json_int_t)4096,
+				      "warning"));
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert(strstr(out, "\nbefore attach: 4.0 MiB held when the agent "
+			      "came (heap 1.0 MiB, mmapped 3.0 MiB, Python "
+			      "objects 0 B, other anonymous 4.0 KiB)\n"),
+		  "%s", out);
+	/* --no-census: said, not counted. */
+	json_object_set_new(doc, "census",
+			    json_pack("{s:s, s:n}", "state", "off", "warning"));
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert(strstr(out, "\nbefore attach: not counted (census off)\n"),
+		  "%s", out);
+	/* A process seen from its start: no line. */
+	json_object_set_new(doc, "census", json_null());
+	PRINTED(out, report__text(m, doc, &o));
+	cr_assert_null(strstr(out, "before attach"), "%s", out);
+	json_decref(doc);
+}
