@@ -28,6 +28,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT = os.path.join(ROOT, "memprof-bpf")
 BIGHEAP = os.path.join(ROOT, "build", "bench", "bigheap")
+COPYFLOOR = os.path.join(ROOT, "build", "bench", "copyfloor")
 N = int(os.environ.get("N", "10000000"))
 G = float(os.environ.get("G", "10"))
 REPS = int(os.environ.get("REPS", "3"))
@@ -92,6 +93,14 @@ def run_agent(pid, *extra):
     return r
 
 
+def copy_floor(pid):
+    """Seconds to copy the target's [heap] out, and nothing else: the
+    census's floor, measured just before each census run."""
+    out = subprocess.run([COPYFLOOR, str(pid)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return float(out[1])
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -112,21 +121,28 @@ def main():
         for case, extra in (("census", ()), ("--no-census", ("--no-census",))):
             runs = []
             for i in range(REPS):
+                floor = copy_floor(p.pid) if case == "census" else None
                 r = run_agent(p.pid, *extra)
+                r["floor"] = floor
                 c = r["census"] or {}
-                log("%s run %d: attach %s, merged %s, took_ms %s, blocks %s, "
-                    "live %.2f GiB" % (case, i + 1, r["attach"], r["merged"],
-                                       c.get("took_ms"), c.get("blocks"),
-                                       r["live"] / 2**30))
+                log("%s run %d: copy floor %s, attach %s, merged %s, took_ms "
+                    "%s, blocks %s, live %.2f GiB"
+                    % (case, i + 1, floor, r["attach"], r["merged"],
+                       c.get("took_ms"), c.get("blocks"), r["live"] / 2**30))
                 runs.append(r)
             cs = [r["census"] or {} for r in runs]
             took = med([c.get("took_ms") for c in cs])
             blocks = med([c.get("blocks") for c in cs])
             live = med([r["live"] for r in runs])
-            rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            floor = med([r["floor"] for r in runs])
+            ratio = med([(r["census"] or {}).get("took_ms", 0) / 1e3 /
+                         r["floor"] for r in runs if r["floor"]])
+            rows.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 case, fmt(med([r["attach"] for r in runs])),
                 fmt(med([r["merged"] for r in runs])),
                 fmt(took, "s", 1e-3),
+                "n/a" if floor is None else "%s (%.2fx)" % (fmt(floor),
+                                                           ratio),
                 "n/a" if blocks is None else "{:,}".format(int(blocks)),
                 fmt(live, "GiB", 2**-30),
                 "0 (not paused)" if case == "census" else "0"))
