@@ -76,49 +76,16 @@ static void child_main(int up, int down)
 	_exit(0);
 }
 
+/* The child up, its report in; it waits until end_child. */
 static void start_child(struct child *ch)
 {
-	int up[2], down[2];
-
-	cr_assert_eq(pipe(up), 0);
-	cr_assert_eq(pipe(down), 0);
-	ch->pid = fork();
-	cr_assert_geq(ch->pid, 0);
-	if (ch->pid == 0) {
-		close(up[0]);
-		close(down[1]);
-		child_main(up[1], down[0]);
-	}
-	close(up[1]);
-	close(down[0]);
-	cr_assert_eq(read(up[0], &ch->r, sizeof(ch->r)),
-		     (ssize_t)sizeof(ch->r));
-	close(up[0]);
-	ch->go = down[1];
+	ch->pid = unit_child_start(child_main, &ch->r, sizeof(ch->r), &ch->go);
+	cr_assert_gt(ch->pid, 0);
 }
 
 static void end_child(struct child *ch)
 {
-	close(ch->go);
-	kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, NULL, 0);
-}
-
-/* RssAnon of pid in kB, from /proc/PID/status. */
-static long rss_anon(pid_t pid)
-{
-	char fn[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)pid);
-	f = fopen(fn, "r");
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	unit_child_end(ch->pid, ch->go);
 }
 
 /* Bytes of CENSUS_ANON regions inside [lo, hi), and how many. */
@@ -153,7 +120,7 @@ Test(anon, present_runs_exactly, .timeout = 10)
 
 	start_child(&ch);
 	a = ch.r.area;
-	before = rss_anon(ch.pid);
+	before = unit_rss_anon(ch.pid);
 	cr_assert_eq(census__take(ch.pid, &c), 0);
 	cr_assert_eq(anon_in(&c, a, a + AREA, &n), TOUCHED * PAGE);
 	cr_assert_eq(n, NRUNS);
@@ -169,7 +136,8 @@ Test(anon, present_runs_exactly, .timeout = 10)
 	/* Regions are sorted and disjoint. */
 	for (i = 1; i < c.nregions; i++)
 		cr_assert_leq(c.regions[i - 1].hi, c.regions[i].lo);
-	cr_assert_eq(rss_anon(ch.pid), before, "the census faulted pages in");
+	cr_assert_eq(unit_rss_anon(ch.pid), before,
+		     "the census faulted pages in");
 	census__free(&c);
 	end_child(&ch);
 }

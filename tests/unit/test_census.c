@@ -56,32 +56,16 @@ static void child_main(int up, int down)
 	_exit(0);
 }
 
+/* The child up, its report in; it waits until end_child. */
 static void start_child(struct child *ch)
 {
-	int up[2], down[2];
-
-	cr_assert_eq(pipe(up), 0);
-	cr_assert_eq(pipe(down), 0);
-	ch->pid = fork();
-	cr_assert_geq(ch->pid, 0);
-	if (ch->pid == 0) {
-		close(up[0]);
-		close(down[1]);
-		child_main(up[1], down[0]);
-	}
-	close(up[1]);
-	close(down[0]);
-	cr_assert_eq(read(up[0], &ch->r, sizeof(ch->r)),
-		     (ssize_t)sizeof(ch->r));
-	close(up[0]);
-	ch->go = down[1];
+	ch->pid = unit_child_start(child_main, &ch->r, sizeof(ch->r), &ch->go);
+	cr_assert_gt(ch->pid, 0);
 }
 
 static void end_child(struct child *ch)
 {
-	close(ch->go);
-	kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, NULL, 0);
+	unit_child_end(ch->pid, ch->go);
 }
 
 /* The block at addr (binary search: the blocks are sorted), or NULL. */

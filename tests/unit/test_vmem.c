@@ -45,50 +45,17 @@ static void child_main(int up, int down)
 	_exit(0);
 }
 
+/* The child up, its report in; it waits until end_child. */
 static void start_child(struct child *ch)
 {
-	int up[2], down[2];
-
-	cr_assert_eq(pipe(up), 0);
-	cr_assert_eq(pipe(down), 0);
-	ch->pid = fork();
-	cr_assert_geq(ch->pid, 0);
-	if (ch->pid == 0) {
-		close(up[0]);
-		close(down[1]);
-		child_main(up[1], down[0]);
-	}
-	close(up[1]);
-	close(down[0]);
-	cr_assert_eq(read(up[0], &ch->area, sizeof(ch->area)),
-		     (ssize_t)sizeof(ch->area));
-	close(up[0]);
-	ch->go = down[1];
+	ch->pid = unit_child_start(child_main, &ch->area, sizeof(ch->area),
+				   &ch->go);
+	cr_assert_gt(ch->pid, 0);
 }
 
-/* Kill and reap: the pid is gone afterwards. */
 static void end_child(struct child *ch)
 {
-	close(ch->go);
-	kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, NULL, 0);
-}
-
-/* RssAnon of pid in kB, from /proc/PID/status. */
-static long rss_anon(pid_t pid)
-{
-	char fn[64], line[256];
-	long kb = -1;
-	FILE *f;
-
-	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)pid);
-	f = fopen(fn, "r");
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	unit_child_end(ch->pid, ch->go);
 }
 
 Test(vmem, maps_and_find, .timeout = 10)
@@ -144,10 +111,10 @@ Test(vmem, read_all_faults_nothing_in, .timeout = 10)
 
 	cr_assert_not_null(buf);
 	start_child(&ch);
-	before = rss_anon(ch.pid);
+	before = unit_rss_anon(ch.pid);
 	cr_assert_eq(vmem__open(&m, ch.pid), 0);
 	cr_assert_eq(vmem__read(&m, ch.area, buf, AREA), 0);
-	after = rss_anon(ch.pid);
+	after = unit_rss_anon(ch.pid);
 	cr_assert_eq(after, before, "RssAnon %ld kB -> %ld kB", before, after);
 	for (p = 0; p < AREA / PAGE; p++) {
 		int want = 0;
@@ -166,7 +133,7 @@ Test(vmem, read_all_faults_nothing_in, .timeout = 10)
 	cr_assert_eq(vmem__word(&m, ch.area + 100 * PAGE + 8, &w), 0);
 	cr_assert_eq(w, 0x0303030303030303ULL);
 	cr_assert_eq(m.read_bytes, NTOUCHED * PAGE + 8 + 8);
-	cr_assert_eq(rss_anon(ch.pid), before);
+	cr_assert_eq(unit_rss_anon(ch.pid), before);
 	/* Unmapped: -EFAULT. */
 	cr_assert_eq(vmem__word(&m, 8, &w), -EFAULT);
 	vmem__close(&m);
@@ -184,7 +151,7 @@ Test(vmem, peek_reads_present_words_only, .timeout = 10)
 	int cached;
 
 	start_child(&ch);
-	before = rss_anon(ch.pid);
+	before = unit_rss_anon(ch.pid);
 	cr_assert_eq(vmem__open(&m, ch.pid), 0);
 	for (cached = 0; cached < 2; cached++) {
 		if (cached) /* the cache now covers the area */
@@ -195,7 +162,7 @@ Test(vmem, peek_reads_present_words_only, .timeout = 10)
 		cr_assert_eq(vmem__peek(&m, ch.area + 77 * PAGE, &w), 0);
 		cr_assert_eq(w, 0, "an absent page reads as zero");
 	}
-	cr_assert_eq(rss_anon(ch.pid), before);
+	cr_assert_eq(unit_rss_anon(ch.pid), before);
 	cr_assert_eq(vmem__peek(&m, 8, &w), -EFAULT);
 	cr_assert_eq(vmem__peek(&m, ch.area + 3, &w), -EFAULT);
 	end_child(&ch);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "lib/clock.h"
 #include "model/heap.h"
@@ -80,6 +81,65 @@ static inline int64_t unit_site(struct sites *s, struct heap *h, uint64_t ip,
 	if (id >= 0 && heap__grow_sites(h, id + 1))
 		return -1;
 	return id;
+}
+
+/*
+ * A forked child for the census's tests: main(up, down) builds a known
+ * memory shape, writes what the test must know (size bytes) up its pipe,
+ * and waits on down until killed; the test reads it from outside. Its
+ * report lands in report; its pid is returned, *go keeps it waiting.
+ */
+static inline pid_t unit_child_start(void (*main)(int up, int down),
+				     void *report, size_t size, int *go)
+{
+	int up[2], down[2];
+	pid_t pid;
+
+	if (pipe(up) || pipe(down))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(up[0]);
+		close(down[1]);
+		main(up[1], down[0]);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (pid < 0 || read(up[0], report, size) != (ssize_t)size) {
+		close(up[0]);
+		close(down[1]);
+		return -1;
+	}
+	close(up[0]);
+	*go = down[1];
+	return pid;
+}
+
+/* Kill and reap: the pid is gone afterwards. */
+static inline void unit_child_end(pid_t pid, int go)
+{
+	close(go);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* RssAnon of pid in kB (/proc/PID/status): what a read must not grow. */
+static inline long unit_rss_anon(pid_t pid)
+{
+	char fn[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(fn, sizeof(fn), "/proc/%d/status", (int)pid);
+	f = fopen(fn, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
 }
 
 #endif
