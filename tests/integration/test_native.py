@@ -209,7 +209,11 @@ def test_comm_finds_processes_started_later(tmp_path):
             # Found at exec, attached a moment later: what it allocated
             # meanwhile is the census's.
             doc = load(path)
-            assert doc["census"]["state"] == "done", doc["census"]
+            # Censuses are read one at a time: one that had not begun
+            # when its process exited is given up, and says why.
+            c = doc["census"]
+            assert c["state"] == "done" or (
+                c["state"] == "failed" and "exited" in c["warning"]), c
             assert doc["peak"]["bytes"] == 900000 + sum(
                 doc["census"]["bytes"].values())
     finally:
