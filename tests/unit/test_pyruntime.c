@@ -244,3 +244,27 @@ Test(pyruntime, object_headers_in_every_layout, .timeout = 10)
 		cr_assert_eq(l->tp_dealloc, 48, "3.%d", minor);
 	}
 }
+
+/* 3.13+: _Py_DebugOffsets' cookie and version must say this interpreter. */
+Test(pyruntime, debug_header_cookie_and_version_checked, .timeout = 10)
+{
+	unsigned char hdr[16] = "xdebugpy";
+	uint64_t v = 0x030d00f0; /* 3.13.0 final */
+	char why[160] = "";
+
+	memcpy(hdr + 8, &v, sizeof(v));
+	cr_assert_eq(
+		pyruntime__check_debug_header(hdr, 3, 13, why, sizeof(why)), 0);
+	cr_assert_str_empty(why);
+	cr_assert_eq(pyruntime__check_debug_header(hdr, 3, 14, why,
+						   sizeof(why)),
+		     -ENOTSUP);
+	cr_assert_str_eq(why, "its _Py_DebugOffsets says version 3.13, not "
+			      "3.14");
+	hdr[0] = 'X';
+	cr_assert_eq(pyruntime__check_debug_header(hdr, 3, 13, why,
+						   sizeof(why)),
+		     -ENOTSUP);
+	cr_assert_str_eq(why, "its _PyRuntime does not start with "
+			      "_Py_DebugOffsets' cookie");
+}

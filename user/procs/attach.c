@@ -642,9 +642,9 @@ int attach__python(struct agent *a, struct tracee *t)
 	int err = pyruntime__detect(t->pid, &rt);
 
 	if (err == -ENOTSUP) {
-		log_warn("pid %d runs CPython %d.%d (%s), whose layout "
-			 "memprof-bpf does not know: native sites only",
-			 t->pid, rt.major, rt.minor, rt.path);
+		log_warn("pid %d runs CPython %d.%d (%s): %s; native sites "
+			 "only",
+			 t->pid, rt.major, rt.minor, rt.path, rt.why);
 		return err;
 	}
 	if (err)

@@ -107,11 +107,35 @@ static uint64_t load_bias(const struct file_map *fm)
 	return fm->start0 - first;
 }
 
-/* 3.13+: _Py_DebugOffsets starts _PyRuntime with "xdebugpy" + version. */
+int pyruntime__check_debug_header(const unsigned char *hdr, int major,
+				  int minor, char *why, size_t size)
+{
+	uint64_t version;
+
+	if (memcmp(hdr, "xdebugpy", 8) != 0) {
+		snprintf(why, size,
+			 "its _PyRuntime does not start with "
+			 "_Py_DebugOffsets' cookie");
+		return -ENOTSUP;
+	}
+	memcpy(&version, hdr + 8, sizeof(version)); /* little endian */
+	if (((version >> 24) & 0xff) != (uint64_t)major ||
+	    ((version >> 16) & 0xff) != (uint64_t)minor) {
+		snprintf(why, size,
+			 "its _Py_DebugOffsets says version %d.%d, not %d.%d",
+			 (int)((version >> 24) & 0xff),
+			 (int)((version >> 16) & 0xff), major, minor);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* 3.13+: _Py_DebugOffsets starts _PyRuntime; read it and check it. */
 static int check_debug_offsets(pid_t pid, struct py_runtime *rt)
 {
-	char fname[64], cookie[16];
-	int fd, err = 0;
+	unsigned char hdr[16];
+	char fname[64];
+	int fd, err;
 
 	if (rt->major == 3 && rt->minor < 13)
 		return 0;
@@ -119,11 +143,14 @@ static int check_debug_offsets(pid_t pid, struct py_runtime *rt)
 	fd = open(fname, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (pread(fd, cookie, sizeof(cookie), rt->runtime) != sizeof(cookie) ||
-	    memcmp(cookie, "xdebugpy", 8) != 0)
+	if (pread(fd, hdr, sizeof(hdr), rt->runtime) != sizeof(hdr)) {
+		snprintf(rt->why, sizeof(rt->why),
+			 "its _PyRuntime could not be read");
 		err = -ENOTSUP;
-	else if (cookie[8 + 3] != rt->major || cookie[8 + 2] != rt->minor)
-		err = -ENOTSUP; /* PY_VERSION_HEX, little endian */
+	} else {
+		err = pyruntime__check_debug_header(hdr, rt->major, rt->minor,
+						    rt->why, sizeof(rt->why));
+	}
 	close(fd);
 	return err;
 }
@@ -149,6 +176,15 @@ int pyruntime__detect(pid_t pid, struct py_runtime *rt)
 		rt->runtime_size = size;
 		rt->layout = pyruntime__layout(rt->major, rt->minor);
 		/* A different struct size means a build we have no table for. */
+		if (!rt->layout)
+			snprintf(rt->why, sizeof(rt->why),
+				 "memprof-bpf has no layout for it");
+		else if (rt->layout->runtime_size != size)
+			snprintf(rt->why, sizeof(rt->why),
+				 "its _PyRuntime is %llu bytes, not the %u of "
+				 "the known layout",
+				 (unsigned long long)size,
+				 rt->layout->runtime_size);
 		if (!rt->layout || rt->layout->runtime_size != size ||
 		    check_debug_offsets(pid, rt)) {
 			rt->layout = NULL;

@@ -11,6 +11,7 @@
 #ifndef MEMPROF_PYRUNTIME_H
 #define MEMPROF_PYRUNTIME_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -41,7 +42,17 @@ struct py_runtime {
 	uint64_t bias; /* process address minus link-time address */
 	uint64_t runtime_size;
 	const struct py_layout *layout;
+	char why[160]; /* when -ENOTSUP: what did not match, one phrase */
 };
+
+/*
+ * 3.13+: the first 16 bytes of _PyRuntime (_Py_DebugOffsets: the cookie
+ * "xdebugpy", then PY_VERSION_HEX) must say this interpreter is
+ * major.minor; a build or patch release that moved them is refused. 0, or
+ * -ENOTSUP with the reason in why.
+ */
+int pyruntime__check_debug_header(const unsigned char *hdr, int major,
+				  int minor, char *why, size_t size);
 
 /* The layout for major.minor, or NULL when unknown. */
 const struct py_layout *pyruntime__layout(int major, int minor);
