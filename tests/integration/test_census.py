@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import AGENT, ROOT, by_function, load, prog, wait_for
+from conftest import AGENT, ROOT, by_function, load, prog, run_agent, wait_for
 
 BENCH = os.path.join(ROOT, "build", "bench")
 HEAP = "(before attach) heap"
@@ -538,3 +538,21 @@ def test_ipykernel_attached_late(tmp_path):
         finally:
             subprocess.run(["tmux", "-L", SOCKET, "kill-server"],
                            capture_output=True)
+
+
+# An exec into another root: the new libc's probes go in only once the
+# agent sees the exec, after the new image has started. Whatever Python
+# allocated meanwhile is the census's, so the 50 MiB made by the first
+# statement is in the peak whichever came first.
+@pytest.mark.timeout(1500)
+def test_exec_into_another_root_counts_its_startup(tmp_path, sid_root):
+    out = tmp_path / "chroot.json"
+    r = run_agent(["-o", str(out), "--", "chroot", sid_root, "python3.14",
+                   "-c", "x = bytearray(50 << 20)\n"
+                   "import time; time.sleep(1)"], timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = load(out)
+    c = doc["census"]
+    assert c is not None and c["state"] == "done", (c, r.stderr)
+    assert c["glibc"] == "2.43", c
+    assert doc["peak"]["bytes"] >= 50 << 20, (doc["peak"]["bytes"], c)

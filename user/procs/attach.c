@@ -362,6 +362,8 @@ int attach__tracee(struct agent *a, struct tracee *t)
 	/* After exec into a program using the same allocator, keep probes. */
 	if (t->nlinks && strcmp(alloc, t->alloc_lib) == 0)
 		return 0;
+	/* An exec into another allocator: the new image ran unprobed. */
+	t->replanned = t->nlinks > 0;
 	attach__detach(t);
 	for (i = 0; i < nf; i++)
 		if (attach__is_libc(files[i]))

@@ -43,6 +43,20 @@ static const char *attach_reason(const struct tracee *t, int err)
 	return t->attach_error[0] ? t->attach_error : strerror(-err);
 }
 
+/*
+ * Is there memory the probes did not see? Yes for a process found
+ * running, and after an exec into another allocator (another root's
+ * libc, `-- chroot ROOT python3.14`): its probes went in after the new
+ * image had started. No for a command launched or a child forked: seen
+ * from the start, or from its parent's blocks.
+ */
+static bool census_wanted(const struct tracee *t)
+{
+	if (t->census.state != CENSUS_NONE)
+		return false;
+	return !(t->primary || t->forked) || t->replanned;
+}
+
 /* Attach now; "pending" keeps it for a retry on the next tick. */
 static int try_attach(struct agent *a, struct tracee *t)
 {
@@ -55,8 +69,7 @@ static int try_attach(struct agent *a, struct tracee *t)
 			attach__python(a, t);
 		log_info("tracing pid %d (%s), allocator in %s", t->pid,
 			 t->comm, t->alloc_lib);
-		/* Launched or forked, it was seen from its start. */
-		if (!t->primary && !t->forked && t->census.state == CENSUS_NONE)
+		if (census_wanted(t))
 			census_job__request(a, t);
 	} else if (err == -EAGAIN && ++t->attach_tries < ATTACH_RETRIES) {
 		t->attach = ATTACH_PENDING;

@@ -66,6 +66,7 @@ struct tracee {
 	char alloc_lib[4096]; /* file the allocator probes are in */
 	char attach_error[4096 + 256]; /* why the last attach failed, one line */
 	enum attach_state attach;
+	bool replanned; /* its probes moved to another allocator (exec) */
 	int attach_tries;
 	uint64_t allocs_prev; /* for allocations per second */
 	double alloc_rate;
