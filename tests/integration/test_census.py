@@ -549,7 +549,7 @@ def test_exec_into_another_root_counts_its_startup(tmp_path, sid_root):
     out = tmp_path / "chroot.json"
     r = run_agent(["-o", str(out), "--", "chroot", sid_root, "python3.14",
                    "-c", "x = bytearray(50 << 20)\n"
-                   "import time; time.sleep(1)"], timeout=120)
+                   "import time; time.sleep(3)"], timeout=120)
     assert r.returncode == 0, r.stderr
     doc = load(out)
     c = doc["census"]
