@@ -179,6 +179,17 @@ def finish(p):
 # ---- a known heap, on both glibcs -----------------------------------------
 
 
+def traces_on(a, p, after_attach):
+    """Tracing goes on after a census warning: the target's allocations
+    after "go" (bytes, blocks) are counted exactly, and the agent exits
+    cleanly with it."""
+    say(p, "go", "done")
+    assert wait_for(lambda: by_function(
+        a.snapshot()["current"]).get("after_attach") == after_attach, 10)
+    finish(p)
+    assert a.wait() == 0, a.stderr()
+
+
 def check_known_heap(tmp_path, prefix, glibc):
     t1, t2 = tmp_path / "truth1", tmp_path / "truth2"
     with started(prefix + [prog("census_target"), str(t1), str(t2)]) as p:
@@ -315,13 +326,7 @@ def test_corrupted_heap(tmp_path):
             got = census_bytes(doc["current"])
             assert thread <= got[HEAP] <= thread + main + 4096, got
             assert near(got[MMAPPED], mmapped, 0.01), got
-            # Tracing goes on.
-            say(p, "go", "done")
-            assert wait_for(lambda: by_function(
-                a.snapshot()["current"]).get("after_attach") ==
-                (5 * 50000, 5), 10)
-            finish(p)
-            assert a.wait() == 0, a.stderr()
+            traces_on(a, p, (5 * 50000, 5))
         finally:
             a.stop()
     assert len(census_lines(a.stderr())) == 1, a.stderr()
@@ -337,12 +342,7 @@ def test_allocator_of_its_own(tmp_path):
             assert c["warning"], c
             got = census_bytes(doc["current"])
             assert got[HEAP] == 0 and got[MMAPPED] == 0, got
-            say(p, "go", "done")
-            assert wait_for(lambda: by_function(
-                a.snapshot()["current"]).get("after_attach") ==
-                (5 * 123456, 5), 10)
-            finish(p)
-            assert a.wait() == 0, a.stderr()
+            traces_on(a, p, (5 * 123456, 5))
         finally:
             a.stop()
     assert len(census_lines(a.stderr())) == 1, a.stderr()

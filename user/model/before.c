@@ -52,11 +52,6 @@ void before__note_unmap(struct before *b, uint64_t lo, uint64_t hi)
 		regions__add(&b->unmapped, lo, hi, 0);
 }
 
-bool before__freed_in_window(const struct before *b, uint64_t addr)
-{
-	return b->window && u64map__get(&b->freed, addr);
-}
-
 /* ---- the blocks ------------------------------------------------------- */
 
 void before__adopt(struct before *b, struct census_block *v, size_t n,
@@ -68,20 +63,31 @@ void before__adopt(struct before *b, struct census_block *v, size_t n,
 	b->cap = cap;
 }
 
-/* Index of the entry at addr, or n. */
-static size_t find(const struct before *b, uint64_t addr)
+/* Index of the last entry starting at or below addr, or n. */
+static size_t floor_of(const struct before *b, uint64_t addr)
 {
 	size_t lo = 0, hi = b->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (b->v[mid].addr < addr)
+		if (b->v[mid].addr <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < b->n && b->v[lo].addr == addr ? lo : b->n;
+	return lo ? lo - 1 : b->n;
+}
+
+const struct census_block *before__containing(const struct before *b,
+					      uint64_t addr)
+{
+	size_t i = b->live ? floor_of(b, addr) : b->n;
+
+	if (i == b->n || b->v[i].word == TOMBSTONE ||
+	    addr - b->v[i].addr >= census_block__size(&b->v[i]))
+		return NULL;
+	return &b->v[i];
 }
 
 bool before__take(struct before *b, uint64_t addr, uint64_t *size,
@@ -91,8 +97,8 @@ bool before__take(struct before *b, uint64_t addr, uint64_t *size,
 
 	if (!b->live)
 		return false;
-	i = find(b, addr);
-	if (i == b->n || b->v[i].word == TOMBSTONE)
+	i = floor_of(b, addr);
+	if (i == b->n || b->v[i].addr != addr || b->v[i].word == TOMBSTONE)
 		return false;
 	*size = census_block__size(&b->v[i]);
 	*kind = census_block__kind(&b->v[i]);

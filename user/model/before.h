@@ -41,8 +41,6 @@ void before__close_window(struct before *b);
 /* A free that missed the heap's table, or an munmap: noted in the window. */
 void before__note_free(struct before *b, uint64_t addr);
 void before__note_unmap(struct before *b, uint64_t lo, uint64_t hi);
-/* Was addr freed in the window? */
-bool before__freed_in_window(const struct before *b, uint64_t addr);
 
 /* Take over n sorted blocks of the census's array of capacity cap. */
 void before__adopt(struct before *b, struct census_block *v, size_t n,
@@ -53,6 +51,13 @@ void before__adopt(struct before *b, struct census_block *v, size_t n,
  */
 bool before__take(struct before *b, uint64_t addr, uint64_t *size,
 		  enum census_kind *kind);
+
+/*
+ * The live census block holding addr (anywhere in its usable bytes), or
+ * NULL: what big_objs() asks of an old array's buffer. O(log n).
+ */
+const struct census_block *before__containing(const struct before *b,
+					      uint64_t addr);
 
 void before__free(struct before *b);
 int before__clone(struct before *dst, const struct before *src);

@@ -105,26 +105,29 @@ static void shrink_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks)
 
 /* ---- events ----------------------------------------------------------- */
 
-/* A census block freed: its "(before attach)" site shrinks. */
-static bool forget_before(struct heap *h, uint64_t addr)
+/*
+ * A census block freed: its "(before attach)" site shrinks. The bytes it
+ * held (never 0: a usable size is at least 24), or 0 when not one.
+ */
+static uint64_t forget_before(struct heap *h, uint64_t addr)
 {
 	enum census_kind kind;
 	uint64_t size;
 
 	if (!before__take(&h->before, addr, &size, &kind))
-		return false;
+		return 0;
 	shrink_by(h, h->before.site[kind], size, 1);
-	return true;
+	return size;
 }
 
 /* A block the table does not have: the census's, or noted in its window. */
 static uint64_t release_unknown(struct heap *h, uint64_t addr)
 {
-	uint64_t live = h->live_bytes;
+	uint64_t bytes = forget_before(h, addr);
 
-	if (forget_before(h, addr)) {
+	if (bytes) {
 		h->frees++;
-		return live - h->live_bytes;
+		return bytes;
 	}
 	before__note_free(&h->before, addr);
 	h->unknown_frees++; /* allocated before we attached */

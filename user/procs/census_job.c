@@ -34,8 +34,9 @@ static void *read_census(void *arg)
 
 	j->err = census__take(j->pid, &j->c);
 	atomic_store(&j->done, true);
+	/* Lost, the word only delays the merge: the tick collects it. */
 	if (j->efd >= 0 && write(j->efd, &one, sizeof(one)) < 0)
-		return NULL; /* the tick collects it then */
+		j->efd = -1;
 	return NULL;
 }
 
@@ -64,12 +65,18 @@ static void end(struct census_job *j)
 
 /* ---- merging ----------------------------------------------------------- */
 
-/* Nothing counted: the window closes, the warning says why. */
-static void give_up(struct tracee *t, const char *why)
+/* Nothing counted: the window closes, the snapshot says why. */
+static void drop(struct tracee *t, const char *why)
 {
 	before__close_window(&t->heap.before);
 	t->census.state = CENSUS_FAILED;
 	snprintf(t->census.warning, sizeof(t->census.warning), "%s", why);
+}
+
+/* Dropped, and said so on stderr once. */
+static void give_up(struct tracee *t, const char *why)
+{
+	drop(t, why);
 	log_warn("pid %d (%s): census not taken: %s; counting from attach "
 		 "only",
 		 t->pid, t->comm, why);
@@ -260,12 +267,8 @@ void census_job__finish(struct agent *a)
 	for (i = 0; i < a->procs.len; i++) {
 		struct tracee *t = a->procs.v[i];
 
-		if (t->census.state == CENSUS_QUEUED) {
-			before__close_window(&t->heap.before);
-			t->census.state = CENSUS_FAILED;
-			snprintf(t->census.warning, sizeof(t->census.warning),
-				 "the agent stopped before it was read");
-		}
+		if (t->census.state == CENSUS_QUEUED)
+			drop(t, "the agent stopped before it was read");
 	}
 }
 

@@ -227,40 +227,20 @@ static void cover_mappings(const struct regions *r,
 	}
 }
 
-/* The last census block starting at or below addr, or n. */
-static size_t before_at(const struct before *b, uint64_t addr)
-{
-	size_t lo = 0, hi = b->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (b->v[mid].addr <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo ? lo - 1 : b->n;
-}
-
 /*
  * The census's blocks (sorted, apart from the table): a bisection per
- * address not found in the table. A freed one is a tombstone (no size).
+ * address not found in the table.
  */
 static void cover_before(const struct before *b, const uint64_t *addrs,
 			 size_t n, struct query_hit *out)
 {
-	size_t i, k;
+	size_t i;
 
-	for (i = 0; i < n && b->live; i++) {
+	for (i = 0; i < n; i++) {
 		const struct census_block *c;
 
 		if (out[i].kind != QUERY_NONE ||
-		    (k = before_at(b, addrs[i])) == b->n)
-			continue;
-		c = &b->v[k];
-		if (c->word == ~0ULL ||
-		    addrs[i] - c->addr >= census_block__size(c))
+		    !(c = before__containing(b, addrs[i])))
 			continue;
 		out[i] = (struct query_hit){ c->addr, census_block__size(c),
 					     b->site[census_block__kind(c)],
