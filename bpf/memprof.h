@@ -156,6 +156,15 @@ struct rec_oom {
 #define PY_FILE_LEN 192
 #define PY_NAME_LEN 96
 #define PY_FIELD_NONE 0xffff
+/*
+ * Bytes of a frame header and of a code object header the walker copies
+ * at once: every offset it reads there must fit (pyruntime.c checks
+ * offsets read from the process against them).
+ */
+#define PY_FRAME_HDR 0x70 /* f_lasti is at 0x68 in 3.8 */
+#define PY_CODE_HDR 0x90
+/* Frame owners from here on are not Python frames (3.12+: C-stack shims). */
+#define PY_OWNER_NOT_PYTHON 3
 /* Stack id of a Python process's thread with no Python frames. */
 #define PY_STACK_NATIVE_THREAD 2
 
@@ -208,6 +217,7 @@ struct py_cfg {
 	__u64 runtime; /* address of _PyRuntime */
 	__u64 gen; /* changes on (re)configuration: old ids never match */
 	__u32 tss_key; /* offset of autoTSSkey._key in _PyRuntime */
+	__s32 tls_off; /* 3.15: bound PyThreadState at fsbase + tls_off */
 	__u16 ts_frame, ts_cframe, cframe_current;
 	__u16 fr_back, fr_code, fr_instr, fr_owner;
 	__u16 co_filename, co_name, co_firstlineno, code_start;
@@ -219,6 +229,7 @@ struct py_cfg {
 	__u16 sig_cache; /* code_dealloc is probed: chains may be cached */
 	__u16 win; /* frames live in a contiguous data stack (3.11+) */
 	__u16 co_linetable; /* the line table's bytes object */
+	__u16 exec_mask; /* 3.14+: tag bits of f_executable (_PyStackRef) */
 	__u64 code_gen; /* bumped by BPF at every code object dealloc */
 };
 

@@ -16,8 +16,6 @@
 #include "common.bpf.h"
 #include "memprof.h"
 
-#define FRAME_OWNED_BY_CSTACK 3
-
 /* glibc 2.36 x86-64: struct pthread.specific_1stblock (see docs). */
 const volatile __u64 tsd_base = 0x310;
 
@@ -54,7 +52,7 @@ struct raw_frame {
 	__u64 code, instr;
 };
 
-#define FRAME_HDR 0x70 /* frame header copied (f_lasti is at 0x68 in 3.8) */
+#define FRAME_HDR PY_FRAME_HDR
 #define WIN_SIZE 4096 /* data-stack bytes read at once below the top frame */
 
 /*
@@ -63,7 +61,7 @@ struct raw_frame {
  */
 struct walk {
 	__u8 hdr[FRAME_HDR];
-	__u8 head[0x90]; /* code object header */
+	__u8 head[PY_CODE_HDR]; /* code object header */
 	struct py_cfg cfg;
 	struct rec_pystack rec;
 	struct code_ref refs[PY_MAX_DEPTH];
@@ -116,16 +114,25 @@ static __always_inline __u64 read_u64(__u64 addr)
 	return v;
 }
 
-/* The allocating thread's PyThreadState, or 0 (no Python state). */
+/*
+ * The allocating thread's PyThreadState, or 0 (no Python state): the one
+ * bound to the thread, which stays set while it has released the GIL.
+ * 3.15 keeps it in a TLS variable below the thread pointer; before, in
+ * the pthread key autoTSSkey.
+ */
 static __always_inline __u64 current_tstate(const struct py_cfg *cfg)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 fsbase = BPF_CORE_READ(t, thread.fsbase);
 	__u64 key = 0; /* a u32 key, held wide: 16 * key needs no truncation */
 
+	if (!fsbase)
+		return 0;
+	if (cfg->tls_off)
+		return read_u64(fsbase + (__s64)cfg->tls_off);
 	bpf_probe_read_user(&key, sizeof(__u32),
 			    (void *)(cfg->runtime + cfg->tss_key));
-	if (!fsbase || key >= 32)
+	if (key >= 32)
 		return 0;
 	return read_u64(fsbase + tsd_base + 16 * key + 8);
 }
@@ -366,13 +373,13 @@ static long raw_one(__u32 i, void *ctx)
 	if (!fr || d >= PY_MAX_DEPTH || !(h = frame_header(w, fr)))
 		return 1;
 	w->frame = field64(h, FRAME_HDR, cfg->fr_back);
-	code = field64(h, FRAME_HDR, cfg->fr_code);
+	code = field64(h, FRAME_HDR, cfg->fr_code) & ~(__u64)cfg->exec_mask;
 	instr = cfg->instr_is_ptr
 			? field64(h, FRAME_HDR, cfg->fr_instr)
 			: (__u64)(__s64)field32(h, FRAME_HDR, cfg->fr_instr);
 	own = cfg->fr_owner;
-	if (own < FRAME_HDR && h[own] == FRAME_OWNED_BY_CSTACK)
-		return 0; /* C-stack shim frame (3.12+): keep walking */
+	if (own < FRAME_HDR && h[own] >= PY_OWNER_NOT_PYTHON)
+		return 0; /* C-stack or interpreter shim (3.12+): keep walking */
 	if (!code)
 		return 0;
 	w->raw[d].code = code;

@@ -418,6 +418,8 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->runtime = rt->runtime;
 	c->gen = ++gen * 0x100000001b3ULL;
 	c->tss_key = l->tss_key;
+	c->tls_off = l->tls_off;
+	c->exec_mask = l->exec_mask;
 	c->ts_frame = l->ts_frame;
 	c->ts_cframe = l->ts_cframe;
 	c->cframe_current = l->cframe_current;
@@ -550,35 +552,89 @@ static int pymalloc_offsets(const char *path, uint64_t off[NPYMALLOC])
 	return err;
 }
 
+/* size bytes of the process at addr; 0 or -errno (never writes to it). */
+static int peek_mem(pid_t pid, uint64_t addr, void *buf, size_t size)
+{
+	char mem[64];
+	ssize_t got;
+	int fd;
+
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
+	fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = pread(fd, buf, size, addr);
+	close(fd);
+	return got == (ssize_t)size ? 0 : -EIO;
+}
+
+/*
+ * 3.14+ stripped builds (Debian's): the object allocator's functions from
+ * the table CPython calls them through, _PyRuntime.allocators.standard.obj
+ * {ctx, malloc, calloc, realloc, free}, read in the process. Only
+ * pymalloc's own are taken: a NULL context and every function inside this
+ * file (PYTHONMALLOC=malloc or debug puts libc's or hooks there).
+ */
+static int pymalloc_from_table(pid_t pid, const struct py_runtime *rt,
+			       uint64_t off[NPYMALLOC])
+{
+	uint64_t tab[1 + NPYMALLOC];
+	struct elfsym *e;
+	size_t i;
+	int err = 0;
+
+	if (!rt->layout->alloc_obj ||
+	    peek_mem(pid, rt->runtime + rt->layout->alloc_obj, tab,
+		     sizeof(tab)) ||
+	    tab[0] != 0)
+		return -ENOENT;
+	e = elfsym__open(rt->path);
+	if (!e)
+		return -ENOENT;
+	for (i = 0; i < NPYMALLOC && !err; i++) {
+		int64_t o = elfsym__vaddr_to_off(e, tab[1 + i] - rt->bias);
+
+		if (o < 0)
+			err = -ENOENT;
+		else
+			off[i] = o;
+	}
+	elfsym__close(e);
+	return err;
+}
+
 /*
  * --pymalloc: entry/return probes on the object allocator, so every small
  * object is one allocation of its requested size instead of a share of a
  * pymalloc arena (whose mmap is then nested, hence not counted twice).
  */
-static int attach_pymalloc(struct agent *a, struct tracee *t, const char *path)
+static int attach_pymalloc(struct agent *a, struct tracee *t,
+			   const struct py_runtime *rt)
 {
 	struct bpf_program *enter, *ret;
 	uint64_t off[NPYMALLOC];
 	size_t i;
-	int err = pymalloc_offsets(path, off);
+	int err = pymalloc_offsets(rt->path, off);
 
+	if (err)
+		err = pymalloc_from_table(t->pid, rt, off);
 	if (err) {
 		log_warn("--pymalloc: %s has no symbols for CPython's object "
 			 "allocator (stripped build): pid %d's small objects "
 			 "are counted by pymalloc arena; run it with "
 			 "PYTHONMALLOC=malloc to count them one by one",
-			 path, t->pid);
+			 rt->path, t->pid);
 		return err;
 	}
 	if (t->nlinks + 2 * NPYMALLOC > TRACEE_MAX_LINKS)
 		return -E2BIG;
 	for (i = 0; i < NPYMALLOC; i++) {
 		pymalloc_progs(a->skel, pymalloc_fns[i].fn, &enter, &ret);
-		err = attach_pair(t, path, enter, off[i], ret, off[i]);
+		err = attach_pair(t, rt->path, enter, off[i], ret, off[i]);
 		if (err)
 			return err;
 	}
-	log_info("pid %d: pymalloc probed in %s", t->pid, path);
+	log_info("pid %d: pymalloc probed in %s", t->pid, rt->path);
 	return 0;
 }
 
@@ -591,20 +647,12 @@ static int64_t code_dealloc_offset(pid_t pid, const struct py_runtime *rt)
 {
 	uint64_t type, size, fn = 0, slot = rt->layout->tp_dealloc;
 	struct elfsym *e;
-	char mem[64];
 	int64_t off;
-	int fd;
 
 	if (elfsym__object(rt->path, "PyCode_Type", &type, &size) ||
-	    size < slot + 8)
+	    size < slot + 8 ||
+	    peek_mem(pid, rt->bias + type + slot, &fn, sizeof(fn)))
 		return -ENOENT;
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
-	fd = open(mem, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (pread(fd, &fn, 8, rt->bias + type + slot) != 8)
-		fn = 0;
-	close(fd);
 	e = fn ? elfsym__open(rt->path) : NULL;
 	if (!e)
 		return -ENOENT;
@@ -662,10 +710,11 @@ int attach__python(struct agent *a, struct tracee *t)
 				     &cfg, sizeof(cfg), BPF_ANY);
 	}
 	t->python = true;
-	t->pylayout = rt.layout;
+	t->pylay = rt.lay;
+	t->pylayout = &t->pylay;
 	attach_markers(a, t, rt.path);
 	if (a->env.pymalloc)
-		attach_pymalloc(a, t, rt.path);
+		attach_pymalloc(a, t, &rt);
 	t->py.minor = rt.minor;
 	log_info("pid %d: CPython %d.%d, _PyRuntime at 0x%llx in %s", t->pid,
 		 rt.major, rt.minor, (unsigned long long)rt.runtime, rt.path);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,40 +8,83 @@
 #include <unistd.h>
 #include "lib/text.h"
 #include "elfsym.h"
+#include "memprof.h"
 #include "pyruntime.h"
 
 #define NO 0xffff /* field absent in this version */
 
 /*
  * From docs/cpython-offsets.md (verified against the local pyenv
- * 3.8.18-3.13.0 and Debian 3.11.2 interpreters).
+ * 3.8.18-3.13.0 and Debian 3.11.2 interpreters) and, for 3.14.10 and
+ * 3.15.2, docs/design/python314.md (Debian unstable's builds).
  * Columns: runtime_size, tss_key, interp_head, interp_threads, ts_next,
  * ts_interp, ts_frame, ts_cframe, cframe_current, ts_thread_id, fr_back,
  * fr_code, fr_instr, fr_owner, co_filename, co_name, co_qualname,
  * co_firstlineno, co_linetable, co_code_start, ascii_data; then the object
- * headers, alike in 3.8-3.13: str_length, str_hash, bytes_size,
- * bytes_data, tp_dealloc.
+ * headers, alike in 3.8-3.15: str_length, str_hash, bytes_size,
+ * bytes_data, tp_dealloc; then exec_mask, tls_off, alloc_obj (3.14+).
+ * From 3.13 on, what _Py_DebugOffsets carries is read from the process
+ * and the row only fills the rest (and cross-checks it in unit tests).
  */
 static const struct py_layout layouts[] = {
-	{ 3,	8,    0x5b8, 0x574, 0x20, 0x8,	0x8,  0x10, 0x18, NO,
-	  NO,	0xb0, 0x18,  0x20,  0x68, NO,	0x68, 0x70, NO,	  0x28,
-	  0x78, NO,   48,    0x10,  0x18, 0x10, 0x20, 48 },
-	{ 3,	9,    0x290, 0x24c, 0x20, 0x8,	0x8,  0x10, 0x18, NO,
-	  NO,	0xb0, 0x18,  0x20,  0x68, NO,	0x68, 0x70, NO,	  0x28,
-	  0x78, NO,   48,    0x10,  0x18, 0x10, 0x20, 48 },
-	{ 3,	10,   0x2a0, 0x24c, 0x20, 0x8,	0x8,  0x10, 0x18, NO,
-	  NO,	0xb0, 0x18,  0x20,  0x60, NO,	0x68, 0x70, NO,	  0x28,
-	  0x78, NO,   48,    0x10,  0x18, 0x10, 0x20, 48 },
-	{ 3,	11,   0x28b20, 0x254, 0x28, 0x10, 0x8,	0x10, NO,   0x38,
-	  0x8,	0x98, 0x30,    0x20,  0x38, 0x45, 0x70, 0x78, 0x80, 0x48,
-	  0x88, 0xb8, 48,      0x10,  0x18, 0x10, 0x20, 48 },
-	{ 3,	12,   0x704a8, 0x60c, 0x28, 0x48, 0x8,	0x10, NO,   0x38,
-	  0x0,	0x88, 0x8,     0x0,   0x38, 0x46, 0x70, 0x78, 0x80, 0x44,
-	  0x88, 0xc0, 40,      0x10,  0x18, 0x10, 0x20, 48 },
-	{ 3,	13,   0x452b8, 0x874, 0x278, 0x1cb0, 0x8,  0x10, 0x48, NO,
-	  NO,	0x98, 0x8,     0x0,   0x38,  0x46,   0x70, 0x78, 0x80, 0x44,
-	  0x88, 0xc8, 40,      0x10,  0x18,  0x10,   0x20, 48 },
+	{ 3,	8,    0x5b8, 0x574, 0x20, 0x8,	0x8,  0x10, 0x18, NO,	NO,
+	  0xb0, 0x18, 0x20,  0x68,  NO,	  0x68, 0x70, NO,   0x28, 0x78, NO,
+	  48,	0x10, 0x18,  0x10,  0x20, 48,	0,    0,    0 },
+	{ 3,	9,    0x290, 0x24c, 0x20, 0x8,	0x8,  0x10, 0x18, NO,	NO,
+	  0xb0, 0x18, 0x20,  0x68,  NO,	  0x68, 0x70, NO,   0x28, 0x78, NO,
+	  48,	0x10, 0x18,  0x10,  0x20, 48,	0,    0,    0 },
+	{ 3,	10,   0x2a0, 0x24c, 0x20, 0x8,	0x8,  0x10, 0x18, NO,	NO,
+	  0xb0, 0x18, 0x20,  0x60,  NO,	  0x68, 0x70, NO,   0x28, 0x78, NO,
+	  48,	0x10, 0x18,  0x10,  0x20, 48,	0,    0,    0 },
+	{ 3,	11,   0x28b20, 0x254, 0x28, 0x10, 0x8,	0x10, NO,   0x38, 0x8,
+	  0x98, 0x30, 0x20,    0x38,  0x45, 0x70, 0x78, 0x80, 0x48, 0x88, 0xb8,
+	  48,	0x10, 0x18,    0x10,  0x20, 48,	  0,	0,    0 },
+	{ 3,	12,   0x704a8, 0x60c, 0x28, 0x48, 0x8,	0x10, NO,   0x38, 0x0,
+	  0x88, 0x8,  0x0,     0x38,  0x46, 0x70, 0x78, 0x80, 0x44, 0x88, 0xc0,
+	  40,	0x10, 0x18,    0x10,  0x20, 48,	  0,	0,    0 },
+	{ 3,	13,   0x452b8, 0x874, 0x278, 0x1cb0, 0x8,  0x10,
+	  0x48, NO,   NO,      0x98,  0x8,   0x0,    0x38, 0x46,
+	  0x70, 0x78, 0x80,    0x44,  0x88,  0xc8,   40,   0x10,
+	  0x18, 0x10, 0x20,    48,    0,     0,	     0 },
+	{ 3,	14,   0x4d4c8, 0x924, 0x328, 0x1cb0, 0x8,  0x10,
+	  0x48, NO,   NO,      0x98,  0x8,   0x0,    0x38, 0x4a,
+	  0x70, 0x78, 0x80,    0x44,  0x88,  0xd0,   40,   0x10,
+	  0x18, 0x10, 0x20,    48,    3,     0,	     0x3c0 },
+	{ 3,	15,   0x549c8, 0,    0x3a8, 0x1ca8, 0x8,  0x10,
+	  0x48, NO,   NO,      0xb0, 0x8,   0x0,    0x38, 0x4a,
+	  0x70, 0x78, 0x80,    0x44, 0x88,  0xd0,   40,	  0x10,
+	  0x18, 0x10, 0x20,    48,   3,	    -0x28,  0x440 },
 };
+
+/*
+ * Where _Py_DebugOffsets keeps each field the walker uses: the struct is
+ * only stable within a minor version (docs/design/python314.md, 1.2).
+ */
+struct debug_pos {
+	uint8_t minor;
+	uint16_t len; /* sizeof(_Py_DebugOffsets) */
+	uint16_t runtime_size, interp_head, interp_threads;
+	uint16_t ts_size, ts_next, ts_interp, ts_frame, ts_thread_id;
+	uint16_t fr_size, fr_back, fr_code, fr_instr, fr_owner;
+	uint16_t co_size, co_filename, co_name, co_qualname, co_linetable;
+	uint16_t co_firstlineno, co_code_start;
+	uint16_t bytes_size, bytes_data, str_length, ascii_data;
+};
+
+static const struct debug_pos debug_pos[] = {
+	{ 13,	 0x248, 0x18,  0x28,  0x48,  0x98,  0xa8,  0xb0,  0xb8,
+	  0xc0,	 0xe0,	0xe8,  0xf0,  0xf8,  0x108, 0x110, 0x118, 0x120,
+	  0x128, 0x130, 0x138, 0x158, 0x208, 0x210, 0x228, 0x230 },
+	{ 14,	 0x2f8, 0x18,  0x28,  0x48,  0xb0,  0xc0,  0xc8,  0xd0,
+	  0xd8,	 0xf8,	0x100, 0x108, 0x110, 0x120, 0x138, 0x140, 0x148,
+	  0x150, 0x158, 0x160, 0x180, 0x258, 0x260, 0x278, 0x280 },
+	{ 15,	 0x378, 0x18,  0x28,  0x48,  0xb0,  0xc0,  0xc8,  0xd0,
+	  0xf0,	 0x138, 0x140, 0x148, 0x150, 0x160, 0x178, 0x180, 0x188,
+	  0x190, 0x198, 0x1a0, 0x1c0, 0x2b8, 0x2c0, 0x2d8, 0x2e0 },
+};
+
+#define DEBUG_MAX_LEN 0x400 /* read from _PyRuntime: covers every row */
+#define FREE_THREADED 0x10 /* its place in every version */
 
 const struct py_layout *pyruntime__layout(int major, int minor)
 {
@@ -130,29 +174,268 @@ int pyruntime__check_debug_header(const unsigned char *hdr, int major,
 	return 0;
 }
 
-/* 3.13+: _Py_DebugOffsets starts _PyRuntime; read it and check it. */
-static int check_debug_offsets(pid_t pid, struct py_runtime *rt)
+static const struct debug_pos *debug_pos_of(int minor)
 {
-	unsigned char hdr[16];
-	char fname[64];
-	int fd, err;
+	size_t i;
 
-	if (rt->major == 3 && rt->minor < 13)
+	for (i = 0; i < sizeof(debug_pos) / sizeof(debug_pos[0]); i++)
+		if (debug_pos[i].minor == minor)
+			return &debug_pos[i];
+	return NULL;
+}
+
+/* The u64 at pos of the struct (little endian, as the target wrote it). */
+static uint64_t dbg(const unsigned char *buf, uint16_t pos)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + pos, sizeof(v));
+	return v;
+}
+
+/*
+ * Offset read at pos into *out, when it lies within [0, limit - width):
+ * inside its struct and inside what the walker copies of it. A patch
+ * release that moved a field is followed; a struct we misparse shows up
+ * as an offset out of bounds and is refused.
+ */
+static bool take(const unsigned char *buf, uint16_t pos, uint64_t limit,
+		 unsigned width, const char *field, uint16_t *out, char *why,
+		 size_t size)
+{
+	uint64_t v = dbg(buf, pos);
+
+	if (v + width > limit || v >= PY_FIELD_NONE) {
+		snprintf(why, size,
+			 "its _Py_DebugOffsets puts %s at 0x%llx, beyond what "
+			 "memprof-bpf reads (0x%llx)",
+			 field, (unsigned long long)v,
+			 (unsigned long long)limit);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* The smaller of a struct's size and what the walker copies of it. */
+static uint64_t within(const unsigned char *buf, uint16_t size_pos,
+		       uint64_t copied)
+{
+	uint64_t n = dbg(buf, size_pos);
+
+	return n < copied ? n : copied;
+}
+
+int pyruntime__parse_debug_offsets(const unsigned char *buf, size_t len,
+				   uint64_t runtime_size, struct py_layout *l,
+				   char *why, size_t size)
+{
+	const struct debug_pos *p = debug_pos_of(l->minor);
+	uint64_t fr, co, ts, head;
+	uint16_t h16 = 0;
+	bool ok;
+
+	if (!p || len < p->len) {
+		snprintf(why, size,
+			 "memprof-bpf cannot parse its "
+			 "_Py_DebugOffsets");
+		return -ENOTSUP;
+	}
+	if (pyruntime__check_debug_header(buf, l->major, l->minor, why, size))
+		return -ENOTSUP;
+	if (dbg(buf, FREE_THREADED)) {
+		snprintf(why, size,
+			 "it is a free-threaded build (%d.%dt), whose frames "
+			 "memprof-bpf cannot walk yet",
+			 l->major, l->minor);
+		return -ENOTSUP;
+	}
+	if (dbg(buf, p->runtime_size) != runtime_size) {
+		snprintf(why, size,
+			 "its _Py_DebugOffsets says _PyRuntime is %llu bytes, "
+			 "its symbol %llu",
+			 (unsigned long long)dbg(buf, p->runtime_size),
+			 (unsigned long long)runtime_size);
+		return -ENOTSUP;
+	}
+	head = dbg(buf, p->interp_head);
+	if (head + 8 > runtime_size) {
+		snprintf(why, size,
+			 "its _Py_DebugOffsets puts interpreters.head at "
+			 "0x%llx, outside _PyRuntime",
+			 (unsigned long long)head);
+		return -ENOTSUP;
+	}
+	l->interp_head = head;
+	l->runtime_size = runtime_size;
+	ts = dbg(buf, p->ts_size);
+	fr = within(buf, p->fr_size, PY_FRAME_HDR);
+	co = within(buf, p->co_size, PY_CODE_HDR);
+	ok = take(buf, p->interp_threads, 0x100000, 8, "threads.head",
+		  &l->interp_threads, why, size) &&
+	     take(buf, p->ts_next, ts, 8, "PyThreadState.next", &l->ts_next,
+		  why, size) &&
+	     take(buf, p->ts_interp, ts, 8, "PyThreadState.interp",
+		  &l->ts_interp, why, size) &&
+	     take(buf, p->ts_frame, ts, 8, "PyThreadState.current_frame",
+		  &l->ts_frame, why, size) &&
+	     take(buf, p->ts_thread_id, ts, 8, "PyThreadState.thread_id",
+		  &l->ts_thread_id, why, size) &&
+	     take(buf, p->fr_back, fr, 8, "a frame's previous", &l->fr_back,
+		  why, size) &&
+	     take(buf, p->fr_code, fr, 8, "a frame's f_executable", &l->fr_code,
+		  why, size) &&
+	     take(buf, p->fr_instr, fr, 8, "a frame's instr_ptr", &l->fr_instr,
+		  why, size) &&
+	     take(buf, p->fr_owner, fr, 1, "a frame's owner", &l->fr_owner, why,
+		  size) &&
+	     take(buf, p->co_filename, co, 8, "co_filename", &l->co_filename,
+		  why, size) &&
+	     take(buf, p->co_name, co, 8, "co_name", &l->co_name, why, size) &&
+	     take(buf, p->co_qualname, co, 8, "co_qualname", &l->co_qualname,
+		  why, size) &&
+	     take(buf, p->co_linetable, co, 8, "co_linetable", &l->co_linetable,
+		  why, size) &&
+	     take(buf, p->co_firstlineno, co, 4, "co_firstlineno",
+		  &l->co_firstlineno, why, size) &&
+	     take(buf, p->co_code_start, dbg(buf, p->co_size), 2,
+		  "co_code_adaptive", &l->co_code_start, why, size) &&
+	     take(buf, p->bytes_size, 0x100, 8, "a bytes object's size",
+		  &l->bytes_size, why, size) &&
+	     take(buf, p->bytes_data, 0x100, 1, "a bytes object's data",
+		  &l->bytes_data, why, size) &&
+	     take(buf, p->str_length, 0x100, 8, "a str's length",
+		  &l->str_length, why, size) &&
+	     take(buf, p->ascii_data, 0x100, 0, "a str's data", &h16, why,
+		  size);
+	l->ascii_data = h16;
+	return ok ? 0 : -ENOTSUP;
+}
+
+/* Skip an endbr64 (CET builds start every exported function with one). */
+static size_t past_endbr(const uint8_t *c, size_t n)
+{
+	return n >= 4 && memcmp(c, "\xf3\x0f\x1e\xfa", 4) == 0 ? 4 : 0;
+}
+
+int pyruntime__decode_tstate(const uint8_t *c, size_t n, uint64_t fn,
+			     uint64_t runtime, struct py_layout *l)
+{
+	size_t i = past_endbr(c, n), j;
+	int32_t d;
+
+	/* 3.15, local-exec TLS: mov %fs:disp32,%rax */
+	if (i + 9 <= n && memcmp(c + i, "\x64\x48\x8b\x04\x25", 5) == 0) {
+		memcpy(&d, c + i + 5, 4);
+		if (d >= 0 || d < -4096)
+			return -ENOENT;
+		l->tls_off = d, l->tss_key = 0;
 		return 0;
+	}
+	/* non-PIE: cmpl $0,disp32(%rip) on autoTSSkey._is_initialized */
+	if (i + 7 <= n && c[i] == 0x83 && c[i + 1] == 0x3d && c[i + 6] == 0) {
+		memcpy(&d, c + i + 2, 4);
+		l->tss_key = fn + i + 7 + d + 4 - runtime;
+		l->tls_off = 0;
+		return 0;
+	}
+	/* PIC: mov _PyRuntime@GOT(%rip),%rax, then lea disp32(%rax),%reg */
+	if (i + 7 > n || memcmp(c + i, "\x48\x8b\x05", 3) != 0)
+		return -ENOENT;
+	for (j = i + 7; j + 7 <= n && j < i + 16; j++) {
+		if (c[j] == 0x48 && c[j + 1] == 0x8d &&
+		    (c[j + 2] & 0xc7) == 0x80) {
+			memcpy(&d, c + j + 3, 4);
+			l->tss_key = d + 4;
+			l->tls_off = 0;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/*
+ * 3.13+: the bound thread state's place from the file's code. A 3.15+
+ * whose TLS we cannot decode (a shared libpython's general-dynamic TLS)
+ * is refused rather than read at a guessed offset.
+ */
+static int find_tstate(const char *path, uint64_t runtime_vaddr,
+		       struct py_runtime *rt)
+{
+	struct elfsym *e = elfsym__open(path);
+	const struct elf_func *f =
+		e ? elfsym__by_name(e, "PyGILState_GetThisThreadState") : NULL;
+	uint8_t code[32];
+	int err = -ENOENT;
+
+	if (f && !elfsym__read(e, f->vaddr, code, sizeof(code)))
+		err = pyruntime__decode_tstate(code, sizeof(code), f->vaddr,
+					       runtime_vaddr, &rt->lay);
+	elfsym__close(e);
+	if (!err && rt->lay.tss_key + 4 > rt->runtime_size && !rt->lay.tls_off)
+		err = -ENOENT;
+	if (err && rt->lay.tls_off) {
+		snprintf(rt->why, sizeof(rt->why),
+			 "memprof-bpf cannot find its thread state "
+			 "(PyGILState_GetThisThreadState not decoded)");
+		return -ENOTSUP;
+	}
+	return 0; /* not decoded: the table's autoTSSkey, checked in BPF */
+}
+
+/* 3.13+: read _Py_DebugOffsets from the process and take the layout. */
+static int read_debug_offsets(pid_t pid, struct py_runtime *rt)
+{
+	unsigned char buf[DEBUG_MAX_LEN];
+	size_t len = rt->runtime_size < sizeof(buf) ? rt->runtime_size
+						    : sizeof(buf);
+	char fname[64];
+	ssize_t got;
+	int fd;
+
 	snprintf(fname, sizeof(fname), "/proc/%d/mem", pid);
 	fd = open(fname, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (pread(fd, hdr, sizeof(hdr), rt->runtime) != sizeof(hdr)) {
+	got = pread(fd, buf, len, rt->runtime);
+	close(fd);
+	if (got != (ssize_t)len) {
 		snprintf(rt->why, sizeof(rt->why),
 			 "its _PyRuntime could not be read");
-		err = -ENOTSUP;
-	} else {
-		err = pyruntime__check_debug_header(hdr, rt->major, rt->minor,
-						    rt->why, sizeof(rt->why));
+		return -ENOTSUP;
 	}
-	close(fd);
-	return err;
+	return pyruntime__parse_debug_offsets(
+		buf, len, rt->runtime_size, &rt->lay, rt->why, sizeof(rt->why));
+}
+
+/*
+ * The layout of the interpreter found in path: the table's row, then for
+ * 3.13+ what the process itself says. 0, or -ENOTSUP with rt->why.
+ */
+static int take_layout(pid_t pid, uint64_t vaddr, struct py_runtime *rt)
+{
+	const struct py_layout *row = pyruntime__layout(rt->major, rt->minor);
+
+	if (!row) {
+		snprintf(rt->why, sizeof(rt->why),
+			 "memprof-bpf has no layout for it");
+		return -ENOTSUP;
+	}
+	rt->lay = *row;
+	if (rt->minor < 13) {
+		/* A different struct size means a build we have no table for. */
+		if (row->runtime_size == rt->runtime_size)
+			return 0;
+		snprintf(rt->why, sizeof(rt->why),
+			 "its _PyRuntime is %llu bytes, not the %u of "
+			 "the known layout",
+			 (unsigned long long)rt->runtime_size,
+			 row->runtime_size);
+		return -ENOTSUP;
+	}
+	if (read_debug_offsets(pid, rt))
+		return -ENOTSUP;
+	return find_tstate(rt->path, vaddr, rt);
 }
 
 int pyruntime__detect(pid_t pid, struct py_runtime *rt)
@@ -174,22 +457,9 @@ int pyruntime__detect(pid_t pid, struct py_runtime *rt)
 		rt->bias = load_bias(&files[i]);
 		rt->runtime = rt->bias + vaddr;
 		rt->runtime_size = size;
-		rt->layout = pyruntime__layout(rt->major, rt->minor);
-		/* A different struct size means a build we have no table for. */
-		if (!rt->layout)
-			snprintf(rt->why, sizeof(rt->why),
-				 "memprof-bpf has no layout for it");
-		else if (rt->layout->runtime_size != size)
-			snprintf(rt->why, sizeof(rt->why),
-				 "its _PyRuntime is %llu bytes, not the %u of "
-				 "the known layout",
-				 (unsigned long long)size,
-				 rt->layout->runtime_size);
-		if (!rt->layout || rt->layout->runtime_size != size ||
-		    check_debug_offsets(pid, rt)) {
-			rt->layout = NULL;
+		if (take_layout(pid, vaddr, rt))
 			return -ENOTSUP;
-		}
+		rt->layout = &rt->lay;
 		return 0;
 	}
 	return -ENOENT;

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * Is this process a CPython, which version, where is its _PyRuntime, and
- * which struct layout does it use? The layouts for 3.8-3.13 (x86-64,
+ * which struct layout does it use? The layouts for 3.8-3.12 (x86-64,
  * release builds) come from docs/cpython-offsets.md, where each number
- * says how it was verified. 3.13+ publishes _Py_DebugOffsets at the start
- * of _PyRuntime; the agent checks its cookie and version against the table.
- * First slice of issue 3: detection and layouts; the BPF frame walk uses
- * these next.
+ * says how it was verified. 3.13+ publish _Py_DebugOffsets at the start of
+ * _PyRuntime: the agent reads the walker's offsets from it (a patch release
+ * that moves a field is followed, one whose struct does not parse is
+ * refused), and the table supplies only what it does not carry
+ * (docs/design/python314.md).
  */
 #ifndef MEMPROF_PYRUNTIME_H
 #define MEMPROF_PYRUNTIME_H
@@ -33,6 +34,10 @@ struct py_layout {
 	uint16_t bytes_size; /* PyVarObject.ob_size of a PyBytesObject */
 	uint16_t bytes_data; /* PyBytesObject.ob_sval */
 	uint16_t tp_dealloc; /* PyTypeObject */
+	/* 3.14+ (0 before) */
+	uint8_t exec_mask; /* tag bits of f_executable, a _PyStackRef */
+	int32_t tls_off; /* 3.15: bound PyThreadState at fsbase + tls_off */
+	uint32_t alloc_obj; /* _PyRuntime -> allocators.standard.obj */
 };
 
 struct py_runtime {
@@ -41,7 +46,8 @@ struct py_runtime {
 	uint64_t runtime; /* its address in the process */
 	uint64_t bias; /* process address minus link-time address */
 	uint64_t runtime_size;
-	const struct py_layout *layout;
+	const struct py_layout *layout; /* &lay, or NULL when refused */
+	struct py_layout lay; /* the table's row, 3.13+ as the process says */
 	char why[160]; /* when -ENOTSUP: what did not match, one phrase */
 };
 
@@ -53,6 +59,26 @@ struct py_runtime {
  */
 int pyruntime__check_debug_header(const unsigned char *hdr, int major,
 				  int minor, char *why, size_t size);
+
+/*
+ * 3.13+: the walker's offsets from _Py_DebugOffsets (buf, the first len
+ * bytes of _PyRuntime, whose symbol is runtime_size bytes), over l, the
+ * table's row for major.minor. Checked: cookie, version, a default (not
+ * free-threaded) build, the runtime's size, every offset within its
+ * struct. 0, or -ENOTSUP with the reason in why.
+ */
+int pyruntime__parse_debug_offsets(const unsigned char *buf, size_t len,
+				   uint64_t runtime_size, struct py_layout *l,
+				   char *why, size_t size);
+/*
+ * Where the thread's bound PyThreadState is, from the first instructions
+ * of PyGILState_GetThisThreadState (code, at link address fn): the TLS
+ * slot (3.15: mov %fs:disp32) or autoTSSkey's place in _PyRuntime (at
+ * link address runtime: cmpl $0 or lea of its _is_initialized). Sets
+ * l->tls_off or l->tss_key; 0, or -ENOENT when no known form is there.
+ */
+int pyruntime__decode_tstate(const uint8_t *code, size_t n, uint64_t fn,
+			     uint64_t runtime, struct py_layout *l);
 
 /* The layout for major.minor, or NULL when unknown. */
 const struct py_layout *pyruntime__layout(int major, int minor);

@@ -57,7 +57,8 @@ struct tracee {
 	struct cells cells; /* notebook cell runs (user/model/cells.c) */
 	bool cell_markers; /* memprof:cell__* USDT attached */
 	bool python; /* py_procs configured for it */
-	const struct py_layout *pylayout;
+	struct py_layout pylay; /* as read from this process (3.13+) */
+	const struct py_layout *pylayout; /* &pylay once python */
 	struct gc_stats gc; /* from python:gc__* USDT markers */
 	struct import_state imports[TRACEE_IMPORT_THREADS];
 	struct symbolizer sym;
