@@ -225,16 +225,16 @@ Test(pyruntime, versions_from_paths, .timeout = 10)
 	cr_assert_neq(pyruntime__version_from_path("/usr/bin/perl", &ma, &mi),
 		      0);
 	cr_assert_null(pyruntime__layout(3, 7));
-	cr_assert_null(pyruntime__layout(3, 14));
+	cr_assert_null(pyruntime__layout(3, 16));
 }
 
-/* Object headers: alike in 3.8-3.13 (docs/cpython-offsets.md). */
+/* Object headers: alike in 3.8-3.15 (docs/cpython-offsets.md). */
 Test(pyruntime, object_headers_in_every_layout, .timeout = 10)
 {
 	const struct py_layout *l;
 	int minor;
 
-	for (minor = 8; minor <= 13; minor++) {
+	for (minor = 8; minor <= 15; minor++) {
 		l = pyruntime__layout(3, minor);
 		cr_assert_not_null(l, "3.%d", minor);
 		cr_assert_eq(l->str_length, 0x10, "3.%d", minor);
@@ -267,4 +267,227 @@ Test(pyruntime, debug_header_cookie_and_version_checked, .timeout = 10)
 		     -ENOTSUP);
 	cr_assert_str_eq(why, "its _PyRuntime does not start with "
 			      "_Py_DebugOffsets' cookie");
+}
+
+/*
+ * The first bytes of .PyRuntime (_Py_DebugOffsets) copied from the real
+ * files: pyenv's libpython3.13.so.1.0 (3.13.0) and Debian unstable's
+ * python3.14 (3.14.10) and python3.15 (3.15.2), with _PyRuntime's size.
+ */
+struct fixture {
+	const char *file;
+	int minor;
+	uint64_t runtime_size;
+};
+
+static const struct fixture fixtures[] = {
+	{ "tests/unit/data/debug-offsets-3.13.0.bin", 13, 0x452b8 },
+	{ "tests/unit/data/debug-offsets-3.14.10.bin", 14, 0x4d4c8 },
+	{ "tests/unit/data/debug-offsets-3.15.2.bin", 15, 0x549c8 },
+};
+
+static size_t load_fixture(const struct fixture *f, unsigned char *buf,
+			   size_t size)
+{
+	int fd = open(f->file, O_RDONLY);
+	ssize_t n;
+
+	cr_assert_geq(fd, 0, "%s (run from the source tree)", f->file);
+	n = read(fd, buf, size);
+	close(fd);
+	cr_assert_gt(n, 0x200);
+	return n;
+}
+
+/* What the table's row says for the fields _Py_DebugOffsets carries. */
+static void same_walker_fields(const struct py_layout *a,
+			       const struct py_layout *b, int minor)
+{
+	cr_assert_eq(a->interp_head, b->interp_head, "3.%d", minor);
+	cr_assert_eq(a->interp_threads, b->interp_threads, "3.%d", minor);
+	cr_assert_eq(a->ts_next, b->ts_next, "3.%d", minor);
+	cr_assert_eq(a->ts_interp, b->ts_interp, "3.%d", minor);
+	cr_assert_eq(a->ts_frame, b->ts_frame, "3.%d", minor);
+	cr_assert_eq(a->ts_thread_id, b->ts_thread_id, "3.%d", minor);
+	cr_assert_eq(a->fr_back, b->fr_back, "3.%d", minor);
+	cr_assert_eq(a->fr_code, b->fr_code, "3.%d", minor);
+	cr_assert_eq(a->fr_instr, b->fr_instr, "3.%d", minor);
+	cr_assert_eq(a->fr_owner, b->fr_owner, "3.%d", minor);
+	cr_assert_eq(a->co_filename, b->co_filename, "3.%d", minor);
+	cr_assert_eq(a->co_name, b->co_name, "3.%d", minor);
+	cr_assert_eq(a->co_qualname, b->co_qualname, "3.%d", minor);
+	cr_assert_eq(a->co_firstlineno, b->co_firstlineno, "3.%d", minor);
+	cr_assert_eq(a->co_linetable, b->co_linetable, "3.%d", minor);
+	cr_assert_eq(a->co_code_start, b->co_code_start, "3.%d", minor);
+	cr_assert_eq(a->ascii_data, b->ascii_data, "3.%d", minor);
+	cr_assert_eq(a->str_length, b->str_length, "3.%d", minor);
+	cr_assert_eq(a->bytes_size, b->bytes_size, "3.%d", minor);
+	cr_assert_eq(a->bytes_data, b->bytes_data, "3.%d", minor);
+}
+
+/* Parsed from the real structs, 3.13-3.15 agree with the measured rows. */
+Test(pyruntime, debug_offsets_of_real_builds_parse_to_the_table)
+{
+	unsigned char buf[0x400];
+	char why[160];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++) {
+		const struct fixture *f = &fixtures[i];
+		const struct py_layout *row = pyruntime__layout(3, f->minor);
+		struct py_layout l = *row;
+
+		n = load_fixture(f, buf, sizeof(buf));
+		memset(&l, 0xee, offsetof(struct py_layout, tss_key));
+		l.major = 3, l.minor = f->minor; /* the rest: scribbled */
+		memset(&l.interp_head, 0xee,
+		       offsetof(struct py_layout, tp_dealloc) -
+			       offsetof(struct py_layout, interp_head));
+		why[0] = '\0';
+		cr_assert_eq(pyruntime__parse_debug_offsets(buf, n,
+							    f->runtime_size, &l,
+							    why, sizeof(why)),
+			     0, "3.%d: %s", f->minor, why);
+		same_walker_fields(&l, row, f->minor);
+		cr_assert_eq(l.runtime_size, f->runtime_size);
+	}
+}
+
+/* Parse one fixture after edit() changed it: the reason, or "" if taken. */
+static const char *parse_edited(int minor, uint64_t runtime_size,
+				void (*edit)(unsigned char *), char *why,
+				size_t size)
+{
+	unsigned char buf[0x400];
+	struct py_layout l;
+	size_t n = 0, i;
+
+	for (i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
+		if (fixtures[i].minor == minor)
+			n = load_fixture(&fixtures[i], buf, sizeof(buf));
+	cr_assert_gt(n, 0);
+	if (edit)
+		edit(buf);
+	l = *pyruntime__layout(3, minor);
+	why[0] = '\0';
+	if (pyruntime__parse_debug_offsets(buf, n, runtime_size, &l, why,
+					   size) == 0)
+		cr_assert_str_empty(why);
+	else
+		cr_assert_str_not_empty(why);
+	return why;
+}
+
+static void put64(unsigned char *buf, size_t at, uint64_t v)
+{
+	memcpy(buf + at, &v, sizeof(v));
+}
+
+static void bad_cookie(unsigned char *b)
+{
+	b[1] = 'D';
+}
+
+static void version_3_16(unsigned char *b)
+{
+	put64(b, 8, 0x031000f0);
+}
+
+static void free_threaded(unsigned char *b)
+{
+	put64(b, 0x10, 1);
+}
+
+/* 3.14: interpreter_frame.owner at 0x120 says the frame is 0x400 bytes. */
+static void owner_far_out(unsigned char *b)
+{
+	put64(b, 0x120, 0x400);
+}
+
+/* 3.14: a patch release moving thread_state.current_frame is followed. */
+static void frame_moved(unsigned char *b)
+{
+	put64(b, 0xd0, 0x50);
+}
+
+/* Each way a struct can fail to be the one we parse: one reason each. */
+Test(pyruntime, debug_offsets_refused_with_one_reason)
+{
+	char why[160];
+	unsigned char buf[0x400];
+	struct py_layout l;
+
+	cr_assert_str_eq(parse_edited(14, 0x4d4c8, NULL, why, sizeof(why)), "");
+	cr_assert_str_eq(parse_edited(14, 0x4d4c8, bad_cookie, why,
+				      sizeof(why)),
+			 "its _PyRuntime does not start with "
+			 "_Py_DebugOffsets' cookie");
+	cr_assert_str_eq(parse_edited(14, 0x4d4c8, version_3_16, why,
+				      sizeof(why)),
+			 "its _Py_DebugOffsets says version 3.16, not 3.14");
+	cr_assert_str_eq(parse_edited(15, 0x549c8, free_threaded, why,
+				      sizeof(why)),
+			 "it is a free-threaded build (3.15t), whose frames "
+			 "memprof-bpf cannot walk yet");
+	cr_assert_str_eq(parse_edited(14, 0x4d4c0, NULL, why, sizeof(why)),
+			 "its _Py_DebugOffsets says _PyRuntime is 316616 "
+			 "bytes, its symbol 316608");
+	cr_assert_str_eq(parse_edited(14, 0x4d4c8, owner_far_out, why,
+				      sizeof(why)),
+			 "its _Py_DebugOffsets puts a frame's owner at 0x400, "
+			 "beyond what memprof-bpf reads (0x58)");
+	/* A moved field is read where the process says it is. */
+	load_fixture(&fixtures[1], buf, sizeof(buf));
+	frame_moved(buf);
+	l = *pyruntime__layout(3, 14);
+	cr_assert_eq(pyruntime__parse_debug_offsets(buf, sizeof(buf), 0x4d4c8,
+						    &l, why, sizeof(why)),
+		     0);
+	cr_assert_eq(l.ts_frame, 0x50);
+	/* Too short for its version's struct. */
+	cr_assert_eq(pyruntime__parse_debug_offsets(buf, 0x100, 0x4d4c8, &l,
+						    why, sizeof(why)),
+		     -ENOTSUP);
+}
+
+/*
+ * PyGILState_GetThisThreadState's first bytes as the builds have them
+ * (objdump), decoded to where the bound thread state lives.
+ */
+Test(pyruntime, thread_state_place_decoded_from_code)
+{
+	/* Debian 3.14.10 at 0x42c79a: endbr64; cmpl $0x0,0x77493b(%rip) */
+	static const uint8_t c314[] = { 0xf3, 0x0f, 0x1e, 0xfa, 0x83, 0x3d,
+					0x3b, 0x49, 0x77, 0x00, 0x00, 0x74,
+					0x0a, 0xbf, 0xe0, 0x10, 0xba, 0x00 };
+	/* Debian 3.15.2: endbr64; mov %fs:0xffffffffffffffd8,%rax; ret */
+	static const uint8_t c315[] = { 0xf3, 0x0f, 0x1e, 0xfa, 0x64,
+					0x48, 0x8b, 0x04, 0x25, 0xd8,
+					0xff, 0xff, 0xff, 0xc3 };
+	/* pyenv 3.13.0 (PIC): mov GOT(%rip),%rax; push %rbx; lea 0x870(%rax) */
+	static const uint8_t c313[] = { 0x48, 0x8b, 0x05, 0xe9, 0x6b, 0x25,
+					0x00, 0x53, 0x48, 0x8d, 0x98, 0x70,
+					0x08, 0x00, 0x00, 0x48, 0x89, 0xdf };
+	static const uint8_t other[] = { 0x55, 0x48, 0x89, 0xe5, 0x53, 0x48,
+					 0x83, 0xec, 0x08, 0x90, 0x90, 0x90 };
+	struct py_layout l = { 0 };
+
+	cr_assert_eq(pyruntime__decode_tstate(c314, sizeof(c314), 0x42c79a,
+					      0xba07c0, &l),
+		     0);
+	cr_assert_eq(l.tss_key, 0x924);
+	cr_assert_eq(l.tls_off, 0);
+	cr_assert_eq(pyruntime__decode_tstate(c315, sizeof(c315), 0x42fa7d,
+					      0xc408a0, &l),
+		     0);
+	cr_assert_eq(l.tls_off, -0x28);
+	cr_assert_eq(l.tss_key, 0);
+	cr_assert_eq(pyruntime__decode_tstate(c313, sizeof(c313), 0x2940c0,
+					      0x5294c0, &l),
+		     0);
+	cr_assert_eq(l.tss_key, 0x874);
+	cr_assert_eq(l.tls_off, 0);
+	cr_assert_eq(pyruntime__decode_tstate(other, sizeof(other), 0x1000,
+					      0x2000, &l),
+		     -ENOENT);
 }
