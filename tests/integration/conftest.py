@@ -58,3 +58,21 @@ def wait_for(pred, timeout=10.0, step=0.05):
 def built():
     assert os.geteuid() == 0, "integration tests load BPF: run as root"
     assert os.access(AGENT, os.X_OK), "run make first"
+
+
+# The first test that needs the Debian unstable root may wait for it to be
+# made (make test starts scripts/sid-root.sh early, in the background).
+SID_TIMEOUT = 1500
+
+
+@pytest.fixture(scope="session")
+def sid_root():
+    """Debian unstable's root (glibc 2.43), made once per machine by
+    scripts/sid-root.sh (a few minutes from scratch, then cached)."""
+    r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "sid-root.sh")],
+                       capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr
+    root = r.stdout.strip().splitlines()[-1]
+    assert os.path.exists(os.path.join(root, "lib64",
+                                       "ld-linux-x86-64.so.2")), root
+    return root

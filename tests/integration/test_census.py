@@ -57,19 +57,6 @@ def census_lines(text):
             if l.startswith("memprof-bpf: ") and "census" in l]
 
 
-@pytest.fixture(scope="session")
-def sid_root():
-    """Debian unstable's root (glibc 2.43), made once per machine by
-    scripts/sid-root.sh (a few minutes from scratch, then cached)."""
-    r = subprocess.run(["bash", os.path.join(ROOT, "scripts", "sid-root.sh")],
-                       capture_output=True, text=True, timeout=1200)
-    assert r.returncode == 0, r.stderr
-    root = r.stdout.strip().splitlines()[-1]
-    assert os.path.exists(os.path.join(root, "lib64",
-                                       "ld-linux-x86-64.so.2")), root
-    return root
-
-
 def under_sid(root):
     """The command prefix that runs a program on the root's glibc."""
     return [os.path.join(root, "lib64", "ld-linux-x86-64.so.2"),

@@ -1,11 +1,13 @@
 """Python stacks walked in BPF: every allocation attributed to the Python
-frames that made it, on CPython 3.8-3.13 (pyenv) and Debian's python3.11
-(non-PIE, libpython in the executable)."""
+frames that made it, on CPython 3.8-3.13 (pyenv), Debian's python3.11
+(non-PIE, libpython in the executable) and Debian unstable's python3.14 and
+python3.15 (stripped, run in their own root with `chroot`)."""
 import os
+import shutil
 
 import pytest
 
-from conftest import load, run_agent
+from conftest import SID_TIMEOUT, load, run_agent
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYENV = "/root/.pyenv/versions/"
@@ -18,7 +20,41 @@ INTERPRETERS = [
     ((3, 12), PYENV + "3.12.1/bin/python3.12"),
     ((3, 13), PYENV + "3.13.0/bin/python3.13"),
 ]
-IDS = [p.replace(PYENV, "pyenv-").split("/bin/")[0] for _, p in INTERPRETERS]
+# In the Debian unstable root (scripts/sid-root.sh): the scripts are copied
+# there, and the agent sees them at the path the interpreter sees.
+SID = [((3, 14), "sid:python3.14"), ((3, 15), "sid:python3.15")]
+SID_SCRIPTS = "/tmp/memprof-tests"
+
+
+def ids(interpreters):
+    return [p.replace(PYENV, "pyenv-").split("/bin/")[0].replace(":", "-")
+            for _, p in interpreters]
+
+
+def with_sid(interpreters):
+    """Parameters for the host's interpreters and the root's, whose first
+    test may wait for the root to be made (minutes, once per machine)."""
+    return [pytest.param(v, p, id=i, marks=[pytest.mark.timeout(SID_TIMEOUT)]
+                         if p.startswith("sid:") else [])
+            for (v, p), i in zip(interpreters, ids(interpreters))]
+
+
+ALL = with_sid(INTERPRETERS + SID)
+
+
+def command(request, exe, script):
+    """argv running script under exe, and the script's path as the
+    interpreter sees it (in the root for sid: interpreters)."""
+    if exe.startswith("sid:"):
+        root = request.getfixturevalue("sid_root")
+        shutil.copytree(os.path.join(HERE, "py"), root + SID_SCRIPTS,
+                        dirs_exist_ok=True)
+        path = SID_SCRIPTS + "/" + script
+        return ["chroot", root, exe[4:], path], path
+    if not os.access(exe, os.X_OK):
+        pytest.skip(exe + " not installed")
+    path = os.path.join(HERE, "py", script)
+    return [exe, path], path
 
 
 def python_frames(stack):
@@ -38,34 +74,32 @@ def expected_nested(version):
     return [("<module>", 18), ("Holder.fill", 13), ("make_big", 6)]
 
 
-def trace(tmp_path, exe, script):
-    if not os.access(exe, os.X_OK):
-        pytest.skip(exe + " not installed")
+def trace(request, tmp_path, exe, script, flags=()):
     out = tmp_path / "py.json"
-    r = run_agent(["-o", str(out), "--", exe, os.path.join(HERE, "py",
-                                                         script)])
+    argv, _ = command(request, exe, script)
+    r = run_agent(["-o", str(out), *flags, "--", *argv])
     assert r.returncode == 0, r.stderr
     snap = load(out)
     assert snap["dropped_events"] == 0
     return snap
 
 
-@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
-def test_nested_calls_file_function_line(tmp_path, version, exe):
-    snap = trace(tmp_path, exe, "nested.py")
+@pytest.mark.parametrize("version,exe", ALL)
+def test_nested_calls_file_function_line(request, tmp_path, version, exe):
+    snap = trace(request, tmp_path, exe, "nested.py")
     top = snap["peak"]["stacks"][0]
     # Two bytearray(30_000_000) buffers (30,000,001 bytes each).
     assert (top["bytes"], top["count"]) == (60000002, 2)
     assert python_frames(top) == expected_nested(version)
     files = {f["file"] for f in top["frames"] if not f["native"]}
-    assert files == {os.path.join(HERE, "py", "nested.py")}
+    assert files == {command(request, exe, "nested.py")[1]}
     leaf = top["frames"][-1]
     assert leaf["native"] is True and leaf["module"]
 
 
-@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
-def test_each_thread_gets_its_own_stack(tmp_path, version, exe):
-    snap = trace(tmp_path, exe, "threads.py")
+@pytest.mark.parametrize("version,exe", ALL)
+def test_each_thread_gets_its_own_stack(request, tmp_path, version, exe):
+    snap = trace(request, tmp_path, exe, "threads.py")
     by_leaf = {}
     for st in snap["peak"]["stacks"]:
         fr = python_frames(st)
@@ -79,10 +113,10 @@ def test_each_thread_gets_its_own_stack(tmp_path, version, exe):
     assert mframes[0] == ("<module>", 22)
 
 
-@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
-def test_thread_without_python_state_is_a_native_thread(tmp_path, version,
-                                                        exe):
-    snap = trace(tmp_path, exe, "native_thread.py")
+@pytest.mark.parametrize("version,exe", ALL)
+def test_thread_without_python_state_is_a_native_thread(request, tmp_path,
+                                                        version, exe):
+    snap = trace(request, tmp_path, exe, "native_thread.py")
     st = [s for s in snap["peak"]["stacks"] if s["bytes"] == 7777777]
     assert len(st) == 1, snap["peak"]["stacks"][:3]
     frames = st[0]["frames"]
@@ -121,10 +155,12 @@ def test_depth_is_bounded_and_truncation_marked(tmp_path, depth, frames):
     assert (fr[-2]["function"], fr[-2]["line"]) == ("rec", 4)
 
 
-def test_gc_markers_on_debian_python(tmp_path):
-    # Debian's python3.11 has the gc__start/gc__done USDT markers: the
+@pytest.mark.parametrize("version,exe", with_sid(
+    [((3, 11), "/usr/bin/python3.11")] + SID))
+def test_gc_markers_on_debian_python(request, tmp_path, version, exe):
+    # Debian's pythons have the gc__start/gc__done USDT markers: the
     # collection that frees 20 cycles holding 1,000,001 bytes each is seen.
-    snap = trace(tmp_path, "/usr/bin/python3.11", "gc_cycles.py")
+    snap = trace(request, tmp_path, exe, "gc_cycles.py")
     gc = snap["gc"]
     assert gc is not None
     assert gc["collections"] >= 1 and gc["seconds"] > 0
@@ -132,15 +168,20 @@ def test_gc_markers_on_debian_python(tmp_path):
     assert gc["bytes_freed"] >= 20 * 1000001
 
 
-def test_no_gc_markers_without_usdt(tmp_path):
-    snap = trace(tmp_path, PYENV + "3.12.1/bin/python3.12", "gc_cycles.py")
+def test_no_gc_markers_without_usdt(request, tmp_path):
+    snap = trace(request, tmp_path, PYENV + "3.12.1/bin/python3.12",
+                 "gc_cycles.py")
     assert snap["gc"] is None
 
 
-def test_import_markers_attribute_module_level_memory(tmp_path):
+@pytest.mark.parametrize("version,exe", with_sid(
+    [((3, 11), "/usr/bin/python3.11")] + SID))
+def test_import_markers_attribute_module_level_memory(request, tmp_path,
+                                                      version, exe):
     # `import heavy_module` allocates 12,345,678 bytes at module level: the
-    # import__find__load__* markers put "[import heavy_module]" at the root.
-    snap = trace(tmp_path, "/usr/bin/python3.11", "imports.py")
+    # import__find__load__* markers put "[import heavy_module]" at the root
+    # (3.15 has two sites per marker).
+    snap = trace(request, tmp_path, exe, "imports.py")
     st, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 12345678]
     assert st["frames"][0]["function"] == "[import heavy_module]"
     assert (st["frames"][-2]["function"], st["frames"][-2]["line"]) == \
@@ -149,9 +190,10 @@ def test_import_markers_attribute_module_level_memory(tmp_path):
     assert not after["frames"][0]["function"].startswith("[import")
 
 
-@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
-def test_freed_code_objects_never_lend_their_names(tmp_path, version, exe):
-    snap = trace(tmp_path, exe, "reused_code.py")
+@pytest.mark.parametrize("version,exe", ALL)
+def test_freed_code_objects_never_lend_their_names(request, tmp_path,
+                                                   version, exe):
+    snap = trace(request, tmp_path, exe, "reused_code.py")
     seen = {}
     for st in snap["peak"]["stacks"]:
         i = st["bytes"] - 200000
@@ -161,13 +203,14 @@ def test_freed_code_objects_never_lend_their_names(tmp_path, version, exe):
     assert seen == {i: "/tmp/cells/cell_%03d.py" % i for i in range(40)}
 
 
-def test_attach_to_a_running_interpreter(tmp_path):
+@pytest.mark.parametrize("version,exe", with_sid(
+    [((3, 11), "/usr/bin/python3.11")] + SID))
+def test_attach_to_a_running_interpreter(request, tmp_path, version, exe):
     import subprocess
     import time
     from conftest import AGENT
-    p = subprocess.Popen(["/usr/bin/python3.11",
-                          os.path.join(HERE, "py", "running.py")],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    argv, _ = command(request, exe, "running.py")
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          text=True)
     a = None
     try:
@@ -190,7 +233,8 @@ def test_attach_to_a_running_interpreter(tmp_path):
         p.kill()
         if a:
             a.kill()
-    snap = load(tmp_path / ("memprof-python3.11-%d-exit.json" % p.pid))
+    snap = load(tmp_path / ("memprof-python%d.%d-%d-exit.json"
+                            % (version + (p.pid,))))
     st, = [s for s in snap["peak"]["stacks"] if s["bytes"] >= 5000000]
     assert python_frames(st) == [("<module>", 12), ("grow", 7)]
 
@@ -207,9 +251,13 @@ def test_output_and_exit_code_unchanged(tmp_path):
     assert plain.stderr in traced.stderr
 
 
-def test_numpy_and_list_growth_land_on_their_lines(tmp_path):
-    snap = trace(tmp_path, "/usr/bin/python3.11", "numpy_lines.py")
-    script = os.path.join(HERE, "py", "numpy_lines.py")
+@pytest.mark.parametrize("version,exe", with_sid(
+    [((3, 11), "/usr/bin/python3.11")] + SID))
+def test_numpy_and_list_growth_land_on_their_lines(request, tmp_path,
+                                                   version, exe):
+    # numpy 1.24 on Debian's 3.11, numpy 2.4 in the root.
+    snap = trace(request, tmp_path, exe, "numpy_lines.py")
+    script = command(request, exe, "numpy_lines.py")[1]
     mine, right = 0, {}
     for st in snap["peak"]["stacks"]:
         frames = [(f["function"], f["line"]) for f in st["frames"]
@@ -232,9 +280,10 @@ def test_numpy_and_list_growth_land_on_their_lines(tmp_path):
     assert sum(right.values()) >= 0.95 * mine
 
 
-@pytest.mark.parametrize("version,exe", INTERPRETERS, ids=IDS)
-def test_gil_released_allocation_keeps_its_stack(tmp_path, version, exe):
-    snap = trace(tmp_path, exe, "gil_released.py")
+@pytest.mark.parametrize("version,exe", ALL)
+def test_gil_released_allocation_keeps_its_stack(request, tmp_path, version,
+                                                 exe):
+    snap = trace(request, tmp_path, exe, "gil_released.py")
     st, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 9999999]
     assert python_frames(st)[-2:] == [("<module>", 15), ("c_alloc", 12)]
 
@@ -245,15 +294,15 @@ def float_stacks(snap):
             if python_frames(s) and python_frames(s)[-1][1] == 5]
 
 
-@pytest.mark.parametrize("version,exe",
-                         [v for v in INTERPRETERS if "pyenv" in v[1]],
-                         ids=[i for i in IDS if "pyenv" in i])
-def test_pymalloc_counts_small_objects_one_by_one(tmp_path, version, exe):
-    if not os.access(exe, os.X_OK):
-        pytest.skip(exe + " not installed")
-    script = os.path.join(HERE, "py", "small_objects.py")
+@pytest.mark.parametrize("version,exe", with_sid(
+    [v for v in INTERPRETERS if "pyenv" in v[1]] + SID))
+def test_pymalloc_counts_small_objects_one_by_one(request, tmp_path, version,
+                                                  exe):
+    # pyenv's builds name _PyObject_Malloc & co. in .symtab; the root's
+    # stripped 3.14/3.15 are found through _PyRuntime's allocator table.
+    argv, _ = command(request, exe, "small_objects.py")
     out = tmp_path / "pym.json"
-    r = run_agent(["--pymalloc", "-o", str(out), "--", exe, script])
+    r = run_agent(["--pymalloc", "-o", str(out), "--", *argv])
     assert r.returncode == 0, r.stderr
     snap = load(out)
     assert snap["dropped_events"] == 0
@@ -264,7 +313,7 @@ def test_pymalloc_counts_small_objects_one_by_one(tmp_path, version, exe):
     assert floats[0]["bytes"] == 24 * floats[0]["count"]
     assert floats[0]["count"] <= 200_000
     # Without --pymalloc the same objects are pymalloc arenas (mmap).
-    r = run_agent(["-o", str(out), "--", exe, script])
+    r = run_agent(["-o", str(out), "--", *argv])
     assert r.returncode == 0, r.stderr
     assert max((s["count"] for s in float_stacks(load(out))),
                default=0) < 1000
