@@ -70,6 +70,16 @@ def code_filename(shell, raw_cell, number, shell_futures=True):
     return code_name(transformed, number)
 
 
+def ipython_counts_first():
+    """Does this IPython raise execution_count before pre_run_cell? 9.x
+    does (run_cell_async counts, then triggers); 8.x counts at the end."""
+    try:
+        import IPython
+    except ImportError:
+        return False
+    return tuple(IPython.version_info[:1]) >= (9,)
+
+
 def _encode(text):
     return os.fsencode(text) if text is not None else b""
 
@@ -83,10 +93,13 @@ class CellHooks:
     computed then from what pre_run_cell recorded.
     """
 
-    def __init__(self, shell, markers, force=False):
+    def __init__(self, shell, markers, force=False, counts_first=None):
         self.shell = shell
         self.markers = markers
         self.force = force  # compute names even untraced (tests, debugging)
+        if counts_first is None:
+            counts_first = ipython_counts_first()
+        self.counts_first = counts_first
         self.running = []
         self.last = None
         self.loaded_in = False  # the loading cell's end was announced
@@ -102,9 +115,16 @@ class CellHooks:
                 getattr(info, "shell_futures", True))
             cell.source_head = source_head(info.raw_cell)
 
+    def number(self, info):
+        """The number run_cell_async passes to compiler.cache(): IPython 9
+        has already counted a cell that stores history by pre_run_cell."""
+        n = self.shell.execution_count
+        if self.counts_first and getattr(info, "store_history", True):
+            n -= 1
+        return n
+
     def pre_run_cell(self, info):
-        # The number run_cell_async passes to compiler.cache().
-        cell = Cell(info, self.shell.execution_count)
+        cell = Cell(info, self.number(info))
         self.running.append(cell)
         self.last = cell
         if self._wanted():

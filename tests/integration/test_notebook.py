@@ -1,15 +1,20 @@
 """Notebook cells, end to end: Debian's ipykernel started by nbclient,
 traced with --comm ipykernel, per-cell figures read from the state file the
-agent publishes for %memprof and from the kernel's exit snapshot."""
+agent publishes for %memprof and from the kernel's exit snapshot. The same
+on ipykernel 7 under Debian unstable's python3.14 and python3.15, a kernel
+in another root (`chroot`), as a JupyterHub spawner would start it."""
 import contextlib
 import json
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
+import tempfile
 
 import pytest
 
-from conftest import AGENT, load, wait_for
+from conftest import AGENT, SID_TIMEOUT, load, wait_for
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -25,9 +30,52 @@ def near(value, want, tol=0.05):
     return abs(value - want) <= tol * want
 
 
+class Sid:
+    """Kernels in the Debian unstable root: the extension, the agent's
+    state directory and the kernels' connection files live under a
+    folder of the root, which the kernel sees at its path inside."""
+
+    def __init__(self, root, python):
+        self.root, self.python = root, python
+        self.inside = tempfile.mkdtemp(prefix="memprof-nb-",
+                                       dir=root + "/tmp")[len(root):]
+        shutil.copytree(PYTHONPATH, self.host("python"),
+                        ignore=shutil.ignore_patterns("*.c", "*.o"))
+        # The kernel: sh copies its connection file into the root, where
+        # chroot then execs the interpreter (one pid throughout).
+        spec = self.host("jupyter", "kernels", "sid")
+        os.makedirs(spec)
+        with open(os.path.join(spec, "kernel.json"), "w") as f:
+            json.dump({"display_name": python, "language": "python",
+                       "argv": ["/bin/sh", "-c",
+                                'cp "$2" "$0$3/c-$$.json" && exec chroot '
+                                '"$0" "$1" -m ipykernel_launcher '
+                                '-f "$3/c-$$.json"', root, python,
+                                "{connection_file}", self.inside]}, f)
+
+    def host(self, *parts):
+        return os.path.join(self.root + self.inside, *parts)
+
+    def cleanup(self):
+        shutil.rmtree(self.host(), ignore_errors=True)
+
+
+@pytest.fixture(params=[None, "python3.14"],
+                ids=["debian-3.11", "sid-python3.14"])
+def sid(request):
+    """None for Debian's kernel, else a Sid (ipykernel 7 in the root)."""
+    if request.param is None:
+        yield None
+        return
+    request.node.add_marker(pytest.mark.timeout(SID_TIMEOUT))
+    s = Sid(request.getfixturevalue("sid_root"), request.param)
+    yield s
+    s.cleanup()
+
+
 @contextlib.contextmanager
-def agent(tmp_path):
-    state = tmp_path / "state"
+def agent(tmp_path, sid=None):
+    state = pathlib.Path(sid.host("state")) if sid else tmp_path / "state"
     env = dict(os.environ, MEMPROF_BPF_STATE_DIR=str(state))
     a = subprocess.Popen([AGENT, "--batch", "-i", "0.2", "-D",
                           str(tmp_path), "--comm", "ipykernel"],
@@ -43,10 +91,26 @@ def agent(tmp_path):
 
 
 @contextlib.contextmanager
-def kernel(state, extension=False, nb=None):
-    """A real ipykernel (Debian's python3) run cell by cell by nbclient;
-    state: where the agent publishes (the extension looks for it there);
-    nb: the notebook (default tests/notebooks/cells.ipynb)."""
+def jupyter_env(**kw):
+    """os.environ with kw while a kernel starts (where jupyter_client looks
+    for kernel specs)."""
+    old = {k: os.environ.get(k) for k in kw}
+    os.environ.update(kw)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def kernel(state, extension=False, nb=None, sid=None):
+    """A real ipykernel (Debian's python3, or sid's in its root) run cell by
+    cell by nbclient; state: where the agent publishes (the extension looks
+    for it there); nb: the notebook (default tests/notebooks/cells.ipynb)."""
     if nb is None:
         nb = nbformat.read(NOTEBOOK, as_version=4)
     if extension:
@@ -55,10 +119,17 @@ def kernel(state, extension=False, nb=None):
     env = dict(os.environ, PYTHONPATH=PYTHONPATH,
                MEMPROF_BPF_STATE_DIR=str(state),
                PYDEVD_DISABLE_FILE_VALIDATION="1")
-    c = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
+    where, name = {}, "python3"
+    if sid:
+        env.update(PYTHONPATH=sid.inside + "/python",
+                   MEMPROF_BPF_STATE_DIR=sid.inside + "/state")
+        where = dict(JUPYTER_PATH=sid.host("jupyter"))
+        name = "sid"
+    c = nbclient.NotebookClient(nb, kernel_name=name, timeout=120,
                                 startup_timeout=60)
-    with c.setup_kernel(env=env):
+    with jupyter_env(**where), c.setup_kernel(env=env):
         c.pid = c.km.provisioner.process.pid
+        c.comm = sid.python if sid else "python3"
         yield c, nb
 
 
@@ -97,7 +168,8 @@ def check_cells(state, pid, files):
         doc = state_of(state, pid)
         return doc and len(runs_of(doc, keep2)) == 2 and \
             near(runs_of(doc, keep2)[1]["live_bytes"], 128 * MiB)
-    assert wait_for(settled, 10), state_of(state, pid)
+    assert wait_for(settled, 10), [(r["label"], r["file"], r["live_bytes"])
+                                   for r in state_of(state, pid)["cells"]]
     doc = state_of(state, pid)
     first, again = runs_of(doc, keep1)
     # Retained now: the re-run replaced the first run's array.
@@ -142,8 +214,9 @@ def run_until_marked(c, nb, state, pid):
     raise AssertionError("no cell marker of kernel %d seen" % pid)
 
 
-def test_cells_without_the_extension(tmp_path):
-    with agent(tmp_path) as (a, state), kernel(state) as (c, nb):
+def test_cells_without_the_extension(tmp_path, sid):
+    with agent(tmp_path, sid) as (a, state), \
+            kernel(state, sid=sid) as (c, nb):
         files = run_notebook(state, c, nb, 0)
         doc = check_cells(state, c.pid, files)
         # No markers: a run is labelled by its hash filename.
@@ -153,8 +226,8 @@ def test_cells_without_the_extension(tmp_path):
             assert r["execution_count"] is None
             assert r["label"] == os.path.basename(r["file"])
         assert doc["cells"][-1]["label"] == "(outside cells)"
-        pid = c.pid
-    snap = tmp_path / ("memprof-python3-%d-exit.json" % pid)
+        pid, comm = c.pid, c.comm
+    snap = tmp_path / ("memprof-%s-%d-exit.json" % (comm, pid))
     assert wait_for(snap.exists, 20), a.stderr.read()
     peak = load(snap)
     tmp_run = [r for r in peak["peak"]["cells"] if r["file"] == files[2]]
@@ -167,10 +240,11 @@ def marker_library():
                                        "_memprof_markers.so"))
 
 
-def test_cells_with_the_extension(tmp_path):
+def test_cells_with_the_extension(tmp_path, sid):
     if not marker_library():
         pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
-    with agent(tmp_path) as (a, state), kernel(state) as (c, nb):
+    with agent(tmp_path, sid) as (a, state), \
+            kernel(state, sid=sid) as (c, nb):
         assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
         # %load_ext is In [1]; on a busy machine the agent may attach the
         # markers after its 1 s wait, and empty cells run until it has.
@@ -199,10 +273,11 @@ def test_cells_with_the_extension(tmp_path):
                 ["%load_ext memprof_bpf"]
 
 
-def test_two_kernels_are_not_mixed(tmp_path):
+def test_two_kernels_are_not_mixed(tmp_path, sid):
     code = "blob = bytearray({n})\nprint(sys._getframe().f_code.co_filename)"
-    with agent(tmp_path) as (a, state), kernel(state) as (c1, nb1), \
-            kernel(state) as (c2, nb2):
+    with agent(tmp_path, sid) as (a, state), \
+            kernel(state, sid=sid) as (c1, nb1), \
+            kernel(state, sid=sid) as (c2, nb2):
         for c, nb in ((c1, nb1), (c2, nb2)):
             assert wait_for(lambda: state_of(state, c.pid), 20)
             run_cell(c, nb, 0)

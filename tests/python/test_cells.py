@@ -79,7 +79,7 @@ def result(i, n, ok=True):
 
 def test_untraced_hooks_compute_nothing():
     m = FakeMarkers(0)
-    h = CellHooks(FakeShell(), m)
+    h = CellHooks(FakeShell(), m, counts_first=False)
     i = info("a = 1")
     h.pre_run_cell(i)
     assert h.last.code_filename is None and h.last.execution_count == 5
@@ -90,7 +90,7 @@ def test_untraced_hooks_compute_nothing():
 
 def test_traced_hooks_fire_both_markers():
     m = FakeMarkers(1)
-    h = CellHooks(FakeShell(), m)
+    h = CellHooks(FakeShell(), m, counts_first=False)
     i = info("\n  first line  \nsecond")
     h.pre_run_cell(i)
     h.post_run_cell(result(i, 5, ok=False))
@@ -100,7 +100,7 @@ def test_traced_hooks_fire_both_markers():
 
 def test_tracer_attaching_mid_cell_gets_the_end():
     m = FakeMarkers(0)
-    h = CellHooks(FakeShell(), m)
+    h = CellHooks(FakeShell(), m, counts_first=False)
     i = info("b = 2")
     h.pre_run_cell(i)
     m.is_traced = 1
@@ -111,7 +111,7 @@ def test_tracer_attaching_mid_cell_gets_the_end():
 def test_nested_cells_and_empty_cells():
     m = FakeMarkers(1)
     shell = FakeShell()
-    h = CellHooks(shell, m)
+    h = CellHooks(shell, m, counts_first=False)
     outer, inner, empty = info("outer"), info("inner", False), info("")
     h.pre_run_cell(outer)
     h.pre_run_cell(inner)
@@ -126,7 +126,7 @@ def test_nested_cells_and_empty_cells():
 
 def test_run_cell_failing_before_a_result():
     m = FakeMarkers(1)
-    h = CellHooks(FakeShell(), m)
+    h = CellHooks(FakeShell(), m, counts_first=False)
     h.pre_run_cell(info("c = 3"))
     h.post_run_cell(None)
     assert m.calls[-1] == ("end", 5, b"/tmp/k/c-5.py", b"c = 3", 0)
@@ -206,3 +206,28 @@ def test_wait_for_a_running_agent_to_attach(tmp_path, monkeypatch):
     assert memprof_bpf.wait_for_agent(m, timeout=0.2) is False
     assert 0.2 <= time.monotonic() - t0 < 0.5
     assert 5 <= m.calls <= 12   # every 20 ms
+
+
+def test_ipython_9_counts_before_pre_run_cell():
+    # IPython 9's run_cell_async raises execution_count, then triggers
+    # pre_run_cell: the cell being run is the number before.
+    m = FakeMarkers(1)
+    shell = FakeShell()
+    shell.execution_count = 6
+    h = CellHooks(shell, m, counts_first=True)
+    outer, inner = info("outer"), info("inner", False)
+    h.pre_run_cell(outer)
+    h.pre_run_cell(inner)  # store_history=False: not counted
+    h.post_run_cell(result(inner, None))
+    h.post_run_cell(result(outer, 5))
+    assert [c[:3] for c in m.calls] == [
+        ("start", 5, b"/tmp/k/outer-5.py"), ("start", 6, b"/tmp/k/inner-6.py"),
+        ("end", 6, b"/tmp/k/inner-6.py"), ("end", 5, b"/tmp/k/outer-5.py")]
+
+
+def test_ipython_version_decides_the_order():
+    import IPython
+    from memprof_bpf.cells import ipython_counts_first
+    assert ipython_counts_first() == (IPython.version_info[0] >= 9)
+    assert CellHooks(FakeShell(), FakeMarkers(0)).counts_first == \
+        (IPython.version_info[0] >= 9)

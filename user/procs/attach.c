@@ -699,6 +699,7 @@ int attach__python(struct agent *a, struct tracee *t)
 	}
 	if (err)
 		return err;
+	t->py_first = t->nlinks; /* what follows goes with this image */
 	fill_cfg(&cfg, &rt, a->env.py_depth);
 	err = bpf_map__update_elem(a->skel->maps.py_procs, &key, sizeof(key),
 				   &cfg, sizeof(cfg), BPF_ANY);
@@ -785,10 +786,20 @@ int attach__cell_markers(struct agent *a, struct tracee *t)
 	return 0;
 }
 
+/*
+ * The interpreter is gone (exec, exit): its probes too. An exec into the
+ * same Python keeps the allocator's links but must not keep these, or
+ * each exec would add code_dealloc and USDT links again (and count gc
+ * events twice) until the table is full.
+ */
 void attach__forget_python(struct agent *a, struct tracee *t)
 {
 	__u32 key = t->pid;
 
+	if (t->python && t->py_first <= t->nlinks) {
+		reaper__put(t->links + t->py_first, t->nlinks - t->py_first);
+		t->nlinks = t->py_first;
+	}
 	bpf_map__delete_elem(a->skel->maps.py_procs, &key, sizeof(key), 0);
 	t->python = false;
 	t->cell_markers = false;

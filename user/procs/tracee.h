@@ -64,6 +64,7 @@ struct tracee {
 	struct symbolizer sym;
 	struct bpf_link *links[TRACEE_MAX_LINKS];
 	int nlinks;
+	int py_first; /* links[py_first..nlinks) are Python's, once python */
 	char alloc_lib[4096]; /* file the allocator probes are in */
 	char attach_error[4096 + 256]; /* why the last attach failed, one line */
 	enum attach_state attach;
