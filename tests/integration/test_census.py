@@ -527,19 +527,41 @@ def test_ipykernel_attached_late(tmp_path):
                            capture_output=True)
 
 
-# An exec into another root: the new libc's probes go in only once the
+PY314_BIG_FIRST = ["python3.14", "-c", "x = bytearray(50 << 20)\n"
+                   "import time; time.sleep(3)"]
+
+
+# An exec into another root after the start (a shell's exec, not a
+# launcher the agent follows): the new libc's probes go in only once the
 # agent sees the exec, after the new image has started. Whatever Python
 # allocated meanwhile is the census's, so the 50 MiB made by the first
 # statement is in the peak whichever came first.
 @pytest.mark.timeout(1500)
 def test_exec_into_another_root_counts_its_startup(tmp_path, sid_root):
     out = tmp_path / "chroot.json"
-    r = run_agent(["-o", str(out), "--", "chroot", sid_root, "python3.14",
-                   "-c", "x = bytearray(50 << 20)\n"
-                   "import time; time.sleep(3)"], timeout=120)
+    cmd = " ".join(["exec", "chroot", sid_root] + PY314_BIG_FIRST[:2] +
+                   ["'" + PY314_BIG_FIRST[2] + "'"])
+    r = run_agent(["-o", str(out), "--", "sh", "-c", cmd], timeout=120)
     assert r.returncode == 0, r.stderr
     doc = load(out)
     c = doc["census"]
     assert c is not None and c["state"] == "done", (c, r.stderr)
     assert c["glibc"] == "2.43", c
     assert doc["peak"]["bytes"] >= 50 << 20, (doc["peak"]["bytes"], c)
+
+
+# chroot itself is a launcher: the agent follows its exec and attaches at
+# Python's entry point with the root's libc, so no census is wanted and
+# the first statement's 50 MiB has its own allocation site.
+@pytest.mark.timeout(1500)
+def test_chroot_is_followed_to_the_roots_python(tmp_path, sid_root):
+    out = tmp_path / "chroot.json"
+    r = run_agent(["-o", str(out), "--", "chroot", sid_root] +
+                  PY314_BIG_FIRST, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = load(out)
+    assert doc["census"] is None, (doc["census"], r.stderr)
+    top = doc["peak"]["stacks"][0]
+    assert top["bytes"] >= 50 << 20, top
+    assert not any((f["function"] or "").startswith("(before attach)")
+                   for f in top["frames"]), top

@@ -74,10 +74,10 @@ def expected_nested(version):
     return [("<module>", 18), ("Holder.fill", 13), ("make_big", 6)]
 
 
-def trace(request, tmp_path, exe, script, flags=()):
+def trace(request, tmp_path, exe, script, flags=(), launcher=()):
     out = tmp_path / "py.json"
     argv, _ = command(request, exe, script)
-    r = run_agent(["-o", str(out), *flags, "--", *argv])
+    r = run_agent(["-o", str(out), *flags, "--", *launcher, *argv])
     assert r.returncode == 0, r.stderr
     snap = load(out)
     assert snap["dropped_events"] == 0
@@ -95,6 +95,49 @@ def test_nested_calls_file_function_line(request, tmp_path, version, exe):
     assert files == {command(request, exe, "nested.py")[1]}
     leaf = top["frames"][-1]
     assert leaf["native"] is True and leaf["module"]
+
+
+# Launchers exec the program in the same process: the agent follows them
+# and attaches at Python's own entry point, so nothing needs a census.
+DEBIAN_PY = "/usr/bin/python3.11"
+LAUNCHERS = [("env",), ("chroot", "/")]
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS, ids=lambda l: l[0])
+def test_launcher_is_followed_to_python(request, tmp_path, launcher):
+    snap = trace(request, tmp_path, DEBIAN_PY, "nested.py",
+                 launcher=launcher)
+    top = snap["peak"]["stacks"][0]
+    assert (top["bytes"], top["count"]) == (60000002, 2)
+    assert python_frames(top) == expected_nested((3, 11))
+    assert snap["comm"] == "python3.11"
+    assert snap["census"] is None
+
+
+# The first statement's allocation carries its Python line, not the
+# census's "(before attach)": the probes were in before Python started.
+@pytest.mark.parametrize("launcher", LAUNCHERS, ids=lambda l: l[0])
+def test_first_statement_behind_a_launcher(request, tmp_path, launcher):
+    snap = trace(request, tmp_path, DEBIAN_PY, "first_statement.py",
+                 launcher=launcher)
+    top = snap["peak"]["stacks"][0]
+    assert top["bytes"] == 50000001, top
+    assert python_frames(top) == [("<module>", 1)]
+    assert not any((f["function"] or "").startswith("(before attach)")
+                   for f in top["frames"]), top
+    assert snap["census"] is None
+
+
+# A launcher that cannot start its program just exits: one line says so,
+# and its exit code is the agent's, as for any command.
+def test_launcher_that_fails_says_so_once(tmp_path):
+    r = run_agent(["-o", str(tmp_path / "py.json"), "--", "env",
+                   "/nonexistent"])
+    assert r.returncode == 127, r.stderr
+    ours = [ln for ln in r.stderr.splitlines()
+            if ln.startswith("memprof-bpf")]
+    assert ours == ["memprof-bpf: 'env' exited with code 127 before "
+                    "starting a program: nothing was traced"], r.stderr
 
 
 @pytest.mark.parametrize("version,exe", ALL)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,4 +135,147 @@ int launch__to_entry(pid_t pid)
 int launch__release(pid_t pid)
 {
 	return ptrace(PTRACE_DETACH, pid, NULL, NULL) ? -errno : 0;
+}
+
+/* ---- launchers ---------------------------------------------------------- */
+
+/*
+ * Programs that set something up (root, environment, priority, CPUs,
+ * credentials, namespaces, buffering) and then exec their arguments in
+ * the same process: the agent follows their execs and attaches at the
+ * program's own entry point. Decided by the basename of /proc/PID/exe.
+ * Not here: sudo (setuid, cannot be traced usefully) and programs that
+ * fork the command and wait (timeout, flock, time, su, runuser). Some of
+ * these fork too, on request (unshare --fork, nsenter into a PID
+ * namespace, setsid as a group leader): launch__follow stops at that
+ * fork and the launcher is traced as it stands, its children followed
+ * by the probes; --comm or --pid name the program directly instead.
+ */
+static const char *const launchers[] = {
+	"chroot", "chrt",    "cgexec",	"env",	   "ionice",  "nice",
+	"nohup",  "nsenter", "numactl", "prlimit", "setarch", "setpriv",
+	"setsid", "stdbuf",  "taskset", "unshare",
+};
+
+#define MAX_LAUNCHERS 8 /* execs followed before the image is taken as is */
+
+bool launch__is_launcher(const char *exe)
+{
+	const char *base = strrchr(exe, '/');
+	size_t i;
+
+	base = base ? base + 1 : exe;
+	for (i = 0; i < sizeof(launchers) / sizeof(launchers[0]); i++)
+		if (strcmp(base, launchers[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Is the image pid runs now a launcher? An unreadable exe is not. */
+static bool runs_launcher(pid_t pid)
+{
+	char link[64], exe[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = '\0';
+	return launch__is_launcher(exe);
+}
+
+/* A ptrace event stop (PTRACE_EVENT_*) in a wait status, or 0. */
+static int ptrace_event(int status)
+{
+	if (!WIFSTOPPED(status) || WSTOPSIG(status) != SIGTRAP)
+		return 0;
+	return status >> 16;
+}
+
+/*
+ * The launcher forked (PTRACE_O_TRACEFORK attached the child): let the
+ * child go untraced by ptrace; the probes follow it from its parent.
+ */
+static int let_child_go(pid_t parent)
+{
+	unsigned long child;
+	int status;
+
+	if (ptrace(PTRACE_GETEVENTMSG, parent, NULL, &child))
+		return -errno;
+	if (waitpid(child, &status, __WALL) != (pid_t)child)
+		return -errno;
+	if (WIFSTOPPED(status) && ptrace(PTRACE_DETACH, child, NULL, NULL))
+		return -errno;
+	return 0;
+}
+
+/*
+ * A stop that is not ours: pass its signal on. A group stop (no
+ * siginfo) is resumed, the signal delivered already (without
+ * PTRACE_SEIZE it cannot be kept); an event stop has no signal.
+ */
+static int pass_signal(pid_t pid, int status)
+{
+	siginfo_t si;
+	long sig = WSTOPSIG(status);
+
+	if (ptrace_event(status) ||
+	    (ptrace(PTRACE_GETSIGINFO, pid, NULL, &si) && errno == EINVAL))
+		sig = 0;
+	return ptrace(PTRACE_CONT, pid, NULL, (void *)sig) ? -errno : 0;
+}
+
+/*
+ * Run a stopped launcher to its next exec, fork or exit; signals that
+ * come meanwhile go on to it.
+ */
+static int next_stop(pid_t pid, int *status)
+{
+	int ev, err;
+
+	if (ptrace(PTRACE_CONT, pid, NULL, NULL))
+		return -errno;
+	for (;;) {
+		if (waitpid(pid, status, 0) != pid)
+			return -errno;
+		if (WIFEXITED(*status) || WIFSIGNALED(*status))
+			return LAUNCH_EXITED;
+		ev = ptrace_event(*status);
+		if (ev == PTRACE_EVENT_EXEC)
+			return LAUNCH_EXECED;
+		if (ev == PTRACE_EVENT_FORK || ev == PTRACE_EVENT_VFORK) {
+			err = let_child_go(pid);
+			return err ? err : LAUNCH_FORKED;
+		}
+		err = pass_signal(pid, *status);
+		if (err)
+			return err;
+	}
+}
+
+/*
+ * From the first exec stop, through at most MAX_LAUNCHERS launchers'
+ * execs. EXITKILL: should the agent die while the child is stopped, the
+ * command dies too rather than run untraced (as on start_command's
+ * errors); it lapses at the detach.
+ */
+int launch__follow(pid_t pid, int *status)
+{
+	long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACEEXEC |
+		    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
+	int end = LAUNCH_PROGRAM, n;
+
+	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)opts))
+		return -errno;
+	for (n = 0; n < MAX_LAUNCHERS && runs_launcher(pid); n++) {
+		end = next_stop(pid, status);
+		if (end != LAUNCH_EXECED)
+			return end;
+	}
+	if (n == MAX_LAUNCHERS && runs_launcher(pid))
+		log_warn("pid %d: %d launchers in a row; tracing the last", pid,
+			 n);
+	return end;
 }

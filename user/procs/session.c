@@ -46,9 +46,10 @@ static const char *attach_reason(const struct tracee *t, int err)
 /*
  * Is there memory the probes did not see? Yes for a process found
  * running, and after an exec into another allocator (another root's
- * libc, `-- chroot ROOT python3.14`): its probes went in after the new
- * image had started. No for a command launched or a child forked: seen
- * from the start, or from its parent's blocks.
+ * libc, `-- sh -c 'exec chroot ROOT python3.14'`): its probes went in
+ * after the new image had started. No for a command launched or a child
+ * forked: seen from the start (launchers such as chroot followed to the
+ * program's entry, start_command), or from its parent's blocks.
  */
 static bool census_wanted(const struct tracee *t)
 {
@@ -199,17 +200,59 @@ static int scan_one(pid_t pid, void *ctx)
 	return 0;
 }
 
+/*
+ * A launcher exited without starting a program (env /nonexistent): say
+ * so once; its exit ends the session as any command's does, and its
+ * exit code is the agent's.
+ */
+static int launcher_exited(struct agent *a, pid_t pid, int status)
+{
+	if (WIFEXITED(status))
+		log_err("'%s' exited with code %d before starting a program: "
+			"nothing was traced",
+			a->env.command[0], WEXITSTATUS(status));
+	else
+		log_err("'%s' was killed by signal %d before starting a "
+			"program: nothing was traced",
+			a->env.command[0], WTERMSIG(status));
+	a->primary_status = status;
+	a->primary_reaped = true;
+	session__on_exit(a, pid, status);
+	a->primary_done = true; /* untracked (no memory) or not */
+	return 0;
+}
+
+/*
+ * Follow launchers (env, chroot ...; launch.c) to the program and stop
+ * it where the probes go in: its entry point, or where a launcher forked.
+ * Their exec records are read now, the program stopped, so the tracee
+ * takes its name and mappings (session__on_exec) before it runs.
+ * 0, LAUNCH_EXITED (*status), or -errno.
+ */
+static int to_program(struct agent *a, pid_t pid, int *status)
+{
+	int end = launch__follow(pid, status);
+
+	if (end == LAUNCH_EXECED || end == LAUNCH_FORKED)
+		ring_buffer__consume(a->rb);
+	if (end == LAUNCH_PROGRAM || end == LAUNCH_EXECED)
+		return launch__to_entry(pid);
+	return end == LAUNCH_FORKED ? 0 : end;
+}
+
 static int start_command(struct agent *a)
 {
 	pid_t pid = launch__start(a->env.command);
 	struct tracee *t;
-	int err;
+	int err, status;
 
 	if (pid < 0)
 		return 2;
 	a->primary = pid;
 	t = track(a, pid, true);
-	err = launch__to_entry(pid);
+	err = to_program(a, pid, &status);
+	if (err == LAUNCH_EXITED)
+		return launcher_exited(a, pid, status);
 	if (!err && t)
 		err = try_attach(a, t);
 	if (err && err != -EAGAIN) {
