@@ -2,7 +2,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include "procs/procs.h"
 #include "unit.h"
@@ -294,4 +297,81 @@ Test(procs, exiting_process_is_not_placed_in_the_root, .timeout = 10)
 	else
 		cr_assert_eq(err, -ESRCH);
 	cr_assert_eq(waitpid(pid, NULL, 0), pid);
+}
+
+/* ---- files of a process in another mount namespace ---------------------- */
+
+#define NS_DIR "/tmp/memprof-unit-mntns"
+
+struct ns_file {
+	dev_t dev;
+	ino_t ino;
+	int err;
+};
+
+/*
+ * A container in miniature: its own mount namespace, where NS_DIR (an
+ * empty folder here) is a tmpfs holding a file "lib" of its own.
+ */
+static void ns_child(int up, int down)
+{
+	struct ns_file r = { 0 };
+	struct stat st;
+	char c;
+	int fd;
+
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+	    mount("tmpfs", NS_DIR, "tmpfs", 0, "size=64k") ||
+	    (fd = open(NS_DIR "/lib", O_CREAT | O_WRONLY, 0644)) < 0 ||
+	    fstat(fd, &st))
+		r.err = errno ? errno : EINVAL;
+	else
+		r.dev = st.st_dev, r.ino = st.st_ino;
+	if (write(up, &r, sizeof(r)) != sizeof(r))
+		_exit(1);
+	if (read(down, &c, 1) < 0)
+		_exit(1);
+}
+
+Test(procs, file_of_another_mount_namespace_is_opened_through_its_root,
+     .timeout = 10)
+{
+	struct ns_file r;
+	struct stat st;
+	char out[256], want[256];
+	pid_t pid;
+	int go;
+
+	mkdir(NS_DIR, 0755);
+	pid = unit_child_start(ns_child, &r, sizeof(r), &go);
+	cr_assert_gt(pid, 0);
+	cr_assert_eq(r.err, 0, "child: %s", strerror(r.err));
+	/* Not here (NS_DIR is empty in our namespace): through its root. */
+	cr_assert_eq(procs__file_path(pid, NS_DIR "/lib", r.dev, r.ino, out,
+				      sizeof(out)),
+		     0);
+	snprintf(want, sizeof(want), "/proc/%d/root" NS_DIR "/lib", pid);
+	cr_assert_str_eq(out, want);
+	cr_assert_eq(stat(out, &st), 0);
+	cr_assert(st.st_dev == r.dev && st.st_ino == r.ino);
+	unit_child_end(pid, go);
+	rmdir(NS_DIR);
+}
+
+/* Our own files, and a chroot's seen from outside, keep their path. */
+Test(procs, file_seen_from_our_root_keeps_its_path, .timeout = 10)
+{
+	char out[256];
+	struct stat st;
+
+	cr_assert_eq(stat("/proc/self/exe", &st), 0);
+	cr_assert_eq(procs__file_path(getpid(), "/proc/self/exe", st.st_dev,
+				      st.st_ino, out, sizeof(out)),
+		     0);
+	cr_assert_str_eq(out, "/proc/self/exe");
+	cr_assert_eq(procs__file_path(getpid(), "/nonexistent/lib.so", 1, 2,
+				      out, sizeof(out)),
+		     -ENOENT);
+	cr_assert_str_eq(out, "/nonexistent/lib.so");
 }

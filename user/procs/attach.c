@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "lib/text.h"
 #include "attach.h"
@@ -14,6 +15,7 @@
 #include "lib/log.h"
 #include "memprof.h"
 #include "memprof.skel.h"
+#include "procs.h"
 #include "prologue.h"
 #include "pyruntime.h"
 #include "reaper.h"
@@ -341,7 +343,8 @@ static void watch_dlopen(struct agent *a, struct tracee *t, char **files,
 
 int attach__tracee(struct agent *a, struct tracee *t)
 {
-	char exe[PATH_MAX], *files[256] = { 0 };
+	char exe[PATH_MAX], path[PATH_MAX], *files[256] = { 0 };
+	struct stat st;
 	const char *alloc, *libc = NULL;
 	struct plan *pa, *pl;
 	ssize_t n;
@@ -350,9 +353,12 @@ int attach__tracee(struct agent *a, struct tracee *t)
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", t->pid);
 	n = readlink(link, exe, sizeof(exe) - 1);
-	if (n < 0)
+	if (n < 0 || stat(link, &st))
 		return -errno == -ENOENT ? -ESRCH : -errno;
 	exe[n] = '\0';
+	/* Named as its mappings are (another root's: procs__file_path). */
+	procs__file_path(t->pid, exe, st.st_dev, st.st_ino, path, sizeof(path));
+	snprintf(exe, sizeof(exe), "%s", path);
 	nf = mapped_files(t, files, 256);
 	if (nf < 0)
 		return nf;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,6 +133,27 @@ uint64_t procs__rss_bytes(pid_t pid)
 	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
 		return 0;
 	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+int procs__file_path(pid_t pid, const char *path, dev_t dev, uint64_t ino,
+		     char *out, size_t size)
+{
+	struct stat st;
+
+	if (!stat(path, &st) && st.st_dev == dev && st.st_ino == ino) {
+		snprintf(out, size, "%s", path);
+		return 0;
+	}
+	/*
+	 * Not the same inode under /proc/PID/root either: overlayfs shows
+	 * the layer's inode in maps, the merged one in stat. The process's
+	 * own view of the path is still the file it mapped.
+	 */
+	snprintf(out, size, "/proc/%d/root%s", (int)pid, path);
+	if (!stat(out, &st))
+		return 0;
+	snprintf(out, size, "%s", path);
+	return -ENOENT;
 }
 
 bool procs__alive(pid_t pid)

@@ -52,6 +52,17 @@ int64_t procs__parse_oom_kills(const char *text);
 /* Does /proc/PID/stat text say PF_EXITING (or is it unreadable)? */
 bool procs__parse_exiting(const char *stat);
 bool procs__alive(pid_t pid);
+/*
+ * A path the agent can open for the file pid maps as path (device dev and
+ * inode ino, as /proc/PID/maps shows them): path itself when it is that
+ * file here (the same root, or a chroot below ours, whose files maps names
+ * from our root); else path under /proc/PID/root, for a process in another
+ * mount namespace (a container), whose /usr/lib/.../libc.so.6 is not ours
+ * and whose /usr/bin/python3.14 may not exist here. 0, or -ENOENT with
+ * path copied as it is.
+ */
+int procs__file_path(pid_t pid, const char *path, dev_t dev, uint64_t ino,
+		     char *out, size_t size);
 /* Calls fn for every pid in /proc; stops early when fn returns non-zero. */
 int procs__each(int (*fn)(pid_t pid, void *ctx), void *ctx);
 

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include "lib/text.h"
 #include "elfsym.h"
 #include "memprof.h"
+#include "procs.h"
 #include "pyruntime.h"
 
 #define NO 0xffff /* field absent in this version */
@@ -113,11 +115,15 @@ struct file_map {
 	uint64_t start0; /* start of its mapping at file offset 0 */
 };
 
-/* Files that may define _PyRuntime: python3.X and libpython3.X.so*. */
+/*
+ * Files that may define _PyRuntime: python3.X and libpython3.X.so*, named
+ * as the agent can open them (another root's: procs__file_path).
+ */
 static int python_files(pid_t pid, struct file_map *out, int max)
 {
 	char fname[64], line[4400], path[4096];
-	unsigned long long start, end, off;
+	unsigned long long start, end, off, ino;
+	unsigned int maj, min;
 	int n = 0, major, minor;
 	FILE *f;
 
@@ -127,12 +133,13 @@ static int python_files(pid_t pid, struct file_map *out, int max)
 		return -errno;
 	while (n < max && fgets(line, sizeof(line), f)) {
 		path[0] = '\0';
-		if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %4095[^\n]",
-			   &start, &end, &off, path) < 4 ||
+		if (sscanf(line, "%llx-%llx %*s %llx %x:%x %llu %4095[^\n]",
+			   &start, &end, &off, &maj, &min, &ino, path) < 7 ||
 		    off != 0 || path[0] != '/' ||
 		    pyruntime__version_from_path(path, &major, &minor))
 			continue;
-		snprintf(out[n].path, sizeof(out[n].path), "%s", path);
+		procs__file_path(pid, path, makedev(maj, min), ino, out[n].path,
+				 sizeof(out[n].path));
 		out[n++].start0 = start;
 	}
 	fclose(f);

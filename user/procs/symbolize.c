@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sysmacros.h>
 #include "elfsym.h"
+#include "procs.h"
 #include "symbolize.h"
 
 /* ---- shared ELF cache, keyed by path ---------------------------------- */
@@ -70,13 +72,14 @@ void symbolizer__free(struct symbolizer *s)
 
 int symbolizer__parse_line(const char *line, struct mapping *m)
 {
-	unsigned long long start, end, off;
+	unsigned long long start, end, off, ino;
+	unsigned int major, minor;
 	char perms[8], path[4096];
 	char *del;
 
 	path[0] = '\0';
-	if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &start, &end,
-		   perms, &off, path) < 4)
+	if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %4095[^\n]", &start,
+		   &end, perms, &off, &major, &minor, &ino, path) < 7)
 		return 0;
 	if (perms[2] != 'x' || path[0] != '/')
 		return 0; /* only executable file mappings hold call sites */
@@ -86,8 +89,24 @@ int symbolizer__parse_line(const char *line, struct mapping *m)
 	m->start = start;
 	m->end = end;
 	m->offset = off;
+	m->dev = makedev(major, minor);
+	m->ino = ino;
 	m->path = strdup(path);
 	return m->path ? 1 : 0;
+}
+
+/* m's path as the agent can open it, in whatever root the process runs. */
+static int openable(pid_t pid, struct mapping *m)
+{
+	char path[4200];
+
+	if (procs__file_path(pid, m->path, m->dev, m->ino, path,
+			     sizeof(path)) ||
+	    strcmp(path, m->path) == 0)
+		return 0;
+	free(m->path);
+	m->path = strdup(path);
+	return m->path ? 0 : -ENOMEM;
 }
 
 /*
@@ -110,7 +129,7 @@ int symbolizer__refresh(struct symbolizer *s)
 		return -errno;
 	}
 	while (fgets(line, sizeof(line), f)) {
-		if (!symbolizer__parse_line(line, &m))
+		if (!symbolizer__parse_line(line, &m) || openable(s->pid, &m))
 			continue;
 		v = realloc(fresh.maps, (fresh.nmaps + 1) * sizeof(*v));
 		if (!v) {

@@ -23,7 +23,9 @@ struct frame {
 
 struct mapping {
 	uint64_t start, end, offset;
-	char *path;
+	uint64_t ino;
+	dev_t dev;
+	char *path; /* as the agent opens it (procs__file_path) */
 };
 
 struct symbolizer {
