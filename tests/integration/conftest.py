@@ -2,7 +2,9 @@
 real processes and read the snapshots it writes."""
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -76,3 +78,47 @@ def sid_root():
     assert os.path.exists(os.path.join(root, "lib64",
                                        "ld-linux-x86-64.so.2")), root
     return root
+
+
+class Sid:
+    """Kernels in the Debian unstable root: the extension, the agent's
+    state directory and the kernels' connection files live under a
+    folder of the root, which the kernel sees at its path inside."""
+
+    def __init__(self, root, python):
+        self.root, self.python = root, python
+        self.inside = tempfile.mkdtemp(prefix="memprof-nb-",
+                                       dir=root + "/tmp")[len(root):]
+        shutil.copytree(os.path.join(ROOT, "python"), self.host("python"),
+                        ignore=shutil.ignore_patterns("*.c", "*.o"))
+        # The kernel: sh copies its connection file into the root, where
+        # chroot then execs the interpreter (one pid throughout).
+        spec = self.host("jupyter", "kernels", "sid")
+        os.makedirs(spec)
+        with open(os.path.join(spec, "kernel.json"), "w") as f:
+            json.dump({"display_name": python, "language": "python",
+                       "argv": ["/bin/sh", "-c",
+                                'cp "$2" "$0$3/c-$$.json" && exec chroot '
+                                '"$0" "$1" -m ipykernel_launcher '
+                                '-f "$3/c-$$.json"', root, python,
+                                "{connection_file}", self.inside]}, f)
+
+    def host(self, *parts):
+        return os.path.join(self.root + self.inside, *parts)
+
+    def cleanup(self):
+        shutil.rmtree(self.host(), ignore_errors=True)
+
+
+@pytest.fixture(params=[
+    pytest.param(None, id="debian-3.11"),
+    pytest.param("python3.14", id="sid-python3.14",
+                 marks=pytest.mark.timeout(SID_TIMEOUT))])
+def sid(request):
+    """None for Debian's kernel, else a Sid (ipykernel 7 in the root)."""
+    if request.param is None:
+        yield None
+        return
+    s = Sid(request.getfixturevalue("sid_root"), request.param)
+    yield s
+    s.cleanup()

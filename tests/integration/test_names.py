@@ -41,9 +41,10 @@ def near(value, want, tol=0.02):
     return abs(value - want) <= tol * want
 
 
-def notebook(state):
-    """A real kernel with an empty notebook: cells are added as they run."""
-    return kernel(state, nb=nbformat.v4.new_notebook())
+def notebook(state, sid=None):
+    """A real kernel with an empty notebook: cells are added as they run
+    (sid: ipykernel 7, numpy 2 and pandas 2.3 in the unstable root)."""
+    return kernel(state, nb=nbformat.v4.new_notebook(), sid=sid)
 
 
 def run(c, nb, source):
@@ -84,10 +85,10 @@ def check_sharing(doc, rows):
     assert rows["a"]["hint"], rows["a"]  # top rows explain the trap
 
 
-def test_big_objs_with_the_agent(tmp_path):
+def test_big_objs_with_the_agent(tmp_path, sid):
     if not marker_library():
         pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
-    with agent(tmp_path) as (a, state), notebook(state) as (c, nb):
+    with agent(tmp_path, sid) as (a, state), notebook(state, sid) as (c, nb):
         assert wait_for(lambda: state_of(state, c.pid) is not None, 20)
         # Cells are named In [N] once the agent has the extension's
         # markers (loading waits 1 s for that; a loaded machine may take

@@ -7,14 +7,12 @@ import contextlib
 import json
 import os
 import pathlib
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import AGENT, SID_TIMEOUT, load, wait_for
+from conftest import AGENT, load, wait_for
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -28,49 +26,6 @@ MiB = 1 << 20
 
 def near(value, want, tol=0.05):
     return abs(value - want) <= tol * want
-
-
-class Sid:
-    """Kernels in the Debian unstable root: the extension, the agent's
-    state directory and the kernels' connection files live under a
-    folder of the root, which the kernel sees at its path inside."""
-
-    def __init__(self, root, python):
-        self.root, self.python = root, python
-        self.inside = tempfile.mkdtemp(prefix="memprof-nb-",
-                                       dir=root + "/tmp")[len(root):]
-        shutil.copytree(PYTHONPATH, self.host("python"),
-                        ignore=shutil.ignore_patterns("*.c", "*.o"))
-        # The kernel: sh copies its connection file into the root, where
-        # chroot then execs the interpreter (one pid throughout).
-        spec = self.host("jupyter", "kernels", "sid")
-        os.makedirs(spec)
-        with open(os.path.join(spec, "kernel.json"), "w") as f:
-            json.dump({"display_name": python, "language": "python",
-                       "argv": ["/bin/sh", "-c",
-                                'cp "$2" "$0$3/c-$$.json" && exec chroot '
-                                '"$0" "$1" -m ipykernel_launcher '
-                                '-f "$3/c-$$.json"', root, python,
-                                "{connection_file}", self.inside]}, f)
-
-    def host(self, *parts):
-        return os.path.join(self.root + self.inside, *parts)
-
-    def cleanup(self):
-        shutil.rmtree(self.host(), ignore_errors=True)
-
-
-@pytest.fixture(params=[None, "python3.14"],
-                ids=["debian-3.11", "sid-python3.14"])
-def sid(request):
-    """None for Debian's kernel, else a Sid (ipykernel 7 in the root)."""
-    if request.param is None:
-        yield None
-        return
-    request.node.add_marker(pytest.mark.timeout(SID_TIMEOUT))
-    s = Sid(request.getfixturevalue("sid_root"), request.param)
-    yield s
-    s.cleanup()
 
 
 @contextlib.contextmanager

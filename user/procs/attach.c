@@ -558,28 +558,45 @@ static int pymalloc_offsets(const char *path, uint64_t off[NPYMALLOC])
 	return err;
 }
 
-/* size bytes of the process at addr; 0 or -errno (never writes to it). */
-static int peek_mem(pid_t pid, uint64_t addr, void *buf, size_t size)
+/*
+ * How many times the code of the segment holding fn spells fn's address
+ * as a 32-bit immediate. GCC's speculative devirtualization turns
+ * CPython's calls through the allocator table into `cmp $fn, %reg; je
+ * <inlined copy of fn>`: Debian's 3.14 compares _PyObject_Malloc at 262
+ * places and calls it at 24, so a probe on it misses most objects. Non-PIE
+ * only (a PIE compares a rip-relative lea, which this does not see).
+ */
+static size_t guards_of(const struct elfsym *e, uint64_t fn)
 {
-	char mem[64];
-	ssize_t got;
-	int fd;
+	uint32_t want = fn, w;
+	size_t i, n = 0;
+	uint8_t *buf;
 
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
-	fd = open(mem, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	got = pread(fd, buf, size, addr);
-	close(fd);
-	return got == (ssize_t)size ? 0 : -EIO;
+	if (fn >> 32)
+		return 0;
+	for (i = 0; i < e->nloads; i++)
+		if (fn >= e->loads[i].vaddr &&
+		    fn < e->loads[i].vaddr + e->loads[i].filesz)
+			break;
+	if (i == e->nloads || e->loads[i].filesz > (256u << 20) ||
+	    !(buf = malloc(e->loads[i].filesz)))
+		return 0;
+	if (!elfsym__read(e, e->loads[i].vaddr, buf, e->loads[i].filesz))
+		for (w = 0; w + 4 <= e->loads[i].filesz; w++)
+			n += memcmp(buf + w, &want, 4) == 0;
+	free(buf);
+	return n;
 }
+
+#define GUARDS_MAX 16 /* a few are allocator-name checks, not inlining */
 
 /*
  * 3.14+ stripped builds (Debian's): the object allocator's functions from
  * the table CPython calls them through, _PyRuntime.allocators.standard.obj
  * {ctx, malloc, calloc, realloc, free}, read in the process. Only
  * pymalloc's own are taken: a NULL context and every function inside this
- * file (PYTHONMALLOC=malloc or debug puts libc's or hooks there).
+ * file (PYTHONMALLOC=malloc or debug puts libc's or hooks there). -EXDEV
+ * when the build inlines them behind guards (guards_of).
  */
 static int pymalloc_from_table(pid_t pid, const struct py_runtime *rt,
 			       uint64_t off[NPYMALLOC])
@@ -590,8 +607,8 @@ static int pymalloc_from_table(pid_t pid, const struct py_runtime *rt,
 	int err = 0;
 
 	if (!rt->layout->alloc_obj ||
-	    peek_mem(pid, rt->runtime + rt->layout->alloc_obj, tab,
-		     sizeof(tab)) ||
+	    procs__read_mem(pid, rt->runtime + rt->layout->alloc_obj, tab,
+			    sizeof(tab)) ||
 	    tab[0] != 0)
 		return -ENOENT;
 	e = elfsym__open(rt->path);
@@ -605,6 +622,8 @@ static int pymalloc_from_table(pid_t pid, const struct py_runtime *rt,
 		else
 			off[i] = o;
 	}
+	if (!err && guards_of(e, tab[1] - rt->bias) > GUARDS_MAX)
+		err = -EXDEV;
 	elfsym__close(e);
 	return err;
 }
@@ -625,11 +644,15 @@ static int attach_pymalloc(struct agent *a, struct tracee *t,
 	if (err)
 		err = pymalloc_from_table(t->pid, rt, off);
 	if (err) {
-		log_warn("--pymalloc: %s has no symbols for CPython's object "
-			 "allocator (stripped build): pid %d's small objects "
-			 "are counted by pymalloc arena; run it with "
+		log_warn("--pymalloc: %s %s: pid %d's small objects are "
+			 "counted by pymalloc arena; run it with "
 			 "PYTHONMALLOC=malloc to count them one by one",
-			 rt->path, t->pid);
+			 rt->path,
+			 err == -EXDEV ? "inlines CPython's object allocator "
+					 "into its callers"
+				       : "has no symbols for CPython's object "
+					 "allocator (stripped build)",
+			 t->pid);
 		return err;
 	}
 	if (t->nlinks + 2 * NPYMALLOC > TRACEE_MAX_LINKS)
@@ -657,7 +680,7 @@ static int64_t code_dealloc_offset(pid_t pid, const struct py_runtime *rt)
 
 	if (elfsym__object(rt->path, "PyCode_Type", &type, &size) ||
 	    size < slot + 8 ||
-	    peek_mem(pid, rt->bias + type + slot, &fn, sizeof(fn)))
+	    procs__read_mem(pid, rt->bias + type + slot, &fn, sizeof(fn)))
 		return -ENOENT;
 	e = fn ? elfsym__open(rt->path) : NULL;
 	if (!e)

@@ -156,6 +156,21 @@ int procs__file_path(pid_t pid, const char *path, dev_t dev, uint64_t ino,
 	return -ENOENT;
 }
 
+int procs__read_mem(pid_t pid, uint64_t addr, void *buf, size_t size)
+{
+	char mem[64];
+	ssize_t got;
+	int fd;
+
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
+	fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = pread(fd, buf, size, addr);
+	close(fd);
+	return got == (ssize_t)size ? 0 : -EIO;
+}
+
 bool procs__alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;

@@ -53,6 +53,12 @@ int64_t procs__parse_oom_kills(const char *text);
 bool procs__parse_exiting(const char *stat);
 bool procs__alive(pid_t pid);
 /*
+ * size bytes of pid's memory at addr, through /proc/PID/mem (read only:
+ * never written, no page faulted in by us that the process would not).
+ * 0, or -errno (-EIO for a short read).
+ */
+int procs__read_mem(pid_t pid, uint64_t addr, void *buf, size_t size);
+/*
  * A path the agent can open for the file pid maps as path (device dev and
  * inode ino, as /proc/PID/maps shows them): path itself when it is that
  * file here (the same root, or a chroot below ours, whose files maps names

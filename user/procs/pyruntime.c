@@ -396,17 +396,8 @@ static int read_debug_offsets(pid_t pid, struct py_runtime *rt)
 	unsigned char buf[DEBUG_MAX_LEN];
 	size_t len = rt->runtime_size < sizeof(buf) ? rt->runtime_size
 						    : sizeof(buf);
-	char fname[64];
-	ssize_t got;
-	int fd;
 
-	snprintf(fname, sizeof(fname), "/proc/%d/mem", pid);
-	fd = open(fname, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	got = pread(fd, buf, len, rt->runtime);
-	close(fd);
-	if (got != (ssize_t)len) {
+	if (procs__read_mem(pid, rt->runtime, buf, len)) {
 		snprintf(rt->why, sizeof(rt->why),
 			 "its _PyRuntime could not be read");
 		return -ENOTSUP;
