@@ -17,7 +17,7 @@ import time
 from .cells import CellHooks, code_filename, source_head
 from .markers import BUILD_HINT, Markers
 from .names import big_objs
-from .table import report, state_dir
+from .table import report
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension",
            "code_filename", "source_head", "report", "last_cell",
@@ -81,14 +81,10 @@ def unload_ipython_extension(ip):
 
 
 def agent_running(directory=None):
-    """Does <state dir>/agent.pid name a live process?"""
-    from .table import pid_alive
-    try:
-        with open(os.path.join(directory or state_dir(), "agent.pid")) as f:
-            pid = int(f.read().strip())
-    except (OSError, ValueError):
-        return False
-    return pid_alive(pid)
+    """Does an agent run for the state dir (its socket accepts, or
+    agent.pid names a live process)? See agent.running()."""
+    from . import agent
+    return agent.running(directory)
 
 
 def wait_for_agent(markers, timeout=ATTACH_WAIT, traced_timeout=TRACED_WAIT):
@@ -179,5 +175,5 @@ def memprof(line=""):
             kwargs["min_bytes"] = args.min_bytes
         print(big_objs(**kwargs))
         return None
-    print(report(os.getpid(), args.sort, args.top))
+    print(report(None, args.sort, args.top))
     return None

@@ -14,27 +14,11 @@ import json
 import os
 import re
 
-DEFAULT_STATE_DIR = "/run/memprof-bpf"
+from . import agent
+from .agent import state_dir
+
 SORT_KEYS = ("live", "peak", "time")
 SOURCE_WIDTH = 40
-
-
-def state_dir():
-    """Where the agent publishes: $MEMPROF_BPF_STATE_DIR or /run/memprof-bpf."""
-    return os.environ.get("MEMPROF_BPF_STATE_DIR") or DEFAULT_STATE_DIR
-
-
-def pid_alive(pid):
-    """Is there a process pid (ours to signal or not)?"""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def no_agent(pid):
@@ -63,7 +47,7 @@ def read_state(pid, directory=None):
         check(doc)
     except (ValueError, TypeError, KeyError) as e:
         raise StateError("memprof-bpf: %s is corrupt (%s)" % (path, e))
-    if not pid_alive(doc["agent_pid"]):
+    if not agent.running(directory, doc["agent_pid"]):
         return None
     return doc
 
@@ -229,7 +213,6 @@ def ask_agent():
     """This process's document from the agent's query socket, drained up to
     the moment of asking (every cell that ended before is done); (None,
     why) when the socket cannot answer."""
-    from . import agent
     doc = agent.query("cells")
     if doc is None:
         return None, agent.last_error
@@ -240,15 +223,17 @@ def ask_agent():
     return doc, None
 
 
-def report(pid, sort="live", top=None, directory=None):
-    """What %memprof prints for process pid: the agent's answer over its
-    socket when pid is this process, else (or when the socket does not
-    answer) the file it last published, saying so."""
+def report(pid=None, sort="live", top=None, directory=None):
+    """What %memprof prints for this process (pid None): the agent's answer
+    over its socket, or when the socket does not answer the file it last
+    published for us, saying so; for process pid (as the agent names it),
+    that file."""
     why = None
-    if pid == os.getpid() and directory is None:
+    if pid is None:
         doc, why = ask_agent()
         if doc is not None:
             return render(doc, sort, top)
+        pid = agent.own_pid()
     try:
         doc = read_state(pid, directory)
     except StateError as e:

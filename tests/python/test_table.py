@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from memprof_bpf import table
+from fake_agent import FakeAgent
+from memprof_bpf import agent, table
 
 KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PID = 4242
@@ -64,7 +65,9 @@ def dead_pid():
 
 @pytest.fixture
 def state(tmp_path, monkeypatch):
+    """An empty state dir, and no pid learned from another test's agent."""
     monkeypatch.setenv("MEMPROF_BPF_STATE_DIR", str(tmp_path))
+    monkeypatch.setattr(agent, "_named", None)
     return tmp_path
 
 
@@ -239,42 +242,6 @@ def test_corrupt_file(state, content, why):
 
 # ---- asking the agent first --------------------------------------------------
 
-class FakeAgent:
-    """A Unix socket at <state>/agent.sock answering one request line with
-    a given reply (a dict, or raw bytes); records what it was asked."""
-
-    def __init__(self, state, reply):
-        import socket
-        import threading
-        self.asked = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(state / "agent.sock"))
-        self.sock.listen(4)
-        self.reply = reply if isinstance(reply, bytes) else \
-            (json.dumps(reply) + "\n").encode()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                data = b""
-                while not data.endswith(b"\n"):
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        break
-                    data += chunk
-                self.asked.append(json.loads(data))
-                conn.sendall(self.reply)
-
-    def close(self):
-        self.sock.close()
-
-
 def test_this_kernel_asks_the_agent_first(state, live_agent):
     """%memprof in the kernel itself: the agent's answer over its socket
     (drained up to the request), not the file, which may be a second old."""
@@ -284,7 +251,7 @@ def test_this_kernel_asks_the_agent_first(state, live_agent):
     publish(state, stale, os.getpid())
     fake = FakeAgent(state, mine)
     try:
-        text = table.report(os.getpid(), sort="time")
+        text = table.report(sort="time")
     finally:
         fake.close()
     assert fake.asked == [{"op": "cells"}]
@@ -295,9 +262,10 @@ def test_this_kernel_asks_the_agent_first(state, live_agent):
 
 @pytest.mark.parametrize("reply, why", [
     (None, "agent.sock"),  # no socket at all
-    ({"error": "not traced", "pid": 1}, "memprof-bpf agent: not traced"),
+    ({"error": "not traced", "pid": os.getpid()},
+     "memprof-bpf agent: not traced"),
     (b"not json\n", "not JSON"),
-    ({"pid": 1, "cells": []}, "incomplete"),
+    ({"pid": os.getpid(), "cells": []}, "incomplete"),
 ])
 def test_the_file_when_the_socket_cannot_answer(state, live_agent, reply,
                                                 why):
@@ -306,7 +274,7 @@ def test_the_file_when_the_socket_cannot_answer(state, live_agent, reply,
     publish(state, mine, os.getpid())
     fake = FakeAgent(state, reply) if reply is not None else None
     try:
-        text = table.report(os.getpid())
+        text = table.report()
     finally:
         if fake:
             fake.close()
@@ -322,3 +290,20 @@ def test_another_process_is_read_from_its_file(state, live_agent):
     itself): for another pid the file is read, with no remark."""
     publish(state, document(live_agent))
     assert table.report(PID) == table.render(document(live_agent))
+
+
+def test_in_a_pid_namespace_the_file_the_agent_names(state, dead_pid):
+    """A kernel in a container: os.getpid() is not the pid the agent
+    publishes under, nor can the kernel see the agent's pid; the agent's
+    replies name the kernel, and its socket says it runs."""
+    doc = document(dead_pid)
+    publish(state, doc, PID)
+    fake = FakeAgent(state, {"pid": PID, "cells": []})  # incomplete
+    try:
+        text = table.report()
+    finally:
+        fake.close()
+    lines = text.splitlines()
+    assert "\n".join(lines[:-1]) == table.render(doc)
+    assert "the agent's reply is incomplete" in lines[-1]
+    assert fake.asked == [{"op": "cells"}]
