@@ -5,6 +5,9 @@ done), then, if BENCH_WAIT_FILE is set, it prints "waiting" and polls for
 that file (a tracer that attaches by pid, bcc memleak, gets its probes in
 meanwhile), then times work() alone with time.perf_counter and prints one
 line:  elapsed=S [calls=N frees=M] result=R
+If BENCH_DONE_FILE is set, it then polls for that file before returning,
+so a reader of the tracer's counters (scripts/bench-pywalk) can take them
+over the timed section alone, before the interpreter's teardown.
 
 calls/frees come only when the process runs with scripts/bench_py/
 alloccount.c preloaded (BENCH_COUNT=1): they are the malloc-family calls
@@ -32,11 +35,12 @@ def _counter():
     return lambda: (calls(), frees())
 
 
-def _wait():
-    path = os.environ.get("BENCH_WAIT_FILE")
+def _wait(var="BENCH_WAIT_FILE", say="waiting"):
+    path = os.environ.get(var)
     if not path:
         return
-    print("waiting", flush=True)
+    if say:
+        print(say, flush=True)
     while not os.path.exists(path):
         time.sleep(0.01)
 
@@ -55,3 +59,4 @@ def run(work, warmup=None):
     if c0 is not None:
         line += " calls=%d frees=%d" % (c1[0] - c0[0], c1[1] - c0[1])
     print(line + " result=%s" % (result,), flush=True)
+    _wait("BENCH_DONE_FILE", None)

@@ -2,7 +2,7 @@
 /*
  * malloc/free microbenchmark: the workload every tracer is compared on.
  *
- *   mallocbench [-t THREADS] [-w WORKING_SET] [-p] ITERATIONS
+ *   mallocbench [-t THREADS] [-w WORKING_SET] [-p] [-e] ITERATIONS
  *
  * Each thread runs ITERATIONS malloc+free pairs with sizes cycling through
  * 64..320 bytes. Without -w a block is freed right after it is allocated
@@ -10,7 +10,9 @@
  * N slots, then every iteration frees a pseudo-randomly chosen slot and
  * refills it, so N blocks stay live and the allocator works on a real heap.
  * -p waits for SIGUSR1 before the timed loop, so a
- * tracer that attaches to a running pid (bcc memleak -p) can get ready.
+ * tracer that attaches to a running pid (bcc memleak -p) can get ready;
+ * -e waits for SIGUSR1 again after printing its line, so a reader of the
+ * tracer's counters (scripts/bench-pywalk) can take them over the loop.
  *
  * Only the loop is timed (CLOCK_MONOTONIC), never process start-up, probe
  * attach, the working-set fill or a short warm-up. Output, one line:
@@ -143,8 +145,9 @@ static void *run_worker(void *arg)
 }
 
 /*
- * -p: block until SIGUSR1 says the tracer is attached. The signal is
- * blocked first, so one sent before sigwait() is not lost.
+ * -p and -e: block until SIGUSR1 says the tracer is attached (or its
+ * counters are read). The signal is blocked first, so one sent before
+ * sigwait() is not lost.
  */
 static void wait_for_go(void)
 {
@@ -162,7 +165,7 @@ static void wait_for_go(void)
 /* Bad arguments: say how to call it and exit 2. */
 static void usage(void)
 {
-	fprintf(stderr, "usage: mallocbench [-t THREADS] [-w WORKING_SET] [-p] "
+	fprintf(stderr, "usage: mallocbench [-t THREADS] [-w WORKING_SET] [-p] [-e] "
 			"ITERATIONS\n");
 	exit(2);
 }
@@ -172,11 +175,11 @@ int main(int argc, char **argv)
 	struct worker w[MAX_THREADS];
 	pthread_barrier_t start;
 	long threads = 1, ws = 0, iters;
-	int c, i, pause_first = 0;
+	int c, i, pause_first = 0, pause_last = 0;
 	double sum = 0;
 	uint64_t t0, wall;
 
-	while ((c = getopt(argc, argv, "t:w:p")) != -1) {
+	while ((c = getopt(argc, argv, "t:w:pe")) != -1) {
 		switch (c) {
 		case 't':
 			threads = strtol(optarg, NULL, 10);
@@ -186,6 +189,9 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			pause_first = 1;
+			break;
+		case 'e':
+			pause_last = 1;
 			break;
 		default:
 			usage();
@@ -227,5 +233,7 @@ int main(int argc, char **argv)
 	       "wall_s=%.4f pairs_per_s=%.0f\n",
 	       threads, iters, ws, sum / threads, wall / 1e9,
 	       threads * iters / (wall / 1e9));
+	if (pause_last)
+		wait_for_go();
 	return 0;
 }
