@@ -230,6 +230,7 @@ struct py_cfg {
 	__u16 win; /* frames live in a contiguous data stack (3.11+) */
 	__u16 co_linetable; /* the line table's bytes object */
 	__u16 exec_mask; /* 3.14+: tag bits of f_executable (_PyStackRef) */
+	__u16 ts_datastack; /* 3.11+: PyThreadState -> datastack_chunk */
 	__u64 code_gen; /* bumped by BPF at every code object dealloc */
 };
 

@@ -70,6 +70,7 @@ struct walk {
 	__u64 hash; /* stack id being built */
 	__u64 sig; /* code pointers and instructions, the cache key */
 	__u64 win_lo, win_hi; /* process addresses held in win */
+	__u64 chunk; /* the thread's current data-stack chunk (3.11+), or 0 */
 	__u32 pid;
 	__u32 depth; /* raw frames */
 	__u32 out; /* frames with a readable code object */
@@ -300,8 +301,10 @@ static __always_inline struct walk *scratch(void)
 /*
  * 3.11+ frames sit contiguously in the thread's data stack, callers below
  * the top frame: one read of the WIN_SIZE bytes under the top frame's
- * header serves most of the walk. If that crosses into unmapped memory,
- * fall back to the top frame's own page.
+ * header serves most of the walk. Not below the start of the current
+ * chunk: the pages under it may never have been touched (3.14's chunk sits
+ * inside a bigger mapping), and a read that faults there costs more than
+ * the walk. If the read still fails, fall back to the top frame's page.
  */
 static __always_inline void read_window(struct walk *w, __u64 top)
 {
@@ -310,7 +313,10 @@ static __always_inline void read_window(struct walk *w, __u64 top)
 	w->win_lo = w->win_hi = 0;
 	if (!w->cfg.win || top < WIN_SIZE)
 		return;
-	if (!bpf_probe_read_user(w->win, WIN_SIZE, (void *)lo)) {
+	if (w->chunk > lo && w->chunk < top)
+		lo = w->chunk;
+	n = end - lo;
+	if (n <= WIN_SIZE && !bpf_probe_read_user(w->win, n, (void *)lo)) {
 		w->win_lo = lo, w->win_hi = end;
 		return;
 	}
@@ -509,6 +515,9 @@ static __always_inline __u64 py_stack(__u32 pid)
 	w->pid = pid;
 	w->depth = 0;
 	w->frame = first_frame(cfg, ts);
+	w->chunk = cfg->ts_datastack != PY_FIELD_NONE
+			   ? read_u64(ts + cfg->ts_datastack)
+			   : 0;
 	w->sig = mix(cfg->gen ^ pid, w->cfg.code_gen);
 	w->refills = 0;
 	read_window(w, w->frame);

@@ -309,6 +309,7 @@ static void same_walker_fields(const struct py_layout *a,
 	cr_assert_eq(a->ts_interp, b->ts_interp, "3.%d", minor);
 	cr_assert_eq(a->ts_frame, b->ts_frame, "3.%d", minor);
 	cr_assert_eq(a->ts_thread_id, b->ts_thread_id, "3.%d", minor);
+	cr_assert_eq(a->ts_datastack, b->ts_datastack, "3.%d", minor);
 	cr_assert_eq(a->fr_back, b->fr_back, "3.%d", minor);
 	cr_assert_eq(a->fr_code, b->fr_code, "3.%d", minor);
 	cr_assert_eq(a->fr_instr, b->fr_instr, "3.%d", minor);

@@ -426,6 +426,7 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->tss_key = l->tss_key;
 	c->tls_off = l->tls_off;
 	c->exec_mask = l->exec_mask;
+	c->ts_datastack = l->ts_datastack ? l->ts_datastack : PY_FIELD_NONE;
 	c->ts_frame = l->ts_frame;
 	c->ts_cframe = l->ts_cframe;
 	c->cframe_current = l->cframe_current;

@@ -38,6 +38,8 @@ struct py_layout {
 	uint8_t exec_mask; /* tag bits of f_executable, a _PyStackRef */
 	int32_t tls_off; /* 3.15: bound PyThreadState at fsbase + tls_off */
 	uint32_t alloc_obj; /* _PyRuntime -> allocators.standard.obj */
+	/* 3.11+: PyThreadState -> datastack_chunk (NO before) */
+	uint16_t ts_datastack;
 };
 
 struct py_runtime {
