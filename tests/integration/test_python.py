@@ -374,10 +374,13 @@ def float_stacks(snap):
 
 
 @pytest.mark.parametrize("version,exe", with_sid(
-    [v for v in INTERPRETERS if "pyenv" in v[1]]))
+    [v for v in INTERPRETERS if "pyenv" in v[1] and
+     v[0] in ((3, 8), (3, 11), (3, 13))]))
 def test_pymalloc_counts_small_objects_one_by_one(request, tmp_path, version,
                                                   exe):
-    # pyenv's builds name _PyObject_Malloc & co. in .symtab.
+    # pyenv's builds name _PyObject_Malloc & co. in .symtab (3.8: 256 KiB
+    # arenas, 3.11: 1 MiB, 3.13: 1 MiB with _Py_DebugOffsets; each run
+    # costs ~20 s of probe hits, so not every version).
     argv, _ = command(request, exe, "small_objects.py")
     out = tmp_path / "pym.json"
     r = run_agent(["--pymalloc", "-o", str(out), "--", *argv])
