@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "procs/elfsym.h"
+#include "procs/procs.h"
+#include "pyread.h"
+
+#define RETRIES 8 /* torn reads of one dict before giving up */
+#define MAX_ENTRIES (1 << 24) /* a dict's entries read at most */
+#define MAX_STR (1 << 20) /* a str's code points read at most */
+
+/* PyInterpreterState -> sys.modules, 3.8-3.15 (names-outside-cpython.md). */
+static const uint32_t modules_off[] = {
+	[8] = 0x38,   [9] = 0x358,   [10] = 0x358,  [11] = 0x378,
+	[12] = 0x3b0, [13] = 0x1de8, [14] = 0x1e08, [15] = 0x1da8
+};
+
+static const char *const type_syms[PYT_COUNT] = {
+	[PYT_STR] = "PyUnicode_Type",	[PYT_DICT] = "PyDict_Type",
+	[PYT_LIST] = "PyList_Type",	[PYT_TUPLE] = "PyTuple_Type",
+	[PYT_BYTES] = "PyBytes_Type",	[PYT_BYTEARRAY] = "PyByteArray_Type",
+	[PYT_INT] = "PyLong_Type",	[PYT_FLOAT] = "PyFloat_Type",
+	[PYT_MODULE] = "PyModule_Type",
+};
+
+/* A word of the target; 0 when unreadable (callers treat 0 as none). */
+static uint64_t word(const struct pyread *r, uint64_t addr)
+{
+	uint64_t v = 0;
+
+	if (procs__read_mem(r->pid, addr, &v, sizeof(v)))
+		return 0;
+	return v;
+}
+
+/* The builtin types' addresses: .dynsym of the file defining _PyRuntime. */
+static void find_types(struct pyread *r)
+{
+	uint64_t vaddr, size;
+	int i;
+
+	for (i = 0; i < PYT_COUNT; i++)
+		if (type_syms[i] &&
+		    !elfsym__object(r->rt.path, type_syms[i], &vaddr, &size))
+			r->types[i] = r->rt.bias + vaddr;
+}
+
+/*
+ * sys.modules' place in the interpreter: 3.13+ say it in their own
+ * _Py_DebugOffsets (a patch release may move it); before, the table.
+ */
+static uint32_t find_modules(const struct pyread *r)
+{
+	uint64_t v;
+
+	/* interpreter_state.imports_modules: 3.14 added threads_main before */
+	if (r->rt.minor >= 13) {
+		v = word(r, r->rt.runtime + (r->rt.minor == 13 ? 0x58 : 0x60));
+		if (v && v < 0x100000)
+			return v;
+	}
+	return modules_off[r->rt.minor];
+}
+
+int pyread__open(struct pyread *r, pid_t pid)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->pid = pid;
+	err = pyruntime__detect(pid, &r->rt);
+	if (err)
+		return err;
+	if (r->rt.major != 3 || r->rt.minor < 8 || r->rt.minor > 15)
+		return -ENOTSUP;
+	find_types(r);
+	r->modules = find_modules(r);
+	return r->types[PYT_STR] && r->types[PYT_DICT] ? 0 : -ENOTSUP;
+}
+
+enum py_type pyread__type(const struct pyread *r, uint64_t obj)
+{
+	uint64_t t = obj ? word(r, obj + 8) : 0;
+	int i;
+
+	for (i = 1; t && i < PYT_COUNT; i++)
+		if (r->types[i] == t)
+			return i;
+	return PYT_OTHER;
+}
+
+/* A dict's shape, read once: what must not change while it is read. */
+struct dict_shape {
+	uint64_t keys, values, used, nentries;
+	uint64_t entries; /* address of the first entry */
+	unsigned esize; /* bytes per entry */
+	unsigned vskip; /* bytes before values[0] in ma_values */
+};
+
+/* 3.8-3.10: dk_size, indices sized by it, {hash, key, value} entries. */
+static int shape_310(const struct pyread *r, struct dict_shape *s)
+{
+	uint64_t size = word(r, s->keys + 0x08), ix;
+
+	if (!size || size > ((uint64_t)1 << 40) || (size & (size - 1)))
+		return -EIO;
+	ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffff ? 4 : 8;
+	s->nentries = word(r, s->keys + 0x20);
+	s->entries = s->keys + 0x28 + size * ix;
+	s->esize = 24;
+	return 0;
+}
+
+/* 3.11+: log2 sizes and a kind byte; unicode keys drop the hash. */
+static int shape_311(const struct pyread *r, struct dict_shape *s)
+{
+	uint8_t head[4];
+
+	if (procs__read_mem(r->pid, s->keys + 0x08, head, sizeof(head)) ||
+	    head[0] > 40 || head[1] > 43 || head[2] > 2)
+		return -EIO;
+	s->nentries = word(r, s->keys + 0x18);
+	s->entries = s->keys + 0x20 + ((uint64_t)1 << head[1]);
+	s->esize = head[2] == 0 ? 24 : 16;
+	if (s->nentries > ((uint64_t)1 << head[0]))
+		return -EIO;
+	return 0;
+}
+
+static int read_shape(const struct pyread *r, uint64_t dict,
+		      struct dict_shape *s)
+{
+	uint64_t hdr[6];
+
+	memset(s, 0, sizeof(*s));
+	if (procs__read_mem(r->pid, dict, hdr, sizeof(hdr)))
+		return -EIO;
+	s->used = hdr[2], s->keys = hdr[4], s->values = hdr[5];
+	s->vskip = r->rt.minor >= 13 ? 8 : 0;
+	if (!s->keys)
+		return -EIO;
+	if ((r->rt.minor <= 10 ? shape_310(r, s) : shape_311(r, s)) ||
+	    s->nentries > MAX_ENTRIES || s->used > s->nentries)
+		return -EIO;
+	return 0;
+}
+
+/* Keys (and, combined, values) of the n entries; split values after. */
+static int read_entries(const struct pyread *r, const struct dict_shape *s,
+			struct py_item *items, int max)
+{
+	uint8_t *buf = malloc(s->nentries * s->esize + 1);
+	uint64_t i, k = s->esize == 24 ? 8 : 0, v;
+	int n = 0, err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if (procs__read_mem(r->pid, s->entries, buf, s->nentries * s->esize))
+		err = -EIO;
+	for (i = 0; !err && i < s->nentries && n < max; i++) {
+		memcpy(&items[n].key, buf + i * s->esize + k, 8);
+		if (s->values)
+			v = word(r, s->values + s->vskip + 8 * i);
+		else
+			memcpy(&v, buf + i * s->esize + k + 8, 8);
+		items[n].value = v;
+		if (items[n].key && v)
+			n++;
+	}
+	free(buf);
+	return err ? err : n;
+}
+
+static bool same_shape(const struct dict_shape *a, const struct dict_shape *b)
+{
+	return a->keys == b->keys && a->values == b->values &&
+	       a->used == b->used && a->nentries == b->nentries;
+}
+
+int pyread__dict_items(const struct pyread *r, uint64_t dict,
+		       struct py_item *items, int max)
+{
+	struct dict_shape a, b;
+	int tries, n = -EAGAIN;
+
+	for (tries = 0; tries < RETRIES; tries++) {
+		if (read_shape(r, dict, &a))
+			continue;
+		n = read_entries(r, &a, items, max);
+		if (n >= 0 && !read_shape(r, dict, &b) && same_shape(&a, &b) &&
+		    (uint64_t)n ==
+			    (a.used < (uint64_t)max ? a.used : (uint64_t)max))
+			return n;
+		n = -EAGAIN;
+	}
+	return n;
+}
+
+/* One code point as UTF-8 into buf[*at..size-1); false when full. */
+static bool put_utf8(char *buf, size_t size, size_t *at, uint32_t c)
+{
+	char u[4];
+	size_t n;
+
+	if (c < 0x80)
+		u[0] = c, n = 1;
+	else if (c < 0x800)
+		u[0] = 0xc0 | c >> 6, u[1] = 0x80 | (c & 0x3f), n = 2;
+	else if (c < 0x10000)
+		u[0] = 0xe0 | c >> 12, u[1] = 0x80 | ((c >> 6) & 0x3f),
+		u[2] = 0x80 | (c & 0x3f), n = 3;
+	else
+		u[0] = 0xf0 | c >> 18, u[1] = 0x80 | ((c >> 12) & 0x3f),
+		u[2] = 0x80 | ((c >> 6) & 0x3f), u[3] = 0x80 | (c & 0x3f),
+		n = 4;
+	if (*at + n >= size)
+		return false;
+	memcpy(buf + *at, u, n);
+	*at += n;
+	return true;
+}
+
+int pyread__str(const struct pyread *r, uint64_t str, char *buf, size_t size)
+{
+	uint64_t len = word(r, str + 0x10), data;
+	uint32_t state = 0, c = 0;
+	unsigned kind;
+	size_t at = 0, i, take;
+	uint8_t *raw;
+
+	if (!size || pyread__type(r, str) != PYT_STR ||
+	    procs__read_mem(r->pid, str + 0x20, &state, sizeof(state)))
+		return -EINVAL;
+	kind = (state >> 2) & 7;
+	if (!(state & 0x20) || (kind != 1 && kind != 2 && kind != 4) ||
+	    len > MAX_STR)
+		return -EINVAL; /* legacy (non-compact) or torn */
+	data = str + ((state & 0x40) ? r->rt.lay.ascii_data
+				     : (r->rt.minor <= 11 ? 0x48 : 0x38));
+	take = len < size ? len : size; /* a code point is a byte at least */
+	raw = malloc(take * kind + 1);
+	if (!raw || procs__read_mem(r->pid, data, raw, take * kind)) {
+		free(raw);
+		return -EIO;
+	}
+	for (i = 0; i < take; i++) {
+		c = kind == 1	? raw[i]
+		    : kind == 2 ? ((uint16_t *)raw)[i]
+				: ((uint32_t *)raw)[i];
+		if (!put_utf8(buf, size, &at, c))
+			break;
+	}
+	buf[at] = '\0';
+	free(raw);
+	return len;
+}
+
+/* The value of the str key name in dict (its first 4096 entries), or 0. */
+static uint64_t lookup(const struct pyread *r, uint64_t dict, const char *name)
+{
+	struct py_item items[4096];
+	char text[256];
+	int n = pyread__dict_items(r, dict, items, 4096), i;
+
+	for (i = 0; i < n; i++)
+		if (pyread__str(r, items[i].key, text, sizeof(text)) >= 0 &&
+		    strcmp(text, name) == 0)
+			return items[i].value;
+	return 0;
+}
+
+int pyread__main_dict(const struct pyread *r, uint64_t *dict)
+{
+	uint64_t interp = word(r, r->rt.runtime + r->rt.lay.interp_head);
+	uint64_t modules = interp ? word(r, interp + r->modules) : 0, main;
+
+	*dict = 0;
+	if (!modules || pyread__type(r, modules) != PYT_DICT)
+		return -ENOENT; /* not initialized yet */
+	main = lookup(r, modules, "__main__");
+	if (!main || pyread__type(r, main) != PYT_MODULE)
+		return -ENOENT;
+	*dict = word(r, main + 0x10); /* md_dict */
+	return *dict && pyread__type(r, *dict) == PYT_DICT ? 0 : -ENOENT;
+}
