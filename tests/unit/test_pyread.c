@@ -21,6 +21,13 @@ static const char code[] = "import time\n"
 			   "big = {'k%d' % i: i for i in range(300)}\n"
 			   "ints = {i: str(i) for i in range(5)}\n"
 			   "items = [bytes(77), bytearray(5000)]\n"
+			   "tup = (1, 'x', None)\n"
+			   "try:\n"
+			   "    import numpy as np\n"
+			   "    arr = np.ones(1000)\n"
+			   "    view = arr[::2]\n"
+			   "except ImportError:\n"
+			   "    pass\n"
 			   "print('ready', flush=True)\n"
 			   "time.sleep(30)\n";
 
@@ -59,6 +66,40 @@ static uint64_t global(const struct pyread *r, const struct py_item *it, int n,
 		    strcmp(text, name) == 0)
 			return it[i].value;
 	return 0;
+}
+
+/* Lists, tuples, and the buffers behind bytes, bytearray and arrays. */
+static void check_containers(const struct pyread *r, const struct py_item *it,
+			     int n, int minor)
+{
+	uint64_t seq[8], arr;
+	struct py_buffer b, v;
+	char text[64];
+
+	cr_assert_eq(pyread__seq_items(r, global(r, it, n, "items"), seq, 8),
+		     2);
+	cr_assert_eq(pyread__type(r, seq[0]), PYT_BYTES);
+	cr_assert_eq(pyread__buffer(r, seq[0], &b), 0);
+	cr_assert(b.addr == seq[0] && b.bytes == 0x21 + 77);
+	cr_assert_eq(pyread__type(r, seq[1]), PYT_BYTEARRAY);
+	cr_assert_eq(pyread__buffer(r, seq[1], &b), 0);
+	/* 3.15 keeps a bytearray's data in a bytes object. */
+	cr_assert_eq(b.bytes, minor >= 15 ? 0x21 + 5000 : 5001);
+	cr_assert_eq(pyread__seq_items(r, global(r, it, n, "tup"), seq, 8), 3);
+	cr_assert_eq(pyread__str(r, seq[1], text, sizeof(text)), 1);
+	cr_assert_str_eq(text, "x");
+	cr_assert_eq(pyread__type_name(r, seq[2], text, sizeof(text)), 0);
+	cr_assert_str_eq(text, "NoneType");
+	arr = global(r, it, n, "arr");
+	if (!arr)
+		return; /* no numpy in this interpreter */
+	cr_assert_eq(pyread__type_name(r, arr, text, sizeof(text)), 0);
+	cr_assert_str_eq(text, "numpy.ndarray");
+	cr_assert_eq(pyread__buffer(r, arr, &b), 0);
+	cr_assert(b.owner == arr && b.bytes == 8000 && b.addr);
+	/* A view reaches its base's buffer, the same block. */
+	cr_assert_eq(pyread__buffer(r, global(r, it, n, "view"), &v), 0);
+	cr_assert(v.owner == arr && v.addr == b.addr && v.bytes == 8000);
 }
 
 static void check_globals(char *const argv[], int minor)
@@ -105,7 +146,7 @@ static void check_globals(char *const argv[], int minor)
 	cr_assert_eq(pyread__type(&r, d[4].key), PYT_INT);
 	cr_assert_eq(pyread__str(&r, d[4].value, text, sizeof(text)), 1);
 	cr_assert_str_eq(text, "4");
-	cr_assert_eq(pyread__type(&r, global(&r, it, n, "items")), PYT_LIST);
+	check_containers(&r, it, n, minor);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }

@@ -286,3 +286,175 @@ int pyread__main_dict(const struct pyread *r, uint64_t *dict)
 	*dict = word(r, main + 0x10); /* md_dict */
 	return *dict && pyread__type(r, *dict) == PYT_DICT ? 0 : -ENOENT;
 }
+
+int pyread__type_name(const struct pyread *r, uint64_t obj, char *buf,
+		      size_t size)
+{
+	uint64_t type = obj ? word(r, obj + 8) : 0;
+	uint64_t name = type ? word(r, type + 0x18) : 0;
+	size_t i;
+
+	if (!name || !size || procs__read_mem(r->pid, name, buf, 1))
+		return -EIO;
+	/* tp_name may end near a page's end: read it in small steps. */
+	for (i = 0; i + 1 < size; i += 16) {
+		size_t n = size - 1 - i < 16 ? size - 1 - i : 16;
+
+		if (procs__read_mem(r->pid, name + i, buf + i, n))
+			n = 0;
+		buf[i + n] = '\0';
+		if (n < 16 || memchr(buf + i, '\0', n))
+			break;
+	}
+	buf[size - 1] = '\0';
+	return 0;
+}
+
+/* Items of a tuple: inline after the header (3.14 added a hash cache). */
+static int tuple_items(const struct pyread *r, uint64_t t, uint64_t *items,
+		       int max)
+{
+	uint64_t n = word(r, t + 0x10);
+	uint64_t at = t + (r->rt.minor >= 14 ? 0x20 : 0x18);
+
+	if (n > MAX_ENTRIES)
+		return -EIO;
+	if (n > (uint64_t)max)
+		n = max;
+	return procs__read_mem(r->pid, at, items, n * 8) ? -EIO : (int)n;
+}
+
+/* Items of a list, read twice around: a resize replaces ob_item. */
+static int list_items(const struct pyread *r, uint64_t l, uint64_t *items,
+		      int max)
+{
+	uint64_t a[2], b[2], n;
+	int tries;
+
+	for (tries = 0; tries < RETRIES; tries++) {
+		if (procs__read_mem(r->pid, l + 0x10, a, sizeof(a)) ||
+		    a[0] > MAX_ENTRIES)
+			return -EIO;
+		n = a[0] < (uint64_t)max ? a[0] : (uint64_t)max;
+		if (n && procs__read_mem(r->pid, a[1], items, n * 8))
+			continue;
+		if (!procs__read_mem(r->pid, l + 0x10, b, sizeof(b)) &&
+		    a[0] == b[0] && a[1] == b[1])
+			return n;
+	}
+	return -EAGAIN;
+}
+
+int pyread__seq_items(const struct pyread *r, uint64_t seq, uint64_t *items,
+		      int max)
+{
+	switch (pyread__type(r, seq)) {
+	case PYT_LIST:
+		return list_items(r, seq, items, max);
+	case PYT_TUPLE:
+		return tuple_items(r, seq, items, max);
+	default:
+		return -EINVAL;
+	}
+}
+
+#define NPY_OWNDATA 0x4
+#define NPY_MAX_DIMS 64
+#define BASE_CHAIN 32 /* views of views followed at most */
+
+/* Is obj a numpy.ndarray (or a subclass: memmap, matrix)? */
+static bool is_ndarray(const struct pyread *r, uint64_t obj)
+{
+	uint64_t type = word(r, obj + 8);
+	char name[32];
+	int depth;
+
+	for (depth = 0; type && depth < 8; depth++) {
+		uint64_t tp_name = word(r, type + 0x18);
+
+		if (tp_name &&
+		    !procs__read_mem(r->pid, tp_name, name, sizeof(name)) &&
+		    strncmp(name, "numpy.ndarray", 14) == 0 &&
+		    word(r, type + 0x20) == 96)
+			return true;
+		type = word(r, type + 0x100); /* tp_base */
+	}
+	return false;
+}
+
+/*
+ * An array's nbytes: prod(shape) * elsize. numpy 2 widened elsize to an
+ * npy_intp at 0x28 (its dtype types are 120 bytes, numpy 1's 96).
+ */
+static int array_nbytes(const struct pyread *r, uint64_t a, uint64_t *bytes)
+{
+	uint64_t hdr[8], dims[NPY_MAX_DIMS], n = 1, descr, elsize = 0;
+	int nd, i;
+
+	if (procs__read_mem(r->pid, a, hdr, sizeof(hdr)))
+		return -EIO;
+	nd = (int)hdr[3];
+	descr = hdr[7];
+	if (nd < 0 || nd > NPY_MAX_DIMS || !descr ||
+	    (nd && procs__read_mem(r->pid, hdr[4], dims, nd * 8)))
+		return -EIO;
+	if (word(r, word(r, descr + 8) + 0x20) >= 120)
+		elsize = word(r, descr + 0x28);
+	else if (procs__read_mem(r->pid, descr + 0x20, &elsize, 4) == 0)
+		elsize &= 0xffffffff;
+	for (i = 0; i < nd; i++) {
+		if (dims[i] > ((uint64_t)1 << 48))
+			return -EIO;
+		n *= dims[i];
+	}
+	*bytes = n * elsize;
+	return elsize && elsize < (1 << 20) ? 0 : -EIO;
+}
+
+/* The array owning a's data: a itself (OWNDATA) or one down its bases. */
+static int array_buffer(const struct pyread *r, uint64_t a,
+			struct py_buffer *out)
+{
+	int i;
+
+	for (i = 0; i < BASE_CHAIN && a && is_ndarray(r, a); i++) {
+		uint64_t flags = word(r, a + 0x40) & 0xffffffff;
+
+		if (flags & NPY_OWNDATA) {
+			out->owner = a;
+			out->addr = word(r, a + 0x10);
+			return array_nbytes(r, a, &out->bytes);
+		}
+		a = word(r, a + 0x30); /* base */
+	}
+	return -ENOENT; /* a base that is not an array: bytes, mmap... */
+}
+
+int pyread__buffer(const struct pyread *r, uint64_t obj, struct py_buffer *out)
+{
+	uint64_t size;
+
+	memset(out, 0, sizeof(*out));
+	out->owner = obj;
+	switch (pyread__type(r, obj)) {
+	case PYT_BYTES:
+		out->addr = obj;
+		out->bytes = 0x21 + word(r, obj + 0x10);
+		return 0;
+	case PYT_BYTEARRAY:
+		if (r->rt.minor >= 15 && (size = word(r, obj + 0x38))) {
+			out->addr = out->owner = size; /* ob_bytes_object */
+			out->bytes = 0x21 + word(r, size + 0x10);
+			return 0;
+		}
+		out->addr = word(r, obj + 0x20);
+		out->bytes = word(r, obj + 0x18); /* ob_alloc */
+		return out->addr ? 0 : -ENOENT;
+	case PYT_LIST:
+		out->addr = word(r, obj + 0x18);
+		out->bytes = 8 * word(r, obj + 0x20); /* allocated */
+		return out->addr ? 0 : -ENOENT;
+	default:
+		return array_buffer(r, obj, out);
+	}
+}

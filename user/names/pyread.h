@@ -62,6 +62,32 @@ int pyread__dict_items(const struct pyread *r, uint64_t dict,
  * str).
  */
 int pyread__str(const struct pyread *r, uint64_t str, char *buf, size_t size);
+/*
+ * A list's or tuple's items into items (at most max). A list is read
+ * twice around (ob_item, ob_size), retried when torn. Returns the count,
+ * or -errno (-EINVAL: neither).
+ */
+int pyread__seq_items(const struct pyread *r, uint64_t seq, uint64_t *items,
+		      int max);
+/* ob_type->tp_name of obj into buf; 0 or -errno. */
+int pyread__type_name(const struct pyread *r, uint64_t obj, char *buf,
+		      size_t size);
+
+/* The memory an object's data occupies, and who owns it. */
+struct py_buffer {
+	uint64_t addr; /* where the block holding it starts (its owner's) */
+	uint64_t bytes; /* what the owner holds: a view reaches this too */
+	uint64_t owner; /* the object owning it (a view's base array) */
+};
+
+/*
+ * The buffer behind bytes (the object itself), bytearray (ob_bytes, or
+ * 3.15's bytes object), list (ob_item), and numpy arrays (data, nbytes;
+ * a view's through its base chain to the array owning it: numpy 1.x and
+ * 2.x). 0, -ENOENT (no separate buffer), or -errno.
+ */
+int pyread__buffer(const struct pyread *r, uint64_t obj, struct py_buffer *out);
+
 /* __main__'s dict (in IPython: the kernel's user namespace). 0 or -errno. */
 int pyread__main_dict(const struct pyread *r, uint64_t *dict);
 
