@@ -132,11 +132,18 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	return 0;
 }
 
+/*
+ * exec keeps the task, so its allocator call state would outlive the image
+ * it was taken in: an entry whose return never came (probes moved to the
+ * new root's libc mid-call) left an sp that a new stack below it read as
+ * "nested" forever. The new image starts with no call in flight.
+ */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p)
 {
 	__u32 tgid = p->tgid;
 
+	bpf_task_storage_delete(&calls, p);
 	if (watch_exec || traced(tgid))
 		emit_proc(REC_EXEC, tgid, 0, 0, p);
 	return 0;

@@ -85,22 +85,15 @@ class Sid:
     state directory and the kernels' connection files live under a
     folder of the root, which the kernel sees at its path inside."""
 
-    def __init__(self, root, python, pidns=False):
-        self.root, self.python, self.pidns = root, python, pidns
+    def __init__(self, root, python):
+        self.root, self.python = root, python
         self.inside = tempfile.mkdtemp(prefix="memprof-nb-",
                                        dir=root + "/tmp")[len(root):]
         shutil.copytree(os.path.join(ROOT, "python"), self.host("python"),
                         ignore=shutil.ignore_patterns("*.c", "*.o"))
         # The kernel: sh copies its connection file into the root, where
-        # chroot then execs the interpreter (one pid throughout). pidns:
-        # as a container runs it, pid 1 of its own PID namespace, with
-        # the root's /proc mounted for that namespace.
+        # chroot then execs the interpreter (one pid throughout).
         run = 'exec chroot "$0" "$1" -m ipykernel_launcher -f "$3/c-$$.json"'
-        if pidns:
-            run = ('exec unshare --pid --fork --kill-child --mount '
-                   '--propagation private sh -c \'mount -t proc proc '
-                   '"$0/proc" && exec chroot "$0" "$1" -m ipykernel_launcher '
-                   '-f "$2"\' "$0" "$1" "$3/c-$$.json"')
         spec = self.host("jupyter", "kernels", "sid")
         os.makedirs(spec)
         with open(os.path.join(spec, "kernel.json"), "w") as f:

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import AGENT, SID_TIMEOUT, Sid, load, wait_for
+from conftest import AGENT, load, wait_for
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -121,8 +121,6 @@ def kernel(state, extension=False, nb=None, sid=None, wrapper=None):
         c.comm = sid.python if sid else "python3"
         if wrapper:
             c.pid, c.comm = only_child(c.pid), "python3.11"
-        elif sid and sid.pidns:
-            c.pid = only_child(c.pid)
         yield c, nb
 
 
@@ -305,27 +303,11 @@ def run_source(c, nb, source):
                    if o.get("output_type") == "stream")
 
 
-@pytest.fixture(params=[
-    pytest.param(None, id="debian-3.11"),
-    pytest.param("python3.14", id="sid-python3.14",
-                 marks=pytest.mark.timeout(SID_TIMEOUT))])
-def pidns_sid(request):
-    """None: Debian's kernel under unshare; else ipykernel 7 under unshare
-    in the unstable root, its /proc that namespace's."""
-    if request.param is None:
-        yield None
-        return
-    s = Sid(request.getfixturevalue("sid_root"), request.param, pidns=True)
-    yield s
-    s.cleanup()
-
-
-def test_kernel_in_its_own_pid_namespace(tmp_path, pidns_sid):
+def test_kernel_in_its_own_pid_namespace(tmp_path):
     if not marker_library():
         pytest.skip("python/memprof_bpf/_memprof_markers.so not built")
-    with agent(tmp_path, pidns_sid) as (a, state), \
-            kernel(state, sid=pidns_sid,
-                   wrapper=None if pidns_sid else PIDNS) as (c, nb):
+    with agent(tmp_path) as (a, state), \
+            kernel(state, wrapper=PIDNS) as (c, nb):
         assert wait_for(lambda: state_of(state, c.pid) is not None, 20), \
             "kernel %d never published" % c.pid
         body = len(nb.cells)
