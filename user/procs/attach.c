@@ -426,7 +426,7 @@ static void fill_cfg(struct py_cfg *c, const struct py_runtime *rt, int depth)
 	c->tss_key = l->tss_key;
 	c->tls_off = l->tls_off;
 	c->exec_mask = l->exec_mask;
-	c->ts_datastack = l->ts_datastack ? l->ts_datastack : PY_FIELD_NONE;
+	c->ts_datastack = l->ts_datastack;
 	c->ts_frame = l->ts_frame;
 	c->ts_cframe = l->ts_cframe;
 	c->cframe_current = l->cframe_current;
@@ -531,6 +531,22 @@ static void pymalloc_progs(struct memprof_bpf *s, enum alloc_fn fn,
 	}
 }
 
+/* File offsets of the four functions at link addresses vaddr (0: none). */
+static int file_offsets(const struct elfsym *e, const uint64_t vaddr[NPYMALLOC],
+			uint64_t off[NPYMALLOC])
+{
+	size_t i;
+
+	for (i = 0; i < NPYMALLOC; i++) {
+		int64_t o = vaddr[i] ? elfsym__vaddr_to_off(e, vaddr[i]) : -1;
+
+		if (o < 0)
+			return -ENOENT;
+		off[i] = o;
+	}
+	return 0;
+}
+
 /*
  * File offsets of _PyObject_Malloc & co., or -ENOENT. They are static
  * functions reached through the allocator table, so only .symtab names
@@ -540,21 +556,19 @@ static void pymalloc_progs(struct memprof_bpf *s, enum alloc_fn fn,
 static int pymalloc_offsets(const char *path, uint64_t off[NPYMALLOC])
 {
 	struct elfsym *e = elfsym__open(path);
+	uint64_t vaddr[NPYMALLOC];
 	size_t i;
-	int err = 0;
+	int err;
 
 	if (!e)
 		return -errno;
-	for (i = 0; i < NPYMALLOC && !err; i++) {
+	for (i = 0; i < NPYMALLOC; i++) {
 		const struct elf_func *f =
 			elfsym__by_name(e, pymalloc_fns[i].sym);
-		int64_t o = f ? elfsym__vaddr_to_off(e, f->vaddr) : -1;
 
-		if (o < 0)
-			err = -ENOENT;
-		else
-			off[i] = o;
+		vaddr[i] = f ? f->vaddr : 0;
 	}
+	err = file_offsets(e, vaddr, off);
 	elfsym__close(e);
 	return err;
 }
@@ -605,7 +619,7 @@ static int pymalloc_from_table(pid_t pid, const struct py_runtime *rt,
 	uint64_t tab[1 + NPYMALLOC];
 	struct elfsym *e;
 	size_t i;
-	int err = 0;
+	int err;
 
 	if (!rt->layout->alloc_obj ||
 	    procs__read_mem(pid, rt->runtime + rt->layout->alloc_obj, tab,
@@ -615,15 +629,10 @@ static int pymalloc_from_table(pid_t pid, const struct py_runtime *rt,
 	e = elfsym__open(rt->path);
 	if (!e)
 		return -ENOENT;
-	for (i = 0; i < NPYMALLOC && !err; i++) {
-		int64_t o = elfsym__vaddr_to_off(e, tab[1 + i] - rt->bias);
-
-		if (o < 0)
-			err = -ENOENT;
-		else
-			off[i] = o;
-	}
-	if (!err && guards_of(e, tab[1] - rt->bias) > GUARDS_MAX)
+	for (i = 1; i <= NPYMALLOC; i++)
+		tab[i] -= rt->bias; /* link addresses */
+	err = file_offsets(e, tab + 1, off);
+	if (!err && guards_of(e, tab[1]) > GUARDS_MAX)
 		err = -EXDEV;
 	elfsym__close(e);
 	return err;

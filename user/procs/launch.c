@@ -15,6 +15,7 @@
 #include "launch.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "lib/text.h"
 
 /* Run as the user who ran sudo, so files and permissions are theirs. */
 static int drop_to_sudo_user(void)
@@ -161,10 +162,9 @@ static const char *const launchers[] = {
 
 bool launch__is_launcher(const char *exe)
 {
-	const char *base = strrchr(exe, '/');
+	const char *base = text__base_name(exe);
 	size_t i;
 
-	base = base ? base + 1 : exe;
 	for (i = 0; i < sizeof(launchers) / sizeof(launchers[0]); i++)
 		if (strcmp(base, launchers[i]) == 0)
 			return true;
