@@ -16,6 +16,7 @@
 #include "agent.h"
 #include "view/batch.h"
 #include "offline/diff.h"
+#include "names/names.h"
 #include "model/events.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -375,6 +376,9 @@ int main(int argc, char **argv)
 		return report__main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "diff"))
 		return diff__main(argc - 1, argv + 1);
+	/* Reading a Python's names from outside needs root, not BPF. */
+	if (argc > 1 && !strcmp(argv[1], "names"))
+		return names__main(argc - 1, argv + 1);
 	err = options__parse(argc, argv, &a.env);
 	if (err)
 		return err > 0 ? 0 : 2;

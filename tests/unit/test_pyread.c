@@ -147,6 +147,7 @@ static void check_globals(char *const argv[], int minor)
 	cr_assert_eq(pyread__str(&r, d[4].value, text, sizeof(text)), 1);
 	cr_assert_str_eq(text, "4");
 	check_containers(&r, it, n, minor);
+	pyread__close(&r);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }

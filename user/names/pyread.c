@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "procs/elfsym.h"
 #include "procs/procs.h"
 #include "pyread.h"
@@ -11,6 +13,7 @@
 #define RETRIES 8 /* torn reads of one dict before giving up */
 #define MAX_ENTRIES (1 << 24) /* a dict's entries read at most */
 #define MAX_STR (1 << 20) /* a str's code points read at most */
+#define ATTRS_MAX 4096 /* attributes of an instance looked through */
 
 /* PyInterpreterState -> sys.modules, 3.8-3.15 (names-outside-cpython.md). */
 static const uint32_t modules_off[] = {
@@ -19,19 +22,76 @@ static const uint32_t modules_off[] = {
 };
 
 static const char *const type_syms[PYT_COUNT] = {
-	[PYT_STR] = "PyUnicode_Type",	[PYT_DICT] = "PyDict_Type",
-	[PYT_LIST] = "PyList_Type",	[PYT_TUPLE] = "PyTuple_Type",
-	[PYT_BYTES] = "PyBytes_Type",	[PYT_BYTEARRAY] = "PyByteArray_Type",
-	[PYT_INT] = "PyLong_Type",	[PYT_FLOAT] = "PyFloat_Type",
+	[PYT_STR] = "PyUnicode_Type",
+	[PYT_DICT] = "PyDict_Type",
+	[PYT_LIST] = "PyList_Type",
+	[PYT_TUPLE] = "PyTuple_Type",
+	[PYT_BYTES] = "PyBytes_Type",
+	[PYT_BYTEARRAY] = "PyByteArray_Type",
+	[PYT_INT] = "PyLong_Type",
+	[PYT_FLOAT] = "PyFloat_Type",
 	[PYT_MODULE] = "PyModule_Type",
+	[PYT_SET] = "PySet_Type",
+	[PYT_FROZENSET] = "PyFrozenSet_Type",
+	[PYT_TYPE] = "PyType_Type",
 };
+
+int pyread__read(const struct pyread *r, uint64_t addr, void *buf, size_t size)
+{
+	ssize_t got;
+
+	if (!size)
+		return 0;
+	got = pread(r->fd, buf, size, (off_t)addr);
+	return got == (ssize_t)size ? 0 : -EIO;
+}
+
+/*
+ * The line of the cache that holds addr, read in when absent; NULL when
+ * that part of the target cannot be read as a whole line.
+ */
+static const uint8_t *cache_line(const struct pyread *r, uint64_t addr)
+{
+	struct pyread_cache *c = r->cache;
+	uint64_t base = addr & ~(uint64_t)(PYREAD_LINE - 1);
+	size_t slot = (base / PYREAD_LINE) % PYREAD_LINES;
+
+	if (c->tag[slot] == base + 1)
+		return c->data + slot * PYREAD_LINE;
+	c->tag[slot] = 0;
+	if (pyread__read(r, base, c->data + slot * PYREAD_LINE, PYREAD_LINE))
+		return NULL;
+	c->tag[slot] = base + 1;
+	c->reads++;
+	return c->data + slot * PYREAD_LINE;
+}
+
+int pyread__peek(const struct pyread *r, uint64_t addr, void *buf, size_t size)
+{
+	uint64_t off = addr & (PYREAD_LINE - 1);
+	const uint8_t *line;
+
+	if (!r->cache || off + size > PYREAD_LINE)
+		return pyread__read(r, addr, buf, size);
+	line = cache_line(r, addr);
+	if (!line)
+		return pyread__read(r, addr, buf, size);
+	memcpy(buf, line + off, size);
+	return 0;
+}
+
+void pyread__forget(const struct pyread *r)
+{
+	if (r->cache)
+		memset(r->cache->tag, 0, sizeof(r->cache->tag));
+}
 
 /* A word of the target; 0 when unreadable (callers treat 0 as none). */
 static uint64_t word(const struct pyread *r, uint64_t addr)
 {
 	uint64_t v = 0;
 
-	if (procs__read_mem(r->pid, addr, &v, sizeof(v)))
+	if (pyread__read(r, addr, &v, sizeof(v)))
 		return 0;
 	return v;
 }
@@ -67,18 +127,41 @@ static uint32_t find_modules(const struct pyread *r)
 
 int pyread__open(struct pyread *r, pid_t pid)
 {
+	char mem[64];
 	int err;
 
 	memset(r, 0, sizeof(*r));
 	r->pid = pid;
+	r->fd = -1;
 	err = pyruntime__detect(pid, &r->rt);
 	if (err)
 		return err;
 	if (r->rt.major != 3 || r->rt.minor < 8 || r->rt.minor > 15)
 		return -ENOTSUP;
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)pid);
+	r->fd = open(mem, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+		return -errno;
+	r->cache = calloc(1, sizeof(*r->cache));
+	if (!r->cache) {
+		pyread__close(r);
+		return -ENOMEM;
+	}
 	find_types(r);
 	r->modules = find_modules(r);
-	return r->types[PYT_STR] && r->types[PYT_DICT] ? 0 : -ENOTSUP;
+	if (r->types[PYT_STR] && r->types[PYT_DICT])
+		return 0;
+	pyread__close(r);
+	return -ENOTSUP;
+}
+
+void pyread__close(struct pyread *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	r->fd = -1;
+	free(r->cache);
+	r->cache = NULL;
 }
 
 enum py_type pyread__type(const struct pyread *r, uint64_t obj)
@@ -119,7 +202,7 @@ static int shape_311(const struct pyread *r, struct dict_shape *s)
 {
 	uint8_t head[4];
 
-	if (procs__read_mem(r->pid, s->keys + 0x08, head, sizeof(head)) ||
+	if (pyread__read(r, s->keys + 0x08, head, sizeof(head)) ||
 	    head[0] > 40 || head[1] > 43 || head[2] > 2)
 		return -EIO;
 	s->nentries = word(r, s->keys + 0x18);
@@ -136,7 +219,7 @@ static int read_shape(const struct pyread *r, uint64_t dict,
 	uint64_t hdr[6];
 
 	memset(s, 0, sizeof(*s));
-	if (procs__read_mem(r->pid, dict, hdr, sizeof(hdr)))
+	if (pyread__read(r, dict, hdr, sizeof(hdr)))
 		return -EIO;
 	s->used = hdr[2], s->keys = hdr[4], s->values = hdr[5];
 	s->vskip = r->rt.minor >= 13 ? 8 : 0;
@@ -158,7 +241,7 @@ static int read_entries(const struct pyread *r, const struct dict_shape *s,
 
 	if (!buf)
 		return -ENOMEM;
-	if (procs__read_mem(r->pid, s->entries, buf, s->nentries * s->esize))
+	if (pyread__read(r, s->entries, buf, s->nentries * s->esize))
 		err = -EIO;
 	for (i = 0; !err && i < s->nentries && n < max; i++) {
 		memcpy(&items[n].key, buf + i * s->esize + k, 8);
@@ -232,7 +315,7 @@ int pyread__str(const struct pyread *r, uint64_t str, char *buf, size_t size)
 	uint8_t *raw;
 
 	if (!size || pyread__type(r, str) != PYT_STR ||
-	    procs__read_mem(r->pid, str + 0x20, &state, sizeof(state)))
+	    pyread__read(r, str + 0x20, &state, sizeof(state)))
 		return -EINVAL;
 	kind = (state >> 2) & 7;
 	if (!(state & 0x20) || (kind != 1 && kind != 2 && kind != 4) ||
@@ -242,7 +325,7 @@ int pyread__str(const struct pyread *r, uint64_t str, char *buf, size_t size)
 				     : (r->rt.minor <= 11 ? 0x48 : 0x38));
 	take = len < size ? len : size; /* a code point is a byte at least */
 	raw = malloc(take * kind + 1);
-	if (!raw || procs__read_mem(r->pid, data, raw, take * kind)) {
+	if (!raw || pyread__read(r, data, raw, take * kind)) {
 		free(raw);
 		return -EIO;
 	}
@@ -294,13 +377,13 @@ int pyread__type_name(const struct pyread *r, uint64_t obj, char *buf,
 	uint64_t name = type ? word(r, type + 0x18) : 0;
 	size_t i;
 
-	if (!name || !size || procs__read_mem(r->pid, name, buf, 1))
+	if (!name || !size || pyread__read(r, name, buf, 1))
 		return -EIO;
 	/* tp_name may end near a page's end: read it in small steps. */
 	for (i = 0; i + 1 < size; i += 16) {
 		size_t n = size - 1 - i < 16 ? size - 1 - i : 16;
 
-		if (procs__read_mem(r->pid, name + i, buf + i, n))
+		if (pyread__read(r, name + i, buf + i, n))
 			n = 0;
 		buf[i + n] = '\0';
 		if (n < 16 || memchr(buf + i, '\0', n))
@@ -321,7 +404,7 @@ static int tuple_items(const struct pyread *r, uint64_t t, uint64_t *items,
 		return -EIO;
 	if (n > (uint64_t)max)
 		n = max;
-	return procs__read_mem(r->pid, at, items, n * 8) ? -EIO : (int)n;
+	return pyread__read(r, at, items, n * 8) ? -EIO : (int)n;
 }
 
 /* Items of a list, read twice around: a resize replaces ob_item. */
@@ -332,14 +415,14 @@ static int list_items(const struct pyread *r, uint64_t l, uint64_t *items,
 	int tries;
 
 	for (tries = 0; tries < RETRIES; tries++) {
-		if (procs__read_mem(r->pid, l + 0x10, a, sizeof(a)) ||
+		if (pyread__read(r, l + 0x10, a, sizeof(a)) ||
 		    a[0] > MAX_ENTRIES)
 			return -EIO;
 		n = a[0] < (uint64_t)max ? a[0] : (uint64_t)max;
-		if (n && procs__read_mem(r->pid, a[1], items, n * 8))
+		if (n && pyread__read(r, a[1], items, n * 8))
 			continue;
-		if (!procs__read_mem(r->pid, l + 0x10, b, sizeof(b)) &&
-		    a[0] == b[0] && a[1] == b[1])
+		if (!pyread__read(r, l + 0x10, b, sizeof(b)) && a[0] == b[0] &&
+		    a[1] == b[1])
 			return n;
 	}
 	return -EAGAIN;
@@ -372,8 +455,7 @@ static bool is_ndarray(const struct pyread *r, uint64_t obj)
 	for (depth = 0; type && depth < 8; depth++) {
 		uint64_t tp_name = word(r, type + 0x18);
 
-		if (tp_name &&
-		    !procs__read_mem(r->pid, tp_name, name, sizeof(name)) &&
+		if (tp_name && !pyread__read(r, tp_name, name, sizeof(name)) &&
 		    strncmp(name, "numpy.ndarray", 14) == 0 &&
 		    word(r, type + 0x20) == 96)
 			return true;
@@ -391,16 +473,16 @@ static int array_nbytes(const struct pyread *r, uint64_t a, uint64_t *bytes)
 	uint64_t hdr[8], dims[NPY_MAX_DIMS], n = 1, descr, elsize = 0;
 	int nd, i;
 
-	if (procs__read_mem(r->pid, a, hdr, sizeof(hdr)))
+	if (pyread__read(r, a, hdr, sizeof(hdr)))
 		return -EIO;
 	nd = (int)hdr[3];
 	descr = hdr[7];
 	if (nd < 0 || nd > NPY_MAX_DIMS || !descr ||
-	    (nd && procs__read_mem(r->pid, hdr[4], dims, nd * 8)))
+	    (nd && pyread__read(r, hdr[4], dims, nd * 8)))
 		return -EIO;
 	if (word(r, word(r, descr + 8) + 0x20) >= 120)
 		elsize = word(r, descr + 0x28);
-	else if (procs__read_mem(r->pid, descr + 0x20, &elsize, 4) == 0)
+	else if (pyread__read(r, descr + 0x20, &elsize, 4) == 0)
 		elsize &= 0xffffffff;
 	for (i = 0; i < nd; i++) {
 		if (dims[i] > ((uint64_t)1 << 48))
@@ -457,4 +539,215 @@ int pyread__buffer(const struct pyread *r, uint64_t obj, struct py_buffer *out)
 	default:
 		return array_buffer(r, obj, out);
 	}
+}
+
+/* The items of a dict's keys object with outside values (3.11+). */
+static int keys_items(const struct pyread *r, uint64_t keys, uint64_t values,
+		      struct py_item *items, int max)
+{
+	struct dict_shape s = { .keys = keys, .values = values };
+
+	s.vskip = r->rt.minor >= 13 ? 8 : 0;
+	if (shape_311(r, &s) || s.nentries > MAX_ENTRIES)
+		return -EIO;
+	return read_entries(r, &s, items, max);
+}
+
+/* PyHeapTypeObject -> ht_cached_keys, 3.11-3.15 (names-outside-cpython). */
+static uint32_t cached_keys_off(int minor)
+{
+	return minor <= 11 ? 0x368 : minor <= 14 ? 0x370 : 0x378;
+}
+
+#define TPF_INLINE_VALUES 0x4
+#define TPF_MANAGED_DICT 0x10
+#define TPF_HEAPTYPE 0x200
+
+/* 3.11+: a managed dict's values without a dict object, from the type's keys. */
+static int managed_values(const struct pyread *r, uint64_t type,
+			  uint64_t values, struct py_item *items, int max)
+{
+	uint64_t keys = word(r, type + cached_keys_off(r->rt.minor));
+
+	return keys ? keys_items(r, keys, values, items, max) : -ENOENT;
+}
+
+/*
+ * Where an instance keeps its attributes, by version (names-outside-
+ * cpython.md, section 3): the values array to pair with the type's keys,
+ * or the dict.
+ */
+static void attrs_place(const struct pyread *r, uint64_t obj, uint64_t type,
+			uint64_t *values, uint64_t *dict)
+{
+	uint64_t flags = word(r, type + 0xa8), w;
+	int64_t off;
+	uint8_t hdr[4];
+
+	*values = *dict = 0;
+	if (r->rt.minor >= 11 && (flags & TPF_MANAGED_DICT)) {
+		if (r->rt.minor == 11 && (w = word(r, obj - 32))) {
+			*values = w;
+			return;
+		}
+		w = word(r, obj - 24);
+		if (r->rt.minor == 12 && (w & 1)) {
+			*values = w + 1;
+			return;
+		}
+		if (r->rt.minor >= 13 && (flags & TPF_INLINE_VALUES)) {
+			uint64_t v = obj + word(r, type + 0x20);
+
+			if (!pyread__read(r, v, hdr, sizeof(hdr)) && hdr[3] &&
+			    !w) {
+				*values = v;
+				return;
+			}
+		}
+		*dict = w;
+		return;
+	}
+	off = (int64_t)word(r, type + 0x120);
+	if (off > 0 && off < 4096)
+		*dict = word(r, obj + off);
+}
+
+int pyread__attrs(const struct pyread *r, uint64_t obj, struct py_item *items,
+		  int max)
+{
+	uint64_t type = word(r, obj + 8), values, dict;
+
+	if (!type)
+		return -EIO;
+	attrs_place(r, obj, type, &values, &dict);
+	if (values)
+		return managed_values(r, type, values, items, max);
+	if (dict && pyread__type(r, dict) == PYT_DICT)
+		return pyread__dict_items(r, dict, items, max);
+	return -ENOENT;
+}
+
+uint64_t pyread__attrs_dict(const struct pyread *r, uint64_t obj)
+{
+	uint64_t type = word(r, obj + 8), values, dict;
+
+	if (!type)
+		return 0;
+	attrs_place(r, obj, type, &values, &dict);
+	return values ? 0 : dict;
+}
+
+uint64_t pyread__attr(const struct pyread *r, uint64_t obj, const char *name)
+{
+	struct py_item *items = malloc(ATTRS_MAX * sizeof(*items));
+	int n = items ? pyread__attrs(r, obj, items, ATTRS_MAX) : 0, i;
+	uint64_t found = 0;
+	char text[128];
+
+	for (i = 0; i < n && !found; i++)
+		if (pyread__str(r, items[i].key, text, sizeof(text)) >= 0 &&
+		    !strcmp(text, name))
+			found = items[i].value;
+	free(items);
+	return found;
+}
+
+uint64_t pyread__dict_get(const struct pyread *r, uint64_t dict,
+			  const char *name)
+{
+	return lookup(r, dict, name);
+}
+
+int pyread__set_items(const struct pyread *r, uint64_t set, uint64_t *items,
+		      int max)
+{
+	uint64_t hdr[4], i, n = 0, *table; /* fill, used, mask, table */
+
+	if (pyread__read(r, set + 0x10, hdr, sizeof(hdr)) ||
+	    hdr[2] >= MAX_ENTRIES || !hdr[3])
+		return -EIO;
+	table = malloc((hdr[2] + 1) * 16);
+	if (!table)
+		return -ENOMEM;
+	if (pyread__read(r, hdr[3], table, (hdr[2] + 1) * 16)) {
+		free(table);
+		return -EIO;
+	}
+	for (i = 0; i <= hdr[2] && n < (uint64_t)max; i++)
+		if (table[2 * i])
+			items[n++] = table[2 * i];
+	free(table);
+	return (int)n;
+}
+
+int pyread__long(const struct pyread *r, uint64_t obj, int64_t *v)
+{
+	uint64_t hdr[4];
+	int64_t ndigits, sign = 1;
+	uint32_t d[2];
+
+	if (pyread__type(r, obj) != PYT_INT ||
+	    pyread__read(r, obj, hdr, sizeof(hdr)))
+		return -EINVAL;
+	if (r->rt.minor >= 12) {
+		ndigits = hdr[2] >> 3;
+		sign = 1 - (int64_t)(hdr[2] & 3);
+	} else {
+		ndigits = (int64_t)hdr[2];
+		if (ndigits < 0)
+			ndigits = -ndigits, sign = -1;
+	}
+	if (ndigits > 2)
+		return -ERANGE;
+	memcpy(d, &hdr[3], sizeof(d));
+	*v = sign * (int64_t)(ndigits == 0   ? 0
+			      : ndigits == 1 ? d[0]
+					     : d[0] | (uint64_t)d[1] << 30);
+	return 0;
+}
+
+/* A dtype's name as numpy prints it for plain types: its scalar type's. */
+static void dtype_name(const struct pyread *r, uint64_t descr, char *buf,
+		       size_t size)
+{
+	char full[64] = "";
+	uint64_t scalar = word(r, descr + 0x10), name = word(r, scalar + 0x18);
+	const char *dot;
+
+	buf[0] = '\0';
+	if (!name || pyread__read(r, name, full, 32))
+		return;
+	full[32] = '\0';
+	dot = strrchr(full, '.');
+	snprintf(buf, size, "%s", dot ? dot + 1 : full);
+	/* numpy's scalar types end in "_" where a builtin took the name */
+	if (strlen(buf) > 1 && buf[strlen(buf) - 1] == '_')
+		buf[strlen(buf) - 1] = '\0';
+}
+
+int pyread__array(const struct pyread *r, uint64_t obj, struct py_array *a)
+{
+	uint64_t hdr[9], flags = 0;
+	int i;
+
+	memset(a, 0, sizeof(*a));
+	if (!is_ndarray(r, obj) || pyread__read(r, obj, hdr, sizeof(hdr)))
+		return -EINVAL;
+	a->data = hdr[2];
+	a->nd = (int)hdr[3];
+	a->base = hdr[6];
+	a->owndata = (hdr[8] & NPY_OWNDATA) != 0;
+	if (a->nd < 0 || a->nd > NPY_MAX_DIMS ||
+	    array_nbytes(r, obj, &a->nbytes))
+		return -EIO;
+	for (i = 0; i < a->nd && i < PY_ARRAY_DIMS; i++)
+		a->dims[i] = word(r, hdr[4] + 8 * i);
+	/* NPY_ITEM_HASOBJECT: a char at 0x1b (numpy 1), a u64 at 0x20 (2) */
+	if (word(r, word(r, hdr[7] + 8) + 0x20) >= 120)
+		flags = word(r, hdr[7] + 0x20);
+	else
+		pyread__read(r, hdr[7] + 0x1b, &flags, 1);
+	a->hasobject = (flags & 1) != 0;
+	dtype_name(r, hdr[7], a->dtype, sizeof(a->dtype));
+	return 0;
 }
