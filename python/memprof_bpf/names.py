@@ -187,7 +187,8 @@ class Record:
         self.exclusive_bytes = 0    # what `del name` + gc.collect() frees
         self.shared_with = []       # names (and OTHER) sharing a good part
         self.shared_bytes = {}      # every sharer -> bytes shared with it
-        self.cell = None            # "In [N]" of the largest tracked buffer
+        self.cell = None            # "In [N]" of the largest tracked buffer,
+        #                             else of the last cell binding the name
         self.where = None           # "file.py:12 f" of that buffer
         self.hint = ""
         self.complete = True        # False: the figures are lower bounds
@@ -1336,14 +1337,15 @@ def _summarize(walk, node_of, rows, n, min_bytes, hints, history=None):
         if entry is not None:
             r.cell = entry.get("cell")
             r.where = entry.get("where")
-        if r.cell is None:  # the agent's block would say where allocated
-            r.cell = _cell_from_history(label, history)
         r.complete = label not in cut
         records.append(r)
     records.sort(key=lambda r: (-r.exclusive_bytes, -r.bytes, r.name))
     records = [r for r in records if r.bytes >= (min_bytes or 0)]
     if n is not None:
         records = records[:max(n, 0)]
+    for r in records:  # the rows kept only: a lookup may scan the history
+        if r.cell is None:  # no agent block said where it was allocated
+            r.cell = _cell_from_history(r.name, history)
     labels_of = {}
     for label, node in node_of.items():
         labels_of.setdefault(node, set()).add(label)
