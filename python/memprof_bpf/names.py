@@ -24,6 +24,30 @@ dicts themselves are boundaries: neither counted nor walked.
 Nothing is kept after the call: objects are held in one dict (id -> node)
 during it and the nodes are dropped before returning. Standard library only;
 numpy is used only if the notebook imported it already (sys.modules).
+
+The cells. With the memprof-bpf agent, a row's cell and line are those that
+allocated its largest tracked buffer. Otherwise the cell comes from IPython's
+input history (_ih): `Out[N]` is "In [N]", a name the last cell whose code
+leaves it bound at module level (ast: assignments, for, with, import, def,
+class, walrus; a `del` in the same cell undoes it; a cell that does not
+parse is read line by line), `_`, `__`, `___` none.
+
+The graph. The rows and hints have one home, _summarize() and _hint(), fed
+by either of two builders of the same labelled graph of _Nodes: _Walk, in
+the process, or _Graph, from JSON written outside it by the C walker
+(user/names/, reading /proc/PID/mem), one object per process:
+
+    {"pid", "python", "total_live_bytes", "estimated", "elapsed",
+     "max_depth", "stopped": null|"time"|"exited", "cut_depth",
+     "unreadable", "history": _ih or null,
+     "nodes": [{"type", "size", "state": "leaf"|"done"|"partial"|"cut",
+                "view", "kids": [node indices], "other", "cell", "where"}],
+     "roots": [{"label", "node", "row", "summary"}]}
+
+summarize_graph(graph) gives the BigObjects of such a graph; graph_of(ns)
+exports the in-process walk in that schema (the tests check that both
+paths give the same rows). `python3 -m memprof_bpf.names --graph FILE|-
+[--format text|json]` is the C agent's entry point (main()).
 """
 
 import argparse
