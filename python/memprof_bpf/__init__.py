@@ -16,13 +16,23 @@ import time
 
 from .cells import CellHooks, code_filename, source_head
 from .markers import BUILD_HINT, Markers
-from .names import big_objs
 from .table import report
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension",
            "code_filename", "source_head", "report", "last_cell",
            "big_objs"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """big_objs, imported when first asked for: `python3 -m
+    memprof_bpf.names` (the C agent's command line) must not find the
+    module imported already by its package (runpy warns, and the module
+    would run twice)."""
+    if name == "big_objs":
+        from .names import big_objs
+        return big_objs
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 #: The latest cell the hooks saw (a cells.Cell), for tests and debugging.
 last_cell = None
@@ -173,6 +183,7 @@ def memprof(line=""):
         kwargs = {"n": args.top}
         if args.min_bytes is not None:
             kwargs["min_bytes"] = args.min_bytes
+        from .names import big_objs
         print(big_objs(**kwargs))
         return None
     print(report(None, args.sort, args.top))

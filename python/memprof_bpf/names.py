@@ -24,12 +24,42 @@ dicts themselves are boundaries: neither counted nor walked.
 Nothing is kept after the call: objects are held in one dict (id -> node)
 during it and the nodes are dropped before returning. Standard library only;
 numpy is used only if the notebook imported it already (sys.modules).
+
+The cells. With the memprof-bpf agent, a row's cell and line are those that
+allocated its largest tracked buffer. Otherwise the cell comes from IPython's
+input history (_ih): `Out[N]` is "In [N]", a name the last cell whose code
+leaves it bound at module level (ast: assignments, for, with, import, def,
+class, walrus; a `del` in the same cell undoes it; a cell that does not
+parse is read line by line), `_`, `__`, `___` none.
+
+The graph. The rows and hints have one home, _summarize() and _hint(), fed
+by either of two builders of the same labelled graph of _Nodes: _Walk, in
+the process, or _Graph, from JSON written outside it by the C walker
+(user/names/, reading /proc/PID/mem), one object per process:
+
+    {"pid", "python", "total_live_bytes", "estimated", "elapsed",
+     "max_depth", "stopped": null|"time"|"exited", "cut_depth",
+     "unreadable", "history": _ih or null,
+     "nodes": [{"type", "size", "state": "leaf"|"done"|"partial"|"cut",
+                "view", "kids": [node indices], "other", "cell", "where"}],
+     "roots": [{"label", "node", "row", "summary"}]}
+
+summarize_graph(graph) gives the BigObjects of such a graph; graph_of(ns)
+exports the in-process walk in that schema (the tests check that both
+paths give the same rows). `python3 -m memprof_bpf.names --graph FILE|-
+[--format text|json]` is the C agent's entry point (main()).
 """
 
+import argparse
+import ast
 import collections
+import contextlib
 import gc
 import html
 import itertools
+import json
+import os
+import re
 import sys
 import time
 import types
@@ -38,8 +68,16 @@ from .table import human, shorten
 
 #: The pseudo-root for references from outside the walked graph.
 OTHER = "(other references)"
-#: The note of a result computed without the memprof-bpf agent.
+#: The note of a result computed without the memprof-bpf agent...
 NO_AGENT = "sizes are estimates; cells unknown (no memprof-bpf agent)"
+#: ... when the input history gave the cells.
+NO_AGENT_HISTORY = ("sizes are estimates; cells are where each name was "
+                    "last bound (no memprof-bpf agent)")
+#: ... of a graph read from outside the process (summarize_graph).
+NO_AGENT_OUTSIDE = ("sizes are from object headers; no memprof-bpf agent "
+                    "traces this process")
+#: The note of a graph whose process exited while it was read.
+EXITED = "the process exited during the read: figures are partial"
 
 DEFAULT_BUDGET = 1.5    # seconds for a call
 DEFAULT_DEPTH = 100     # references from a root
@@ -173,7 +211,8 @@ class Record:
         self.exclusive_bytes = 0    # what `del name` + gc.collect() frees
         self.shared_with = []       # names (and OTHER) sharing a good part
         self.shared_bytes = {}      # every sharer -> bytes shared with it
-        self.cell = None            # "In [N]" of the largest tracked buffer
+        self.cell = None            # "In [N]" of the largest tracked buffer,
+        #                             else of the last cell binding the name
         self.where = None           # "file.py:12 f" of that buffer
         self.hint = ""
         self.complete = True        # False: the figures are lower bounds
@@ -193,8 +232,11 @@ class BigObjects(list):
 
     def __init__(self, records=(), notes=(), complete=True, estimated=True,
                  total_bytes=0, live_bytes=None, elapsed=0.0, nodes=0,
-                 names=0):
+                 names=0, title="big_objs"):
         list.__init__(self, records)
+        self.title = title  # "memprof-bpf names" for a graph from outside
+        self.pid = None     # the process (summarize_graph)
+        self.python = None  # its Python version (summarize_graph)
         self.notes = list(notes)
         self.complete = complete      # False: some figures are lower bounds
         self.estimated = estimated    # True: no agent answered
@@ -205,8 +247,8 @@ class BigObjects(list):
         self.names = names
 
     def header(self):
-        line = "big_objs: %d names reach %s" % (self.names,
-                                                human(self.total_bytes))
+        line = "%s: %d names reach %s" % (self.title, self.names,
+                                          human(self.total_bytes))
         if not self.complete:
             line = line.replace(" reach ", " reach at least ")
         if self.live_bytes is not None:
@@ -372,7 +414,40 @@ def _boundary_ids(ns, shell):
 
 # ---- the walk ----------------------------------------------------------------
 
-class _Walk:
+class _Labels:
+    """What both graph builders share: interned label sets (so equal sets
+    are one object, cheap to compare and to key by_src with), and the
+    OTHER marking. Subclasses set nodes, queue, entries, summaries,
+    stopped, cut_depth and max_depth: what _summarize reads."""
+
+    def labels(self, s):
+        return self.sets.setdefault(s, s)
+
+    def union(self, a, b):
+        key = (a, b)
+        u = self.unions.get(key)
+        if u is None:
+            u = self.unions[key] = self.labels(a | b)
+        return u
+
+    def mark_other(self, seeds):
+        """Give OTHER to the seeds (held from outside the walked graph)
+        and to everything they reach."""
+        other = self.labels(frozenset((OTHER,)))
+        q = collections.deque()
+        for n in seeds:
+            if OTHER not in n.src:
+                n.src = self.union(n.src, other)
+                q.append(n)
+        while q:
+            n = q.popleft()
+            for k in n.kids:
+                if OTHER not in k.src:
+                    k.src = self.union(k.src, other)
+                    q.append(k)
+
+
+class _Walk(_Labels):
     def __init__(self, budget, max_depth, boundary_ids):
         self.t0 = time.perf_counter()
         self.deadline = self.t0 + budget
@@ -392,6 +467,7 @@ class _Walk:
         self.stopped = None  # "time" when the budget ran out
         self.cut_depth = False
         self.summaries = {}  # row label -> (type name, summary)
+        self.seeds = []      # nodes held from outside (external)
         np = sys.modules.get("numpy")
         self.ndarray = getattr(np, "ndarray", None)
         # getrefcount of an element held by nothing but the list we iterate
@@ -449,16 +525,6 @@ class _Walk:
         if buf is not None and buf[0] > 0:
             self.bufs[n] = buf
         return n
-
-    def labels(self, s):
-        return self.sets.setdefault(s, s)
-
-    def union(self, a, b):
-        key = (a, b)
-        u = self.unions.get(key)
-        if u is None:
-            u = self.unions[key] = self.labels(a | b)
-        return u
 
     # -- expanding one node
 
@@ -635,6 +701,7 @@ class _Walk:
                 self.stopped = "time"
             if self.stopped:
                 q.appendleft((n, L, d))
+                self.finish()
                 return
             st = n.state & _STATE
             if st == _LEAF:
@@ -657,26 +724,33 @@ class _Walk:
                 q.append((k, L if not s else labels(L - s),
                           d if extra is None else d + extra[j]))
 
+    def finish(self):
+        """After a budget stop: carry the labels still queued through the
+        nodes already expanded, expanding none, so that every reference
+        the walk found counts (and a graph exported from the walk, which
+        has no queue, says the same); a node never expanded is partial."""
+        q = self.queue
+        union = self.union
+        labels = self.labels
+        while q:
+            n, L, d = q.popleft()
+            st = n.state & _STATE
+            if st == _NEW:
+                n.state = _PARTIAL | (n.state & _VIEW)
+                continue
+            for k in n.kids:
+                s = k.src
+                if L <= s:
+                    continue
+                k.src = union(s, L)
+                q.append((k, L if not s else labels(L - s), d + 1))
+
     def external(self, base):
         """Mark what is held from outside the walked graph (and all it
-        reaches) with OTHER."""
-        other = self.labels(frozenset((OTHER,)))
-        seeds = []
-        for n in self.nodes.values():
-            if _rc(n) - base - n.indeg > 0:
-                seeds.append(n)
-        q = collections.deque()
-        for n in seeds:
-            if OTHER not in n.src:
-                n.src = self.union(n.src, other)
-                q.append(n)
-        del seeds
-        while q:
-            n = q.popleft()
-            for k in n.kids:
-                if OTHER not in k.src:
-                    k.src = self.union(k.src, other)
-                    q.append(k)
+        reaches) with OTHER; the seeds are kept for graph_of."""
+        self.seeds = [n for n in self.nodes.values()
+                      if _rc(n) - base - n.indeg > 0]
+        self.mark_other(self.seeds)
 
 
 def _referents(obj):
@@ -909,6 +983,138 @@ def _hint(rec, node_of, labels_of, by_src):
     return text
 
 
+# ---- cells from the input history -------------------------------------------
+
+_OUT_LABEL = re.compile(r"^(?:Out\[(\d+)\]|_(\d+)|user_ns_hidden\['_(\d+)'\])$")
+# A line binding a name, for a cell that does not parse (the name first:
+# `x = ...`, `x, y = ...`; not `x == ...`).
+_BIND_LINE = re.compile(r"^\s*([^\W\d]\w*)\s*(?:,[^=\n]*)?=(?!=)", re.M)
+_CELL_CACHE = {}     # cell source -> the names it leaves bound
+_CELL_CACHE_MAX = 4096
+# Statements whose bodies run at module level (their bindings are global).
+_BLOCKS = ("body", "orelse", "finalbody", "handlers")
+
+
+def _targets(node, out):
+    """The names an assignment target binds: x, (x, y), [x, *rest];
+    attributes and subscripts bind none."""
+    if isinstance(node, ast.Name):
+        out.append(node.id)
+    elif isinstance(node, (ast.Tuple, ast.List)):
+        for e in node.elts:
+            _targets(e, out)
+    elif isinstance(node, ast.Starred):
+        _targets(node.value, out)
+
+
+def _walrus(node, out):
+    """Names bound by `(x := ...)` in an expression at module level
+    (a comprehension's walrus binds in the module too; a lambda's not)."""
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if isinstance(n, ast.Lambda):
+            continue
+        if isinstance(n, getattr(ast, "NamedExpr", ())):
+            _targets(n.target, out)
+        todo.extend(ast.iter_child_nodes(n))
+
+
+def _events(stmts, out):
+    """(name, bound) for each binding or `del` of a global name in stmts,
+    in source order; bodies of if/for/while/with/try are module level
+    too, function and class bodies are not."""
+    for st in stmts:
+        names = []
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef,
+                           ast.ClassDef)):
+            out.append((st.name, True))
+            continue
+        if isinstance(st, ast.Delete):
+            for t in st.targets:
+                _targets(t, names)
+            out.extend((x, False) for x in names)
+            continue
+        if isinstance(st, (ast.Import, ast.ImportFrom)):
+            for a in st.names:
+                if a.name != "*":
+                    names.append(a.asname or a.name.split(".")[0])
+        elif isinstance(st, ast.Assign):
+            _walrus(st.value, names)
+            for t in st.targets:
+                _targets(t, names)
+        elif isinstance(st, ast.AugAssign):
+            _walrus(st.value, names)
+            _targets(st.target, names)
+        elif isinstance(st, ast.AnnAssign):
+            if st.value is not None:
+                _walrus(st.value, names)
+                _targets(st.target, names)
+        elif isinstance(st, (ast.For, ast.AsyncFor)):
+            _walrus(st.iter, names)
+            _targets(st.target, names)
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            for item in st.items:
+                _walrus(item.context_expr, names)
+                if item.optional_vars is not None:
+                    _targets(item.optional_vars, names)
+        elif isinstance(st, (ast.If, ast.While)):
+            _walrus(st.test, names)
+        elif isinstance(st, ast.Expr):
+            _walrus(st.value, names)
+        out.extend((x, True) for x in names)
+        for field in _BLOCKS:
+            inner = getattr(st, field, None)
+            if isinstance(inner, list):
+                _events([x for x in inner if isinstance(x, ast.stmt)] +
+                        [y for h in inner if isinstance(h, ast.excepthandler)
+                         for y in h.body], out)
+
+
+def _cell_binds(source):
+    """The names a cell leaves bound: those whose last binding-relevant
+    statement in it binds (not `del`). A cell that does not parse (a
+    magic left untransformed, another Python's syntax) is read line by
+    line. Cached by source: a cell's text never changes."""
+    got = _CELL_CACHE.get(source)
+    if got is not None:
+        return got
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        got = frozenset(m.group(1) for m in _BIND_LINE.finditer(source))
+    else:
+        last = {}
+        events = []
+        _events(tree.body, events)
+        for name, bound in events:
+            last[name] = bound
+        got = frozenset(x for x, bound in last.items() if bound)
+    if len(_CELL_CACHE) >= _CELL_CACHE_MAX:
+        _CELL_CACHE.clear()
+    _CELL_CACHE[source] = got
+    return got
+
+
+def _cell_from_history(label, history):
+    """The cell a root comes from: "In [N]" for Out[N] (and `_N`,
+    user_ns_hidden['_N']); for a name, the last cell of history (IPython's
+    _ih: index = cell number, transformed source) that leaves it bound;
+    None for `_`, `__`, `___` and when unknown. A `del NAME` cell does not
+    count, but since the name exists now, a cell before the `del` does."""
+    m = _OUT_LABEL.match(label)
+    if m is not None:
+        return "In [%d]" % int(next(g for g in m.groups() if g))
+    if label in _OUTPUT_NAMES or not isinstance(history, (list, tuple)):
+        return None
+    for i in range(len(history) - 1, 0, -1):
+        source = history[i]
+        if isinstance(source, str) and label in source and \
+                label in _cell_binds(source):
+            return "In [%d]" % i
+    return None
+
+
 # ---- big_objs ----------------------------------------------------------------
 
 def _summary(obj, np):
@@ -953,31 +1159,76 @@ def big_objs(n=20, min_bytes=DEFAULT_MIN_BYTES, ns=None, budget=DEFAULT_BUDGET,
     if ns is None:
         ns = shell.user_ns if shell is not None else \
             sys._getframe(1).f_globals
+    history = _history(ns)
+    with _walked(ns, shell, budget, max_depth, _lookup) as (walk, node_of,
+                                                            rows):
+        result = _summarize(walk, node_of, rows, n, min_bytes, hints,
+                            history)
+        result.estimated = walk.estimated
+        result.live_bytes = walk.live_bytes
+        if walk.estimated:
+            result.notes.append(NO_AGENT if history is None
+                                else NO_AGENT_HISTORY)
+        node_of = rows = None
+    result.elapsed = time.perf_counter() - t0
+    return result
+
+
+def graph_of(ns=None, budget=DEFAULT_BUDGET, max_depth=DEFAULT_DEPTH,
+             _lookup=None):
+    """big_objs()'s walk as a graph, in the JSON schema the C walker
+    (user/names/) writes from outside the process: summarize_graph() of
+    it gives big_objs()'s rows, which is how the two builders are checked
+    against each other. Arguments as big_objs()'s."""
+    t0 = time.perf_counter()
+    shell = _shell_for(ns)
+    if ns is None:
+        ns = shell.user_ns if shell is not None else \
+            sys._getframe(1).f_globals
+    with _walked(ns, shell, budget, max_depth, _lookup) as (walk, node_of,
+                                                            rows):
+        return _export(walk, node_of, rows, _history(ns),
+                       time.perf_counter() - t0)
+
+
+def _history(ns):
+    """IPython's input history (_ih: cell N's source at index N), or None
+    outside a kernel."""
+    h = ns.get("_ih")
+    return h if isinstance(h, list) else None
+
+
+@contextlib.contextmanager
+def _walked(ns, shell, budget, max_depth, lookup):
+    """The walk over ns, with the agent's blocks when it answers (walk.
+    estimated, walk.live_bytes); the collector is paused meanwhile (our
+    nodes would make every collection walk them) and every node is
+    dropped on the way out: nothing is kept."""
     live = None
-    if _lookup is None:
-        _lookup, live = _default_lookup()
+    if lookup is None:
+        lookup, live = _default_lookup()
     was_enabled = gc.isenabled()
-    gc.disable()  # our nodes would make every collection walk them
+    gc.disable()
     walk = _Walk(budget, max_depth, _boundary_ids(ns, shell))
     try:
         node_of, rows = _roots(walk, ns, shell)
         walk.run()
         walk.external(_node_base())
-        estimated = not (_lookup and _apply_agent(walk, _lookup))
-        live_bytes = None
-        if not estimated and live is not None:
+        walk.estimated = not (lookup and _apply_agent(walk, lookup))
+        walk.live_bytes = None
+        if not walk.estimated and live is not None:
             try:
-                live_bytes = live()
+                walk.live_bytes = live()
             except Exception:
-                live_bytes = None
-        result = _summarize(walk, node_of, rows, n, min_bytes, hints)
-        result.estimated = estimated
-        result.live_bytes = live_bytes
-        if estimated:
-            result.notes.append(NO_AGENT)
-        result.elapsed = time.perf_counter() - t0
-        return result
+                walk.live_bytes = None
+        yield walk, node_of, rows
     finally:
+        # A node among its own kids (x.me = x) is a cycle the paused
+        # collector would keep, and its object with it, until a collection:
+        # let go of every object and kid now.
+        for node in walk.nodes.values():
+            node.obj = None
+            node.kids = ()
         walk.nodes.clear()
         walk.bufs.clear()
         walk.entries.clear()
@@ -985,9 +1236,46 @@ def big_objs(n=20, min_bytes=DEFAULT_MIN_BYTES, ns=None, budget=DEFAULT_BUDGET,
         walk.queue.clear()
         walk.kinds.clear()
         walk.sizers.clear()
+        walk.seeds = []
         node_of = rows = None
         if was_enabled:
             gc.enable()
+
+
+_STATE_NAMES = {_NEW: "partial", _LEAF: "leaf", _DONE: "done",
+                _CUT: "cut", _PARTIAL: "partial"}
+_STATES = {"leaf": _LEAF, "done": _DONE, "cut": _CUT, "partial": _PARTIAL}
+
+
+def _export(walk, node_of, rows, history, elapsed):
+    """The walk as the graph schema (see summarize_graph): nodes numbered
+    in the walk's order, OTHER as the seeds external() found."""
+    nodes = list(walk.nodes.values())
+    index = {node: i for i, node in enumerate(nodes)}
+    seeds = set(walk.seeds)
+    out = []
+    for node in nodes:
+        entry = walk.entries.get(node) or {}
+        out.append({
+            "type": type(node.obj).__name__, "size": node.size,
+            "state": _STATE_NAMES[node.state & _STATE],
+            "view": bool(node.state & _VIEW),
+            "kids": [index[k] for k in node.kids],
+            "other": node in seeds,
+            "cell": entry.get("cell"), "where": entry.get("where")})
+    row_set = set(rows)
+    roots = [{"label": label, "node": index[node], "row": label in row_set,
+              "summary": walk.summaries.get(label, ("", ""))[1]}
+             for label, node in node_of.items()]
+    return {
+        "pid": os.getpid(), "python": sys.version.split()[0],
+        "total_live_bytes": walk.live_bytes, "estimated": walk.estimated,
+        "elapsed": elapsed, "max_depth": walk.max_depth,
+        "stopped": walk.stopped, "cut_depth": walk.cut_depth,
+        "unreadable": 0,
+        "history": ([x if isinstance(x, str) else "" for x in history]
+                    if history is not None else None),
+        "nodes": out, "roots": roots}
 
 
 def _node_base():
@@ -1026,7 +1314,10 @@ def _roots(walk, ns, shell):
     return node_of, rows
 
 
-def _summarize(walk, node_of, rows, n, min_bytes, hints):
+def _summarize(walk, node_of, rows, n, min_bytes, hints, history=None):
+    """The Records and hints of a labelled graph, whichever builder made
+    it (_Walk in the process, _Graph from JSON): walk gives nodes, queue,
+    entries, summaries, stopped, cut_depth and max_depth."""
     by_src = collections.defaultdict(int)
     cut = set()
     for node in walk.nodes.values():
@@ -1076,6 +1367,9 @@ def _summarize(walk, node_of, rows, n, min_bytes, hints):
     records = [r for r in records if r.bytes >= (min_bytes or 0)]
     if n is not None:
         records = records[:max(n, 0)]
+    for r in records:  # the rows kept only: a lookup may scan the history
+        if r.cell is None:  # no agent block said where it was allocated
+            r.cell = _cell_from_history(r.name, history)
     labels_of = {}
     for label, node in node_of.items():
         labels_of.setdefault(node, set()).add(label)
@@ -1090,5 +1384,268 @@ def _summarize(walk, node_of, rows, n, min_bytes, hints):
     if walk.cut_depth:
         notes.append("the walk stopped at depth %d: figures marked \u2265 "
                      "are lower bounds" % walk.max_depth)
-    return BigObjects(records, notes, complete=not cut, total_bytes=total,
-                      nodes=len(walk.nodes), names=len(rows))
+    return BigObjects(records, notes, complete=not (cut or walk.stopped),
+                      total_bytes=total, nodes=len(walk.nodes),
+                      names=len(rows))
+
+
+# ---- a graph from outside the process ----------------------------------------
+
+class GraphError(ValueError):
+    """A graph that does not have the schema summarize_graph reads."""
+
+
+def _get(d, key, kinds, what, default=None, required=False):
+    """d[key] checked against kinds (bool is not an int here); default
+    when absent (or null, for an optional field)."""
+    if key not in d or (d[key] is None and not required):
+        if required:
+            raise GraphError("%s has no %r" % (what, key))
+        return default
+    v = d[key]
+    if isinstance(v, bool) and bool not in kinds or not isinstance(v, kinds):
+        raise GraphError("%s: %r is %s, not %s" % (
+            what, key, type(v).__name__,
+            " or ".join(k.__name__ for k in kinds)))
+    return v
+
+
+class _Graph(_Labels):
+    """A graph read from JSON (the C walker's, or graph_of's): _Nodes like
+    _Walk's, without objects. The labels travel from the roots breadth-
+    first as in _Walk.run; nothing is expanded here (the C side already
+    stopped at max_depth: its "cut" nodes stay cut), so every label goes
+    through every node listed. OTHER comes from the "other" nodes."""
+
+    def __init__(self, graph):
+        self.sets = {}
+        self.unions = {}
+        self.queue = ()
+        self.entries = {}
+        self.summaries = {}
+        if not isinstance(graph, dict):
+            raise GraphError("a graph is a JSON object, not %s"
+                             % type(graph).__name__)
+        g = "graph"
+        self.pid = _get(graph, "pid", (int,), g, required=True)
+        g = "pid %d" % self.pid
+        self.python = _get(graph, "python", (str,), g)
+        self.live_bytes = _get(graph, "total_live_bytes", (int,), g)
+        self.estimated = _get(graph, "estimated", (bool,), g, True)
+        self.elapsed = float(_get(graph, "elapsed", (int, float), g, 0.0))
+        self.max_depth = _get(graph, "max_depth", (int,), g, DEFAULT_DEPTH)
+        self.stopped = _get(graph, "stopped", (str,), g)
+        if self.stopped not in (None, "time", "exited"):
+            raise GraphError("%s: unknown 'stopped' %r" % (g, self.stopped))
+        self.cut_depth = _get(graph, "cut_depth", (bool,), g, False)
+        self.unreadable = _get(graph, "unreadable", (int,), g, 0)
+        self.history = _get(graph, "history", (list,), g)
+        nodes = self._nodes(_get(graph, "nodes", (list,), g, required=True),
+                            g)
+        self.nodes = dict(enumerate(nodes))
+        self.node_of, self.rows = self._roots(
+            _get(graph, "roots", (list,), g, required=True), nodes, g)
+        self.propagate()
+        self.mark_other([x for x, o in zip(nodes, self.other) if o])
+        self.other = None
+
+    def _nodes(self, raw, g):
+        """_Nodes from the JSON nodes: size, state | _VIEW, kids."""
+        nodes = []
+        types_ = []
+        self.other = []
+        for i, d in enumerate(raw):
+            what = "%s: node %d" % (g, i)
+            if not isinstance(d, dict):
+                raise GraphError("%s is not an object" % what)
+            size = _get(d, "size", (int,), what, required=True)
+            state = _STATES.get(_get(d, "state", (str,), what,
+                                     required=True))
+            if state is None or size < 0:
+                raise GraphError("%s: bad %s" % (
+                    what, "size" if size < 0 else "state %r" % d["state"]))
+            if _get(d, "view", (bool,), what, False):
+                state |= _VIEW
+            node = _Node(None, size, state)
+            types_.append(_get(d, "type", (str,), what, "?"))
+            self.other.append(_get(d, "other", (bool,), what, False))
+            cell = _get(d, "cell", (str,), what)
+            where = _get(d, "where", (str,), what)
+            if cell is not None or where is not None:
+                self.entries[node] = {"cell": cell, "where": where}
+            node.kids = _get(d, "kids", (list,), what, [])
+            nodes.append(node)
+        n = len(nodes)
+        for i, node in enumerate(nodes):
+            kids = []
+            for k in node.kids:
+                if isinstance(k, bool) or not isinstance(k, int) or \
+                        not 0 <= k < n:
+                    raise GraphError("%s: node %d: kid %r is not a node "
+                                     "index (0..%d)" % (g, i, k, n - 1))
+                kids.append(nodes[k])
+            # distinct, in order: kids[0] of a view is its .base
+            node.kids = tuple(dict.fromkeys(kids))
+        self.types = types_
+        return nodes
+
+    def _roots(self, raw, nodes, g):
+        """{label: node} and the row labels, as _roots() in the process."""
+        node_of = {}
+        rows = []
+        for j, d in enumerate(raw):
+            what = "%s: root %d" % (g, j)
+            if not isinstance(d, dict):
+                raise GraphError("%s is not an object" % what)
+            label = _get(d, "label", (str,), what, required=True)
+            i = _get(d, "node", (int,), what, required=True)
+            if not 0 <= i < len(nodes):
+                raise GraphError("%s: node %d is not a node index (0..%d)"
+                                 % (what, i, len(nodes) - 1))
+            node_of[label] = nodes[i]
+            if _get(d, "row", (bool,), what, True) and \
+                    label not in self.summaries:
+                rows.append(label)
+                self.summaries[label] = (
+                    self.types[i], _get(d, "summary", (str,), what, ""))
+        return node_of, rows
+
+    def propagate(self):
+        """Every root's label to every node it reaches (breadth-first, a
+        set of new labels per step, as _Walk.run carries them)."""
+        groups = {}
+        for label, node in self.node_of.items():
+            groups.setdefault(node, set()).add(label)
+        q = collections.deque()
+        union, labels = self.union, self.labels
+        for node, group in groups.items():
+            node.src = labels(frozenset(group))
+            q.append((node, node.src))
+        while q:
+            n, L = q.popleft()
+            for k in n.kids:
+                s = k.src
+                if L <= s:
+                    continue
+                k.src = union(s, L)
+                q.append((k, L if not s else labels(L - s)))
+
+
+def summarize_graph(graph, n=20, min_bytes=DEFAULT_MIN_BYTES,
+                    hints=DEFAULT_HINTS):
+    """big_objs()'s table for a graph in the JSON schema (one process:
+    pid, python, total_live_bytes, estimated, elapsed, max_depth,
+    stopped, cut_depth, unreadable, history, nodes, roots), as the C
+    walker writes it from outside the process or graph_of() in it.
+    Raises GraphError for a graph of another shape."""
+    g = _Graph(graph)
+    result = _summarize(g, g.node_of, g.rows, n, min_bytes, hints,
+                        g.history)
+    result.title = "memprof-bpf names"
+    result.pid, result.python = g.pid, g.python
+    result.estimated = g.estimated
+    result.live_bytes = g.live_bytes
+    result.elapsed = g.elapsed
+    if g.estimated:
+        result.notes.append(NO_AGENT_OUTSIDE)
+    if g.stopped == "exited":
+        result.notes.append(EXITED)
+    if g.unreadable > 0:
+        result.notes.append("%d objects changed while read and were left "
+                            "out" % g.unreadable)
+    result.complete = result.complete and not g.cut_depth
+    return result
+
+
+# ---- the command line --------------------------------------------------------
+
+_PROG = "memprof-bpf names"
+
+
+class _CliParser(argparse.ArgumentParser):
+    """An argument error is one line on stderr and exit 2."""
+
+    def error(self, message):
+        sys.stderr.write("%s: %s\n" % (_PROG, message))
+        sys.exit(2)
+
+
+def _load_graphs(path):
+    """The graphs in a file (or stdin for "-"): a JSON list of them, or
+    one."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        raise GraphError("cannot read %s: %s" % (path, e))
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise GraphError("%s is not JSON: %s" % (path, e))
+    if isinstance(doc, dict):
+        doc = [doc]
+    if not isinstance(doc, list):
+        raise GraphError("%s holds %s, not a graph or a list of graphs"
+                         % (path, type(doc).__name__))
+    return doc
+
+
+def _as_json(result):
+    """One process's table as the --format json object."""
+    return {
+        "pid": result.pid, "python": result.python,
+        "total_live_bytes": result.live_bytes, "complete": result.complete,
+        "estimated": result.estimated, "notes": list(result.notes),
+        "names": [{"name": r.name, "type": r.kind, "summary": r.summary,
+                   "bytes": r.bytes, "exclusive_bytes": r.exclusive_bytes,
+                   "shared_with": list(r.shared_with), "cell": r.cell,
+                   "where": r.where, "hint": r.hint,
+                   "complete": r.complete} for r in result]}
+
+
+def main(argv=None):
+    """python3 -m memprof_bpf.names --graph FILE|- [--format text|json]
+    [-n N] [--min-bytes B] [--hints N]: the table of each graph the C
+    agent read (exit 2, one line on stderr, for input it cannot read)."""
+    p = _CliParser(prog="python3 -m memprof_bpf.names",
+                   description="The names of each process in a graph file "
+                   "ranked by what `del` would free.")
+    p.add_argument("--graph", required=True, metavar="FILE|-",
+                   help="a JSON graph, or a list of them ('-': stdin)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("-n", type=int, default=20,
+                   help="rows per process (default 20; 0: all)")
+    p.add_argument("--min-bytes", type=int, default=DEFAULT_MIN_BYTES,
+                   help="leave out names reaching fewer bytes (default "
+                   "%d)" % DEFAULT_MIN_BYTES)
+    p.add_argument("--hints", type=int, default=DEFAULT_HINTS,
+                   help="rows that get a hint (default %d)" % DEFAULT_HINTS)
+    args = p.parse_args(argv)
+    try:
+        results = []
+        for i, graph in enumerate(_load_graphs(args.graph)):
+            try:
+                results.append(summarize_graph(
+                    graph, n=args.n or None, min_bytes=args.min_bytes,
+                    hints=args.hints))
+            except GraphError as e:
+                raise GraphError("graph %d: %s" % (i, e))
+            except (ValueError, TypeError, RecursionError) as e:
+                raise GraphError("graph %d: %s" % (i, e))
+    except GraphError as e:
+        sys.stderr.write("%s: %s\n" % (_PROG, " ".join(str(e).split())))
+        return 2
+    if args.format == "json":
+        text = json.dumps([_as_json(r) for r in results], indent=1)
+    else:
+        text = "\n\n".join("pid %s (python %s)\n%s" % (
+            r.pid, r.python or "?", r) for r in results)
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

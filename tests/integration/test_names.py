@@ -123,9 +123,15 @@ def test_big_objs_with_the_agent(tmp_path, sid):
 def test_big_objs_without_an_agent(tmp_path):
     state = tmp_path / "no-agent"
     with notebook(state) as (c, nb):
-        doc, rows, _ = run_all(c, nb)
+        doc, rows, labels = run_all(c, nb)
         assert doc["estimated"] is True
         check_sharing(doc, rows)
-        assert all(r["cell"] is None for r in doc["rows"])
+        # No agent: a name's cell is the last cell that bound it (from
+        # IPython's input history), an output's its own; `where` unknown.
+        for name, i in (("a", 1), ("v", 2), ("c", 3), ("blobs", 5)):
+            assert rows[name]["cell"] == labels[i], (rows[name], labels)
+        assert rows["_"]["cell"] is None
+        assert all(r["where"] is None for r in doc["rows"])
         text = run(c, nb, "print(big_objs(n=3))")
-        assert "sizes are estimates; cells unknown" in text, text
+        assert "sizes are estimates; cells are where each name was " \
+            "last bound" in text, text

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import KERNEL_PYTHON, PYDIR
 from memprof_bpf import names
-from memprof_bpf.names import NO_AGENT, OTHER, big_objs
+from memprof_bpf.names import NO_AGENT, NO_AGENT_HISTORY, OTHER, big_objs
 
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
@@ -486,13 +486,16 @@ def test_kernel_without_agent(library, tmp_path):
         return "".join(o.get("text", "") for o in nb.cells[i].outputs)
 
     doc = json.loads(text(3))
-    assert doc["estimated"] and NO_AGENT in doc["notes"]
+    # no agent: the cells come from the input history (_ih)
+    assert doc["estimated"] and NO_AGENT_HISTORY in doc["notes"]
     rows = doc["rows"]
     # a2 is held by Out[3], _, and IPython's copies of them (_3, the
     # displayhook, user_ns_hidden, the last execution result): all counted
     # as the output cache, none as "other references".
-    assert rows["a2"][1:4] == [0, ["Out[3]", "_"], None]
-    assert rows["Out[3]"][2] == ["_", "a2"]
+    assert rows["a2"][1:4] == [0, ["Out[3]", "_"], "In [2]"]
+    assert rows["Out[3]"][2:4] == [["_", "a2"], "In [3]"]
+    assert rows["a"][3] == rows["v"][3] == "In [2]"
+    assert rows["_"][3] is None
     assert near(rows["a2"][0], 8e6)
     assert rows["a2"][4] == ("`del a2` frees 0 B: cached as `Out[3]`, `_`; "
                              "`%xdel a2` frees 7.6 MiB")
@@ -501,7 +504,8 @@ def test_kernel_without_agent(library, tmp_path):
     # The hint is right: %xdel frees it.
     assert near(int(text(4)), 8e6)
     out = text(6).splitlines()
-    assert out[0].startswith("big_objs: ") and out[1] == "note: " + NO_AGENT
+    assert out[0].startswith("big_objs: ")
+    assert out[1] == "note: " + NO_AGENT_HISTORY
     # the rows: res (the result of cell 4: its own few KiB), v, a
     assert [line.split()[0] for line in out[3:5]] == ["res", "v"]
 
