@@ -1,8 +1,9 @@
 """The agent's query socket (<state dir>/agent.sock), end to end: real
 processes under the agent ask about their own memory through
-python/memprof_bpf/agent.py, the client big_objs() uses; untraced and
-impersonating callers are refused; a notebook kernel's buffer is reported
-with its cell's label."""
+python/memprof_bpf/agent.py, the client big_objs() uses; root, untraced,
+asks about a traced process by naming its pid (as memprof-bpf names does
+through user/server/ask.c); other untraced and impersonating callers are
+refused; a notebook kernel's buffer is reported with its cell's label."""
 import contextlib
 import importlib.util
 import json
