@@ -146,10 +146,15 @@ static int read_line(int fd, uint64_t deadline, char **buf, size_t *len)
 			err = wait_fd(fd, POLLIN, deadline);
 		else if (got < 0 && errno != EINTR)
 			err = -errno;
-		else if (got == 0) /* closed: all there is, if anything */
-			err = *len ? 0 : -EPROTO, done = true;
-		else if (got > 0 && (nl = memchr(*buf + *len, '\n', got)))
-			got = nl - (*buf + *len), done = true;
+		if (got == 0) { /* closed: all there is, if anything */
+			err = *len ? 0 : -EPROTO;
+			done = true;
+		}
+		nl = got > 0 ? memchr(*buf + *len, '\n', got) : NULL;
+		if (nl) {
+			got = nl - (*buf + *len);
+			done = true;
+		}
 		if (got > 0)
 			*len += got;
 	}
@@ -342,6 +347,7 @@ int ask__lookup(const char *dir, pid_t pid, const uint64_t *addrs, size_t n,
 	size_t i, chunk;
 	int err = 0;
 
+	memset(out, 0, n * sizeof(*out)); /* nothing found, whatever fails */
 	for (i = 0; !err && i < n; i += chunk) {
 		chunk = n - i < QUERY_MAX_ADDRS ? n - i : QUERY_MAX_ADDRS;
 		err = lookup_once(dir, pid, addrs + i, chunk, out + i,

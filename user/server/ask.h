@@ -37,7 +37,7 @@ struct ask_block {
 int ask__live(const char *dir, pid_t pid, uint64_t *live_bytes);
 /*
  * out[i] for addrs[i]; more than QUERY_MAX_ADDRS addresses go in several
- * requests. On an error out is left partly filled.
+ * requests. On an error, what was not answered reads as not found.
  */
 int ask__lookup(const char *dir, pid_t pid, const uint64_t *addrs, size_t n,
 		struct ask_block *out);
