@@ -258,9 +258,11 @@ def test_a_root_process_not_traced_must_name_the_pid(open_dir, monkeypatch):
         assert stat.S_IMODE(st.st_mode) == 0o666
         assert st.st_uid == 0
         # This test process is root and not traced: it must say whom it
-        # asks about; this process, or pid 1, is not traced.
+        # asks about (told with its pid, as an untraced root kernel is);
+        # this process, or pid 1, is not traced.
         assert raw_reply(sock, b'{"op": "live"}\n') == {
-            "error": 'a root client must name a "pid"'}
+            "error": 'not traced; a root client must name a "pid"',
+            "pid": os.getpid()}
         assert raw_reply(
             sock, b'{"op": "lookup", "addrs": [4096], "pid": 1}\n') == {
             "error": "not traced", "pid": 1}
@@ -272,7 +274,8 @@ def test_a_root_process_not_traced_must_name_the_pid(open_dir, monkeypatch):
         c = client()
         assert c.query("live") is None
         assert c.last_error == \
-            'memprof-bpf agent: a root client must name a "pid"'
+            'memprof-bpf agent: not traced; a root client must name a "pid"'
+        assert c.own_pid() == os.getpid()
         assert c.live_bytes() is None
         assert c.lookup([4096]) is None
     assert not os.path.exists(sock)  # removed at exit

@@ -20,7 +20,12 @@
 #define WRITE_NS 2000000000ULL /* a whole reply */
 #define MAX_CLIENTS 16 /* at once, each with up to QUERY_MAX_LINE read */
 #define DRAIN_NS 50000000ULL /* for records reserved but not committed */
-#define ROOT_CLIENT (-1L) /* the tag of a root client that names the pid */
+/*
+ * A client's tag: a traced caller's pid, or minus a root client's (which
+ * names the process in its requests).
+ */
+#define ROOT_TAG(pid) (-(long)(pid))
+#define IS_ROOT_TAG(tag) ((tag) < 0)
 
 struct query_server {
 	struct line_server *lines;
@@ -458,7 +463,7 @@ static struct tracee *answerable(struct agent *a, pid_t pid)
  * A new client, by the kernel's word (SO_PEERCRED): a process we trace,
  * of its own real uid (or root): *tag is its pid; or a root process we
  * do not trace (memprof-bpf names), which names the process in each
- * request: *tag is ROOT_CLIENT. Else the refusal.
+ * request: *tag is ROOT_TAG(its pid). Else the refusal.
  */
 static json_t *admit(void *ctx, int fd, long *tag)
 {
@@ -472,7 +477,7 @@ static json_t *admit(void *ctx, int fd, long *tag)
 		return query__error_reply("no peer credentials", 0);
 	t = tracees__find(&a->procs, c.pid);
 	if ((!t || t->exited) && c.uid == 0) {
-		*tag = ROOT_CLIENT;
+		*tag = ROOT_TAG(c.pid);
 		return NULL;
 	}
 	if (!answerable(a, c.pid))
@@ -524,15 +529,19 @@ static json_t *reply_about(struct agent *a, struct tracee *t,
 /*
  * Whom a request is about: a traced caller (tag: its pid) always itself,
  * whatever "pid" it sends; a root client the "pid" it names. 0 with the
- * refusal in *reply.
+ * refusal in *reply: a root client naming none is still told "not traced"
+ * with its pid, as before root clients were admitted, for it may be an
+ * untraced notebook kernel running as root, whose agent.py shows the
+ * error and learns its own pid from it.
  */
 static pid_t subject(long tag, const struct query_request *req, json_t **reply)
 {
-	if (tag != ROOT_CLIENT)
+	if (!IS_ROOT_TAG(tag))
 		return tag;
 	if (!req->pid)
-		*reply = query__error_reply("a root client must name a \"pid\"",
-					    0);
+		*reply = query__error_reply("not traced; a root client must "
+					    "name a \"pid\"",
+					    -tag);
 	return req->pid;
 }
 
@@ -545,7 +554,7 @@ static struct tracee *still_traced(struct agent *a, long tag, pid_t pid)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
 
-	if (tag == ROOT_CLIENT)
+	if (IS_ROOT_TAG(tag))
 		return answerable(a, pid);
 	return t && !t->exited ? t : NULL;
 }

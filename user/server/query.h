@@ -15,8 +15,8 @@
  * (or root), is only ever told about its own heap: a "pid" it sends is
  * ignored. A root process the agent does not trace (memprof-bpf names,
  * through ask.c) must send "pid": N, and is told about tracee N ("not
- * traced" with that pid when N is not an attached, live tracee). Anyone
- * else is refused. Requests are served from the agent's loop without
+ * traced" with that pid when N is not an attached, live tracee; without
+ * a "pid", "not traced" with its own). Anyone else is refused. Requests are served from the agent's loop without
  * blocking it (lineserver.c): a request must come within 1 s and its
  * reply be read within 2 s.
  */
