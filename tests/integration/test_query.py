@@ -1,8 +1,9 @@
 """The agent's query socket (<state dir>/agent.sock), end to end: real
 processes under the agent ask about their own memory through
-python/memprof_bpf/agent.py, the client big_objs() uses; untraced and
-impersonating callers are refused; a notebook kernel's buffer is reported
-with its cell's label."""
+python/memprof_bpf/agent.py, the client big_objs() uses; root, untraced,
+asks about a traced process by naming its pid (as memprof-bpf names does
+through user/server/ask.c); other untraced and impersonating callers are
+refused; a notebook kernel's buffer is reported with its cell's label."""
 import contextlib
 import importlib.util
 import json
@@ -204,11 +205,11 @@ def test_a_script_finds_its_own_buffers(open_dir):
 # ---- who may ask ------------------------------------------------------------
 
 @contextlib.contextmanager
-def agent_tracing_a_reader(state):
-    """The agent tracing a Python process that waits on its stdin (its
-    exit snapshot next to the state directory)."""
+def agent_tracing_a_reader(state, args=("-c", "import sys; sys.stdin.read()")):
+    """The agent tracing a Python process (PYTHON args) that waits on its
+    stdin (its exit snapshot next to the state directory)."""
     a = subprocess.Popen([AGENT, "--batch", "-D", os.path.dirname(state),
-                          "--", PYTHON, "-c", "import sys; sys.stdin.read()"],
+                          "--", PYTHON] + list(args),
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE,
                          env=dict(os.environ, MEMPROF_BPF_STATE_DIR=state))
@@ -240,7 +241,12 @@ def raw_reply(path, data):
         return json.loads(s.makefile("rb").readline())
 
 
-def test_an_untraced_process_is_refused(open_dir, monkeypatch):
+def ask(path, request):
+    """One request as JSON, the reply decoded."""
+    return raw_reply(path, (json.dumps(request) + "\n").encode())
+
+
+def test_a_root_process_not_traced_must_name_the_pid(open_dir, monkeypatch):
     state = os.path.join(open_dir, "state")
     sock = os.path.join(state, "agent.sock")
     # A stale socket file from an agent that died is replaced.
@@ -251,22 +257,113 @@ def test_an_untraced_process_is_refused(open_dir, monkeypatch):
         st = os.lstat(sock)
         assert stat.S_IMODE(st.st_mode) == 0o666
         assert st.st_uid == 0
-        # This test process is not traced: refused, whatever it asks.
+        # This test process is root and not traced: it must say whom it
+        # asks about (told with its pid, as an untraced root kernel is);
+        # this process, or pid 1, is not traced.
         assert raw_reply(sock, b'{"op": "live"}\n') == {
-            "error": "not traced", "pid": os.getpid()}
+            "error": 'not traced; a root client must name a "pid"',
+            "pid": os.getpid()}
         assert raw_reply(
             sock, b'{"op": "lookup", "addrs": [4096], "pid": 1}\n') == {
+            "error": "not traced", "pid": 1}
+        assert ask(sock, {"op": "cells", "pid": os.getpid()}) == {
             "error": "not traced", "pid": os.getpid()}
+        assert ask(sock, {"op": "live", "pid": "1"}) == {
+            "error": '"pid" is not a positive integer'}
         monkeypatch.setenv("MEMPROF_BPF_STATE_DIR", state)
         c = client()
         assert c.query("live") is None
-        assert c.last_error == "memprof-bpf agent: not traced"
+        assert c.last_error == \
+            'memprof-bpf agent: not traced; a root client must name a "pid"'
+        assert c.own_pid() == os.getpid()
         assert c.live_bytes() is None
         assert c.lookup([4096]) is None
     assert not os.path.exists(sock)  # removed at exit
     # No agent at all: None, no exception.
     assert c.query("live") is None
     assert c.live_bytes() is None
+
+
+# The traced process: a 5,000,000-byte bytearray (5,000,001 bytes malloced:
+# CPython adds a NUL), its buffer's address written to argv[1] for the test.
+HOLDER = r'''
+import ctypes, json, os, sys
+
+
+def make():
+    return bytearray(5_000_000)  # HOLD
+
+
+buf = make()
+view = (ctypes.c_char * 1).from_buffer(buf)
+addr = ctypes.addressof(view)
+del view
+with open(sys.argv[1] + ".tmp", "w") as f:
+    json.dump({"pid": os.getpid(), "addr": addr}, f)
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+sys.stdin.read()
+'''
+
+# An untraced client of another user: it connects as nobody.
+AS_NOBODY = r'''
+import json, os, socket, sys
+os.setuid(%d)
+with socket.socket(socket.AF_UNIX) as s:
+    s.settimeout(10)
+    s.connect(sys.argv[1])
+    try:
+        s.sendall(json.dumps({"op": "live", "pid": int(sys.argv[2])}).encode()
+                  + b"\n")
+    except OSError:
+        pass
+    print(json.dumps([os.getpid(), json.loads(s.makefile("rb").readline())]))
+''' % NOBODY
+
+
+@contextlib.contextmanager
+def agent_tracing_a_holder(directory):
+    """The agent tracing HOLDER; yields (socket, script, pid, address)."""
+    state = os.path.join(directory, "state")
+    script = os.path.join(directory, "hold.py")
+    held = os.path.join(directory, "held.json")
+    with open(script, "w") as f:
+        f.write(HOLDER)
+    with agent_tracing_a_reader(state, (script, held)) as a:
+        assert wait_for(lambda: os.path.exists(held)), a.stderr.read()
+        with open(held) as f:
+            h = json.load(f)
+        yield os.path.join(state, "agent.sock"), script, h["pid"], h["addr"]
+
+
+def test_root_asks_about_a_traced_process(open_dir):
+    line = line_of(HOLDER, "# HOLD")
+    with agent_tracing_a_holder(open_dir) as (sock, script, pid, addr):
+        r = ask(sock, {"op": "lookup", "pid": pid,
+                       "addrs": [addr, addr + 4_999_999, addr + 5_000_001]})
+        live = ask(sock, {"op": "live", "pid": pid})
+        cells = ask(sock, {"op": "cells", "pid": pid})
+    assert r["pid"] == pid and r["live_bytes"] >= 5_000_001
+    first, last, past = r["blocks"]
+    assert first == {"addr": addr, "start": addr, "size": 5_000_001,
+                     "kind": "block", "cell": None, "file": script,
+                     "line": line, "function": "make",
+                     "where": "hold.py:%d make" % line}
+    assert last == dict(first, addr=addr + 4_999_999)
+    assert past is None
+    assert live["pid"] == pid and live["live_bytes"] >= 5_000_001
+    assert cells["pid"] == pid and "cells" in cells
+
+
+def test_a_client_neither_root_nor_traced_is_refused(open_dir):
+    with agent_tracing_a_holder(open_dir) as (sock, _, pid, _):
+        # The state directory is 0755 and the socket 0666: nobody reaches
+        # it, and is refused for what it is, whatever pid it names.
+        assert stat.S_IMODE(os.stat(os.path.dirname(sock)).st_mode) == 0o755
+        r = subprocess.run([PYTHON, "-c", AS_NOBODY, sock, str(pid)],
+                           capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    own, reply = json.loads(r.stdout)
+    assert reply == {"error": "not traced", "pid": own}
 
 
 ASK_AS = r'''

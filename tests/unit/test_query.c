@@ -180,12 +180,13 @@ Test(query, parse_good_requests, .timeout = 10)
 	cr_assert_eq(req.op, QUERY_CELLS);
 	cr_assert_null(req.addrs);
 	query__request_free(&req);
-	/* A pid is never taken from the request: it is ignored. */
+	/* Parsed for a root client; a traced caller's is ignored (answer). */
 	cr_assert_eq(parse("{\"op\":\"lookup\",\"pid\":1,\"addrs\":[4096,0,"
 			   "140737488355327]}",
 			   &req, err),
 		     0, "%s", err);
 	cr_assert_eq(req.op, QUERY_LOOKUP);
+	cr_assert_eq(req.pid, 1);
 	cr_assert_eq(req.naddrs, 3);
 	cr_assert_eq(req.addrs[0], 4096);
 	cr_assert_eq(req.addrs[1], 0);
@@ -194,6 +195,26 @@ Test(query, parse_good_requests, .timeout = 10)
 	cr_assert_eq(parse("{\"op\": \"lookup\", \"addrs\": []}", &req, err),
 		     0);
 	cr_assert_eq(req.naddrs, 0);
+	query__request_free(&req);
+}
+
+/* "pid": a positive int, or absent (0). */
+Test(query, parse_pid, .timeout = 10)
+{
+	struct query_request req;
+	char err[160];
+
+	cr_assert_eq(parse("{\"op\": \"live\", \"pid\": 4194304}", &req, err),
+		     0, "%s", err);
+	cr_assert_eq(req.pid, 4194304);
+	query__request_free(&req);
+	cr_assert_eq(parse("{\"pid\": 77, \"op\": \"cells\"}", &req, err), 0,
+		     "%s", err);
+	cr_assert_eq(req.op, QUERY_CELLS);
+	cr_assert_eq(req.pid, 77);
+	query__request_free(&req);
+	cr_assert_eq(parse("{\"op\": \"live\"}", &req, err), 0, "%s", err);
+	cr_assert_eq(req.pid, 0);
 	query__request_free(&req);
 }
 
@@ -236,6 +257,19 @@ Test(query, parse_bad_requests, .timeout = 10)
 							      "not");
 	expect_error("{\"op\": \"lookup\", \"addrs\": [18446744073709551615]}",
 		     "bad JSON");
+	expect_error("{\"op\": \"live\", \"pid\": -5}", "\"pid\" is not a "
+							"positive integer");
+	expect_error("{\"op\": \"live\", \"pid\": 0}", "\"pid\" is not");
+	expect_error("{\"op\": \"live\", \"pid\": \"12\"}", "\"pid\" is not");
+	expect_error("{\"op\": \"live\", \"pid\": 12.0}", "\"pid\" is not");
+	expect_error("{\"op\": \"live\", \"pid\": null}", "\"pid\" is not");
+	expect_error("{\"op\": \"live\", \"pid\": 4294967297}", "\"pid\" is "
+								"not");
+	expect_error("{\"op\": \"lookup\", \"pid\": -1, \"addrs\": [1]}", "\"pi"
+									  "d\" "
+									  "is "
+									  "no"
+									  "t");
 }
 
 /* QUERY_MAX_ADDRS addresses pass; one more is refused. */

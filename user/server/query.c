@@ -20,6 +20,12 @@
 #define WRITE_NS 2000000000ULL /* a whole reply */
 #define MAX_CLIENTS 16 /* at once, each with up to QUERY_MAX_LINE read */
 #define DRAIN_NS 50000000ULL /* for records reserved but not committed */
+/*
+ * A client's tag: a traced caller's pid, or minus a root client's (which
+ * names the process in its requests).
+ */
+#define ROOT_TAG(pid) (-(long)(pid))
+#define IS_ROOT_TAG(tag) ((tag) < 0)
 
 struct query_server {
 	struct line_server *lines;
@@ -70,12 +76,58 @@ static int parse_addrs(json_t *arr, struct query_request *req, char *err,
 	return 0;
 }
 
-/* Any "pid" is ignored: answers are about the caller, whoever it names. */
+/*
+ * "pid": a positive int, or absent (0). Only a root client's is used
+ * (answer()): a traced caller is always answered about itself.
+ */
+static int parse_pid(json_t *v, struct query_request *req, char *err,
+		     size_t errlen)
+{
+	json_int_t pid = json_integer_value(v);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || pid <= 0 || pid > INT32_MAX) {
+		snprintf(err, errlen, "\"pid\" is not a positive integer");
+		return -1;
+	}
+	req->pid = pid;
+	return 0;
+}
+
+/* "op" and, for a lookup, "addrs"; -1 with the reason in err. */
+static int parse_op(json_t *doc, struct query_request *req, char *err,
+		    size_t errlen)
+{
+	const char *op = json_string_value(json_object_get(doc, "op"));
+
+	if (!op) {
+		snprintf(err, errlen,
+			 "no \"op\" (\"live\", \"cells\" or \"lookup\")");
+		return -1;
+	}
+	if (!strcmp(op, "live")) {
+		req->op = QUERY_LIVE;
+		return 0;
+	}
+	if (!strcmp(op, "cells")) {
+		req->op = QUERY_CELLS;
+		return 0;
+	}
+	if (!strcmp(op, "lookup")) {
+		req->op = QUERY_LOOKUP;
+		return parse_addrs(json_object_get(doc, "addrs"), req, err,
+				   errlen);
+	}
+	snprintf(err, errlen, "unknown op \"%.40s\"", op);
+	return -1;
+}
+
 int query__parse(const char *line, size_t len, struct query_request *req,
 		 char *err, size_t errlen)
 {
 	json_error_t jerr;
-	json_t *doc, *op;
+	json_t *doc;
 	int rc = -1;
 
 	memset(req, 0, sizeof(*req));
@@ -84,23 +136,10 @@ int query__parse(const char *line, size_t len, struct query_request *req,
 		snprintf(err, errlen, "bad JSON: %s", jerr.text);
 		return -1;
 	}
-	op = json_object_get(doc, "op");
 	if (!json_is_object(doc))
 		snprintf(err, errlen, "a request is a JSON object");
-	else if (!json_is_string(op))
-		snprintf(err, errlen,
-			 "no \"op\" (\"live\", \"cells\" or \"lookup\")");
-	else if (!strcmp(json_string_value(op), "live"))
-		req->op = QUERY_LIVE, rc = 0;
-	else if (!strcmp(json_string_value(op), "cells"))
-		req->op = QUERY_CELLS, rc = 0;
-	else if (!strcmp(json_string_value(op), "lookup"))
-		req->op = QUERY_LOOKUP,
-		rc = parse_addrs(json_object_get(doc, "addrs"), req, err,
-				 errlen);
-	else
-		snprintf(err, errlen, "unknown op \"%.40s\"",
-			 json_string_value(op));
+	else if (!parse_pid(json_object_get(doc, "pid"), req, err, errlen))
+		rc = parse_op(doc, req, err, errlen);
 	json_decref(doc);
 	if (rc)
 		query__request_free(req);
@@ -412,31 +451,41 @@ static int real_uid(pid_t pid, uid_t *uid)
 	return 0;
 }
 
-/*
- * Who is asking, by the kernel's word (SO_PEERCRED): a process we trace,
- * of its own real uid, or root. NULL with the refusal in *reply.
- */
-static struct tracee *caller_of(struct agent *a, int fd, json_t **reply)
+/* A traced process the agent can answer about: attached, not gone. */
+static struct tracee *answerable(struct agent *a, pid_t pid)
 {
+	struct tracee *t = tracees__find(&a->procs, pid);
+
+	return t && !t->exited && t->attach == ATTACH_DONE ? t : NULL;
+}
+
+/*
+ * A new client, by the kernel's word (SO_PEERCRED): a process we trace,
+ * of its own real uid (or root): *tag is its pid; or a root process we
+ * do not trace (memprof-bpf names), which names the process in each
+ * request: *tag is ROOT_TAG(its pid). Else the refusal.
+ */
+static json_t *admit(void *ctx, int fd, long *tag)
+{
+	struct agent *a = ctx;
 	struct ucred c;
 	socklen_t len = sizeof(c);
 	struct tracee *t;
 	uid_t uid;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len)) {
-		*reply = query__error_reply("no peer credentials", 0);
-		return NULL;
-	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c, &len))
+		return query__error_reply("no peer credentials", 0);
 	t = tracees__find(&a->procs, c.pid);
-	if (!t || t->exited || t->attach != ATTACH_DONE) {
-		*reply = query__error_reply("not traced", c.pid);
+	if ((!t || t->exited) && c.uid == 0) {
+		*tag = ROOT_TAG(c.pid);
 		return NULL;
 	}
-	if (c.uid != 0 && (real_uid(c.pid, &uid) || uid != c.uid)) {
-		*reply = query__error_reply("uid mismatch", c.pid);
-		return NULL;
-	}
-	return t;
+	if (!answerable(a, c.pid))
+		return query__error_reply("not traced", c.pid);
+	if (c.uid != 0 && (real_uid(c.pid, &uid) || uid != c.uid))
+		return query__error_reply("uid mismatch", c.pid);
+	*tag = c.pid;
+	return NULL;
 }
 
 /*
@@ -465,48 +514,76 @@ static void drain_ring(struct agent *a)
 	}
 }
 
-/* A new client: a tracee of its own real uid (or root), or refused. */
-static json_t *admit(void *ctx, int fd, long *tag)
+/* The reply to req about t, its sites resolved first. */
+static json_t *reply_about(struct agent *a, struct tracee *t,
+			   const struct query_request *req)
 {
-	json_t *refusal = NULL;
-	struct tracee *t = caller_of(ctx, fd, &refusal);
-
-	if (t)
-		*tag = t->pid;
-	return refusal;
+	tracee__resolve_sites(t);
+	if (req->op == QUERY_LIVE)
+		return query__live_reply(t);
+	if (req->op == QUERY_CELLS)
+		return publish__state(a, t);
+	return query__lookup_reply(t, req);
 }
 
 /*
- * Answer a caller's request (tag: its pid) from its heap, all it
- * allocated counted; or say why no request came.
+ * Whom a request is about: a traced caller (tag: its pid) always itself,
+ * whatever "pid" it sends; a root client the "pid" it names. 0 with the
+ * refusal in *reply: a root client naming none is still told "not traced"
+ * with its pid, as before root clients were admitted, for it may be an
+ * untraced notebook kernel running as root, whose agent.py shows the
+ * error and learns its own pid from it.
+ */
+static pid_t subject(long tag, const struct query_request *req, json_t **reply)
+{
+	if (!IS_ROOT_TAG(tag))
+		return tag;
+	if (!req->pid)
+		*reply = query__error_reply("not traced; a root client must "
+					    "name a \"pid\"",
+					    -tag);
+	return req->pid;
+}
+
+/*
+ * The subject after the drain: a traced caller was admitted attached and
+ * is answered until it exits (an exec's new attach may be pending); a
+ * root client's subject must be attached now.
+ */
+static struct tracee *still_traced(struct agent *a, long tag, pid_t pid)
+{
+	struct tracee *t = tracees__find(&a->procs, pid);
+
+	if (IS_ROOT_TAG(tag))
+		return answerable(a, pid);
+	return t && !t->exited ? t : NULL;
+}
+
+/*
+ * Answer a request from its subject's heap, all it allocated counted; or
+ * say why no request came.
  */
 static json_t *answer(void *ctx, long tag, const char *line, size_t len,
 		      const char *why)
 {
 	struct agent *a = ctx;
-	pid_t pid = tag;
 	struct query_request req;
+	json_t *reply = NULL;
 	struct tracee *t;
 	char err[160];
-	json_t *reply;
+	pid_t pid;
 
 	if (!line)
 		return query__error_reply(why, 0);
 	if (query__parse(line, len, &req, err, sizeof(err)))
 		return query__error_reply(err, 0);
-	drain_ring(a);
-	t = tracees__find(&a->procs, pid); /* its exit may have been read */
-	if (!t || t->exited) {
-		query__request_free(&req);
-		return query__error_reply("not traced", pid);
+	pid = subject(tag, &req, &reply);
+	if (pid) {
+		drain_ring(a);
+		t = still_traced(a, tag, pid); /* its exit may have been read */
+		reply = t ? reply_about(a, t, &req)
+			  : query__error_reply("not traced", pid);
 	}
-	tracee__resolve_sites(t);
-	if (req.op == QUERY_LIVE)
-		reply = query__live_reply(t);
-	else if (req.op == QUERY_CELLS)
-		reply = publish__state(a, t);
-	else
-		reply = query__lookup_reply(t, &req);
 	query__request_free(&req);
 	return reply;
 }

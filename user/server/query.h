@@ -11,10 +11,14 @@
  *   {"op": "lookup", "addrs": [..]} -> the live block or anonymous mapping
  *                                      holding each address, its site
  *
- * The caller is whoever SO_PEERCRED says: it must be a tracee, of the same
- * real uid (or root), and only its own heap is ever described. Requests
- * are served from the agent's loop without blocking it (lineserver.c):
- * a request must come within 1 s and its reply be read within 2 s.
+ * The caller is whoever SO_PEERCRED says. A tracee, of the same real uid
+ * (or root), is only ever told about its own heap: a "pid" it sends is
+ * ignored. A root process the agent does not trace (memprof-bpf names,
+ * through ask.c) must send "pid": N, and is told about tracee N ("not
+ * traced" with that pid when N is not an attached, live tracee; without
+ * a "pid", "not traced" with its own). Anyone else is refused. Requests are served from the agent's loop without
+ * blocking it (lineserver.c): a request must come within 1 s and its
+ * reply be read within 2 s.
  */
 #ifndef MEMPROF_QUERY_H
 #define MEMPROF_QUERY_H
@@ -37,6 +41,7 @@ enum query_op { QUERY_LIVE, QUERY_CELLS, QUERY_LOOKUP };
 
 struct query_request {
 	enum query_op op;
+	pid_t pid; /* "pid": positive; 0 when absent (a root client's) */
 	uint64_t *addrs; /* lookup: in the caller's order */
 	size_t naddrs;
 };
