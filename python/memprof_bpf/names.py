@@ -88,6 +88,9 @@ LARGE = 256 << 10       # from here an object is its own malloc block
 CHUNK = 1 << 16         # elements of a big container looked at at once
 FAST_MIN = 512          # containers at least this long go by chunks
 SEARCH_LIMIT = 200000   # nodes a hint's relation search may visit
+# A block may exceed its buffer by malloc's header and page rounding; much
+# more (two arrays' mappings merged into one) says nothing about it.
+BLOCK_SLACK = 64 << 10
 POST_COST = 0.8e-6      # seconds per node after the walk (measured ~0.5)
 _OUTPUT_NAMES = ("_", "__", "___")
 _HIDDEN = "user_ns_hidden[%r]"  # an output IPython left behind there
@@ -828,7 +831,7 @@ def _apply_agent(walk, lookup):
         # The block must hold the buffer and not be much more (a pool or
         # an arena would say nothing about this object).
         if not (start <= a < start + size and
-                est * 0.9 <= size <= 2 * est + (1 << 20)):
+                est * 0.9 <= size <= est * 1.1 + BLOCK_SLACK):
             continue
         n.size += size - est
         walk.bufs[n][0] = size
@@ -1368,8 +1371,10 @@ def _summarize(walk, node_of, rows, n, min_bytes, hints, history=None):
     if n is not None:
         records = records[:max(n, 0)]
     for r in records:  # the rows kept only: a lookup may scan the history
-        if r.cell is None:  # no agent block said where it was allocated
-            r.cell = _cell_from_history(r.name, history)
+        # no agent block said which cell allocated it, or one allocated
+        # before the agent came ("(before attach)"): the history knows
+        if r.cell is None or r.cell.startswith("("):
+            r.cell = _cell_from_history(r.name, history) or r.cell
     labels_of = {}
     for label, node in node_of.items():
         labels_of.setdefault(node, set()).add(label)

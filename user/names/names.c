@@ -18,10 +18,13 @@
 #include "procs/procs.h"
 #include "pyread.h"
 #include "roots.h"
+#include "server/ask.h"
 #include "walk.h"
 
 #define MAX_TARGETS 64
 #define MAX_NAMES 16
+/* malloc's header and page rounding (names.py's BLOCK_SLACK) */
+#define BLOCK_SLACK (64u << 10)
 
 static const char names_usage[] =
 	"usage: memprof-bpf names (--pid PID | --comm NAME)... [options]\n"
@@ -253,6 +256,67 @@ static void python_version(const struct pyread *r, char *buf, size_t size)
 		snprintf(buf, size, "%d.%d", r->rt.major, r->rt.minor);
 }
 
+/*
+ * Does the agent's block hold the buffer and not much more? (A pool or an
+ * arena would say nothing about this object: names.py's _apply_agent.)
+ */
+static bool block_fits(const struct gnode *n, const struct ask_block *b)
+{
+	double est = (double)n->buf_bytes;
+
+	return b->found && b->start <= n->buf && n->buf < b->start + b->size &&
+	       b->size >= est * 0.9 && b->size <= est * 1.1 + BLOCK_SLACK;
+}
+
+/* Node i's buffer is the agent's block b: its size and its cell. */
+static void take_block(struct walk *w, uint32_t i, const struct ask_block *b)
+{
+	struct gnode *n = &w->nodes[i];
+	struct gblock *g = &w->blocks[w->nblocks];
+
+	n->size += b->size - n->buf_bytes;
+	n->buf_bytes = b->size;
+	n->block = (int32_t)w->nblocks++;
+	g->start = b->start;
+	g->size = b->size;
+	snprintf(g->cell, sizeof(g->cell), "%s", b->cell);
+	snprintf(g->where, sizeof(g->where), "%s", b->where);
+}
+
+/*
+ * Sizes from a running agent that traces pid: the block holding each
+ * buffer (traced, or found by the census), and the cell that allocated
+ * it. Without one the headers' sizes stay, and the graph says so.
+ */
+static void agent_sizes(struct walk *w, pid_t pid, struct graph_meta *m)
+{
+	struct ask_block *blocks = NULL;
+	uint64_t *addrs = NULL, live;
+	uint32_t *who = NULL;
+	size_t i, n = 0;
+
+	if (ask__live(NULL, pid, &live))
+		return; /* no agent, or it does not trace pid */
+	m->live_bytes = (int64_t)live;
+	addrs = malloc((w->nnodes + 1) * sizeof(*addrs));
+	who = malloc((w->nnodes + 1) * sizeof(*who));
+	for (i = 0; addrs && who && i < w->nnodes; i++)
+		if (w->nodes[i].buf)
+			who[n] = (uint32_t)i, addrs[n++] = w->nodes[i].buf;
+	blocks = calloc(n + 1, sizeof(*blocks));
+	w->blocks = calloc(n + 1, sizeof(*w->blocks));
+	if (blocks && w->blocks && addrs && who &&
+	    !ask__lookup(NULL, pid, addrs, n, blocks)) {
+		m->estimated = false;
+		for (i = 0; i < n; i++)
+			if (block_fits(&w->nodes[who[i]], &blocks[i]))
+				take_block(w, who[i], &blocks[i]);
+	}
+	free(blocks);
+	free(addrs);
+	free(who);
+}
+
 /* Why pid cannot be read, in one line; exit code 2. */
 static int refuse(pid_t pid, int err, const struct pyread *r)
 {
@@ -317,6 +381,7 @@ static int read_process(pid_t pid, const struct names_opts *o, FILE *out,
 	}
 	walk__run(&w);
 	roots__summaries(&w);
+	agent_sizes(&w, pid, &m);
 	m.elapsed = (now_monotonic_ns() - t0) / 1e9;
 	if (!first)
 		fputc(',', out);
