@@ -1371,9 +1371,10 @@ def _summarize(walk, node_of, rows, n, min_bytes, hints, history=None):
     if n is not None:
         records = records[:max(n, 0)]
     for r in records:  # the rows kept only: a lookup may scan the history
-        # no agent block said which cell allocated it, or one allocated
-        # before the agent came ("(before attach)"): the history knows
-        if r.cell is None or r.cell.startswith("("):
+        # no agent block said which cell allocated it, or it said no
+        # number: "(before attach)", or a kernel without the extension's
+        # code file ("2874088921.py"): the history knows
+        if r.cell is None or not r.cell.startswith("In ["):
             r.cell = _cell_from_history(r.name, history) or r.cell
     labels_of = {}
     for label, node in node_of.items():

@@ -45,6 +45,7 @@ static const char names_usage[] =
 	"(marked >=)\n"
 	"      --depth N          references followed from a name (default "
 	"100)\n"
+	"      --hints N          rows that get a hint (default 5)\n"
 	"      --graph FILE       also write the graph read (JSON) to FILE\n"
 	"  -v, --verbose          say how long each read took\n"
 	"  -h, --help             this help\n";
@@ -55,7 +56,7 @@ struct names_opts {
 	const char *comms[MAX_NAMES];
 	int ncomms;
 	int json; /* --format json */
-	long top, min_bytes;
+	long top, min_bytes, hints;
 	double budget;
 	long depth;
 	const char *graph; /* --graph FILE */
@@ -137,6 +138,11 @@ static int option(struct names_opts *o, int c, const char *arg)
 	case 'g':
 		o->graph = arg;
 		return 0;
+	case 'H':
+		if (number("--hints", arg, 0, 1e6, &v))
+			return -1;
+		o->hints = (long)v;
+		return 0;
 	case 'v':
 		log_verbosity++;
 		return 0;
@@ -157,15 +163,18 @@ static int parse_args(int argc, char **argv, struct names_opts *o)
 		{ "budget", required_argument, NULL, 'b' },
 		{ "depth", required_argument, NULL, 'd' },
 		{ "graph", required_argument, NULL, 'g' },
+		{ "hints", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	int c;
 
-	*o = (struct names_opts){
-		.top = 20, .min_bytes = 1024, .budget = 1.5, .depth = 100
-	};
+	*o = (struct names_opts){ .top = 20,
+				  .min_bytes = 1024,
+				  .hints = 5,
+				  .budget = 1.5,
+				  .depth = 100 };
 	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "hvp:c:f:n:", longopts, NULL)) !=
@@ -448,13 +457,14 @@ static void set_pythonpath(void)
 /* python3 -m memprof_bpf.names reading the graphs on its stdin. */
 static pid_t start_summarizer(const struct names_opts *o, FILE **in)
 {
-	char top[32], min[32];
+	char top[32], min[32], hints[32];
 	const char *py = python_program();
 	int fds[2];
 	pid_t pid;
 
 	snprintf(top, sizeof(top), "%ld", o->top);
 	snprintf(min, sizeof(min), "%ld", o->min_bytes);
+	snprintf(hints, sizeof(hints), "%ld", o->hints);
 	if (pipe2(fds, O_CLOEXEC))
 		return -1;
 	pid = fork();
@@ -463,7 +473,7 @@ static pid_t start_summarizer(const struct names_opts *o, FILE **in)
 		set_pythonpath();
 		execlp(py, py, "-m", "memprof_bpf.names", "--graph", "-",
 		       "--format", o->json ? "json" : "text", "-n", top,
-		       "--min-bytes", min, (char *)NULL);
+		       "--min-bytes", min, "--hints", hints, (char *)NULL);
 		log_err("names: cannot run %s (%s): set MEMPROF_BPF_PYTHON "
 			"to a python3",
 			py, strerror(errno));
