@@ -164,6 +164,16 @@ def test_top_view_rows_keys_and_snapshots(tmp_path):
         assert doc["reason"] == "manual" and doc["pid"] == c.pid
         assert any(r["label"] == "In [2]" for r in doc["current"]["cells"])
 
+        # n: which names hold the kernel's memory, read from outside by
+        # `memprof-bpf names`, sized by this agent's blocks; Esc: back.
+        keys("n")
+        text = shows(r"^keep +bytearray len 134217728 +128\.0 MiB")
+        assert "pid %d (python 3.11" % c.pid in text, text
+        assert "memprof-bpf names: " in text
+        assert re.search(r"^keep .* In \[2\]", text, re.M), text
+        keys("Escape")
+        shows(r"^ +PID +")
+
         # q: the view closes, the final snapshot is written, exit code 0.
         keys("q")
         code = tmp_path / "exit"  # the shell creates it, then writes

@@ -16,6 +16,7 @@
 #include "memprof.skel.h"
 #include "procs/procs.h"
 #include "output/snapshot.h"
+#include "namespane.h"
 #include "topmodel.h"
 #include "topview.h"
 
@@ -68,6 +69,8 @@ struct topview {
 	long log_seen;
 	uint64_t cpu_prev_us, records_prev;
 	int64_t mono_to_real;
+	struct names_pane names; /* n: the selected process's names */
+	bool names_shown;
 };
 
 bool topview__wanted(const struct env *env)
@@ -481,6 +484,8 @@ static const char *help_text[] = {
 	"                                              process -> its cells",
 	"P  live now / at the high-water mark     o  next sort order",
 	"w  write snapshots now (paths in the status line)",
+	"n  which names hold the selected process's memory (n again: "
+	"refresh)",
 	"space  pause the refresh     Esc  back     ?  this help",
 	"q  quit: the final snapshots are written, tables printed",
 	"",
@@ -509,10 +514,35 @@ static void draw_status(struct topview *v)
 					   MSG_SECONDS * 1000000000ULL;
 
 	topmodel__fit(recent ? v->msg
-			     : "?:help  c/s/p:view  Enter:drill  P:now/peak  "
-			       "o:sort  w:snapshot  space:pause  q:quit",
+			     : "?:help  c/s/p:view  n:names  Enter:drill  "
+			       "P:now/peak  o:sort  w:snapshot  space:pause  "
+			       "q:quit",
 		      width(), v->utf8, buf, sizeof(buf));
 	put(v, LINES - 1, buf, recent ? C_MSG : 0, recent ? A_BOLD : A_DIM);
+}
+
+/* The names pane: the names command's output, or what it is doing. */
+static void draw_names(struct topview *v, int y0, int h)
+{
+	struct names_pane *p = &v->names;
+	char line[LINE_MAX_COLS * 4], buf[LINE_MAX_COLS * 4];
+	int i, n = namespane__count(p);
+
+	if (p->top > n - h)
+		p->top = n - h > 0 ? n - h : 0;
+	if (!p->len) {
+		snprintf(line, sizeof(line),
+			 p->done ? "names of pid %d: no answer (exit %d)"
+				 : "reading the names of pid %d ...",
+			 (int)p->pid, p->exit_code);
+		put(v, y0, line, 0, A_BOLD);
+		return;
+	}
+	for (i = 0; i < h && namespane__line(p, p->top + i, line, sizeof(line));
+	     i++) {
+		topmodel__fit(line, width(), v->utf8, buf, sizeof(buf));
+		put(v, y0 + i, buf, 0, i == 0 && p->top == 0 ? A_BOLD : 0);
+	}
 }
 
 static void draw(struct topview *v)
@@ -523,7 +553,9 @@ static void draw(struct topview *v)
 	draw_header(v);
 	draw_bar(v);
 	draw_tabs(v);
-	if (h > 0 && v->view == TOP_CELLS)
+	if (h > 0 && v->names_shown)
+		draw_names(v, y0, h);
+	else if (h > 0 && v->view == TOP_CELLS)
 		draw_cells(v, y0, h);
 	else if (h > 0 && v->view == TOP_STACKS)
 		draw_stacks(v, y0, h);
@@ -566,8 +598,15 @@ static bool move_by(struct topview *v, int by)
 	int unit = by < 0 ? -by : by;
 	int n = unit == ROW    ? 1
 		: unit == PAGE ? (LINES > 8 ? LINES - 8 : 1)
-			       : nrows(v);
+			       : (v->names_shown ? namespane__count(&v->names)
+						 : nrows(v));
 
+	if (v->names_shown) { /* the pane scrolls */
+		v->names.top += by < 0 ? -n : n;
+		if (v->names.top < 0)
+			v->names.top = 0;
+		return false;
+	}
 	move_sel(v, by < 0 ? -n : n);
 	return false;
 }
@@ -576,6 +615,27 @@ static void switch_to(struct topview *v, enum top_view view)
 {
 	v->view = view;
 	v->help = false;
+	v->names_shown = false;
+}
+
+/* n: ask again which names hold the selected process's memory. */
+static bool show_names(struct topview *v, int arg)
+{
+	struct tracee *t = selected(v);
+	int err;
+
+	(void)arg;
+	if (!t) {
+		say(v, "%s", "no traced process: no names to read");
+		return false;
+	}
+	v->help = false;
+	v->names_shown = true;
+	err = namespane__start(&v->names, v->loop, t->pid,
+			       LINES > 12 ? LINES - 12 : 5);
+	if (err)
+		say(v, "cannot read the names: %s", strerror(-err));
+	return false;
 }
 
 /* c, s, p: a view; s shows the stacks of every cell run. */
@@ -615,6 +675,8 @@ static bool back(struct topview *v, int arg)
 	(void)arg;
 	if (v->help)
 		v->help = false;
+	else if (v->names_shown)
+		v->names_shown = false;
 	else if (v->view == TOP_STACKS && v->run != TOP_ANY_RUN)
 		switch_to(v, TOP_CELLS);
 	return true;
@@ -703,6 +765,7 @@ static const struct {
 	{ KEY_BACKSPACE, back, 0 },
 	{ 127, back, 0 },
 	{ 'w', write_snapshots, 0 },
+	{ 'n', show_names, 0 },
 	{ 'P', toggle, 'P' },
 	{ 'o', toggle, 'o' },
 	{ ' ', toggle, ' ' },
@@ -725,6 +788,10 @@ static bool on_key(struct topview *v, int ch)
 static void update_screen(struct topview *v)
 {
 	check_log(v);
+	if (v->names_shown && !v->names.done) { /* its output as it comes */
+		namespane__poll(&v->names);
+		v->dirty = true;
+	}
 	if (v->dirty && !loop__stopped(v->loop))
 		draw(v);
 }
@@ -849,6 +916,7 @@ static int join_loop(struct topview *v)
 
 static void leave_loop(struct topview *v)
 {
+	namespane__stop(&v->names, v->loop);
 	if (v->keys_watched)
 		loop__del_fd(v->loop, STDIN_FILENO);
 	v->keys_watched = false;
@@ -868,6 +936,7 @@ struct topview *topview__open(struct agent *a, struct loop *loop,
 	v->snapshot = snapshot;
 	v->run = TOP_ANY_RUN;
 	v->mono_to_real = snapshot__mono_to_real();
+	namespane__init(&v->names);
 	v->cpu_prev_us = cpu_us();
 	v->records_prev = a->records;
 	topmodel__init(&v->model);
