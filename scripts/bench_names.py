@@ -48,6 +48,26 @@ def namespace(elements, n_globals):
     return ns
 
 
+def serve(ns, runs):
+    """The namespace as __main__'s globals (what `names` reads from
+    outside); big_objs() timed on them in here first, for comparison."""
+    g = globals()
+    g.update(ns)
+    del ns
+    gc.collect()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        result = big_objs(n=5, ns=g, _lookup=False)
+        times.append(time.perf_counter() - t)
+    print("in-process: median %.3f s of %d (%s), %d names"
+          % (statistics.median(times), len(times),
+             ", ".join("%.3f" % t for t in times), result.names))
+    print("rss: %d" % rss())
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--elements", type=int, default=5_000_000)
@@ -56,9 +76,16 @@ def main():
     p.add_argument("--agent", action="store_true",
                    help="ask the memprof-bpf agent tracing this process "
                    "(run under `memprof-bpf -- ...`) as a kernel would")
+    p.add_argument("--serve", action="store_true",
+                   help="make the namespace this script's globals, time "
+                   "big_objs() on them, print 'ready' and wait for stdin "
+                   "to close (for `memprof-bpf names --pid`)")
     args = p.parse_args()
 
     ns = namespace(args.elements, args.globals)
+    if args.serve:
+        serve(ns, args.runs)
+        return
     gc.collect()
     rss0 = rss()
     times = []

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "graph.h"
@@ -518,6 +519,21 @@ static int read_all(const struct targets *t, const struct names_opts *o,
 	return code;
 }
 
+/* -v: how long the reads and the table took, and their peak memory. */
+static void log_costs(uint64_t t0, uint64_t t_read)
+{
+	struct rusage self, kids;
+	uint64_t now = now_monotonic_ns();
+
+	if (log_verbosity < 1 || getrusage(RUSAGE_SELF, &self) ||
+	    getrusage(RUSAGE_CHILDREN, &kids))
+		return;
+	log_info("names: read %.3f s, table %.3f s; peak RSS: reader %.1f "
+		 "MiB, table %.1f MiB",
+		 (t_read - t0) / 1e9, (now - t_read) / 1e9,
+		 self.ru_maxrss / 1024.0, kids.ru_maxrss / 1024.0);
+}
+
 int names__main(int argc, char **argv)
 {
 	struct names_opts o;
@@ -526,6 +542,7 @@ int names__main(int argc, char **argv)
 	char *doc = NULL;
 	size_t len = 0;
 	int err, read, code, sum;
+	uint64_t t0, t_read;
 	pid_t py;
 
 	err = parse_args(argc, argv, &o);
@@ -542,8 +559,10 @@ int names__main(int argc, char **argv)
 	if (!f)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
+	t0 = now_monotonic_ns();
 	code = read_all(&t, &o, f, &read);
 	fclose(f);
+	t_read = now_monotonic_ns();
 	if (o.graph && (!(f = fopen(o.graph, "w")) ||
 			fwrite(doc, 1, len, f) != len || fclose(f))) {
 		log_err("names: cannot write %s: %s", o.graph, strerror(errno));
@@ -563,5 +582,6 @@ int names__main(int argc, char **argv)
 		code = sum > code ? sum : code;
 	}
 	free(doc);
+	log_costs(t0, t_read);
 	return code;
 }
