@@ -391,7 +391,7 @@ static bool small_int(const struct walk *w, const struct seen *s)
 
 	return w->types[s->type].addr == w->r->types[PYT_INT] &&
 	       w->r->rt.minor <= 11 && n >= -1 && n <= 1 &&
-	       (uint32_t)s->hdr[3] <= 256;
+	       (uint32_t)s->hdr[3] <= (n < 0 ? 5u : 256u);
 }
 
 static int64_t new_node(struct walk *w, const struct seen *s, uint32_t depth)
