@@ -309,6 +309,72 @@ static void check_budget(const struct interp *in)
 	done(&f);
 }
 
+/* Objects held by one name, each alone in its node: sys.getsizeof. */
+static const char sizes_code[] =
+	"import sys, time, json\n"
+	"class E:\n"
+	"    pass\n"
+	"class S:\n"
+	"    __slots__ = ('a', 'b')\n"
+	"names = dict(\n"
+	"    s_ascii=\"'x' * n\", s_latin='chr(233) * n',\n"
+	"    s_ucs2='chr(8364) * n', s_ucs4='chr(0x1F600) * n',\n"
+	"    s_short=\"'ab' + str(len(sys.argv) + 7)\",\n"
+	"    i_big='10 ** 100', i_neg='-(10 ** 2)', i_negbig='-(10 ** 50)',\n"
+	"    i_mid='10 ** 5 + 1', i_m6='-(10 ** 0) * 6',\n"
+	"    i_min='-(10 ** 0) * 300',\n"
+	"    d_small=\"{'a': None, 'b': None}\",\n"
+	"    d_big='dict.fromkeys(range(200))', d_empty='{}',\n"
+	"    d_ints='dict.fromkeys(range(-5, 250))',\n"
+	"    st='set(range(200))', fs='frozenset(range(100))',\n"
+	"    st_empty='set()', tp='tuple(range(200))', lst_empty='[]',\n"
+	"    lst_small='[None] * 7', ba0='bytearray()', ba5='bytearray(5)',\n"
+	"    by1='bytes(len(sys.argv))', inst='E()', slots='S()',\n"
+	"    flt='float(len(sys.argv)) + 0.25',\n"
+	"    cplx='complex(len(sys.argv), 1)',\n"
+	")\n"
+	"e = {}\n"
+	"n = 999 + len(sys.argv)  # not a constant: 3.12 interns those\n"
+	"for k, v in names.items():\n"
+	"    globals()[k] = eval(v)\n"
+	"    e[k] = sys.getsizeof(globals()[k])\n"
+	"del k, v\n"
+	"i_m5 = -(10 ** 0) * 5  # a small int: shared, never a node\n"
+	"print('ready', json.dumps(e), flush=True)\n"
+	"time.sleep(30)\n";
+
+static void check_getsizeof(const struct interp *in)
+{
+	struct fixture f = { 0 };
+	const char *key;
+	json_t *v;
+	int bad = 0;
+
+	f.c = child_start(in, sizes_code);
+	walk_child(&f, 5000000000ull, 100);
+	cr_assert_gt(json_object_size(f.c.expect), 20);
+	json_object_foreach(f.c.expect, key, v)
+	{
+		const struct gnode *n = root(&f.w, key);
+
+		if (!n) {
+			cr_log_error("%s: no root %s (%lld)", in->name, key,
+				     (long long)json_integer_value(v));
+			bad++;
+		} else if (n->size != (uint64_t)json_integer_value(v)) {
+			cr_log_error("%s: %s (%s) is %llu, getsizeof %lld",
+				     in->name, key, tname(&f.w, n),
+				     (unsigned long long)n->size,
+				     (long long)json_integer_value(v));
+			bad++;
+		}
+	}
+	cr_assert_eq(bad, 0, "%d sizes differ", bad);
+	cr_assert_null(root(&f.w, "i_m5"));
+	cr_assert_not_null(root(&f.w, "i_m6"));
+	done(&f);
+}
+
 #define VERSION(tag, init)                            \
 	Test(walk, tag, .timeout = 40)                \
 	{                                             \
@@ -324,6 +390,11 @@ static void check_budget(const struct interp *in)
 	{                                             \
 		static const struct interp in = init; \
 		check_budget(&in);                    \
+	}                                             \
+	Test(walk, tag##_getsizeof, .timeout = 40)    \
+	{                                             \
+		static const struct interp in = init; \
+		check_getsizeof(&in);                 \
 	}
 
 VERSION(pyenv_3_8, INTERP_38)
