@@ -85,8 +85,12 @@ static int add_pid(struct names_opts *o, const char *arg)
 {
 	double v;
 
-	if (number("--pid", arg, 1, INT_MAX, &v) || v != (pid_t)v)
+	if (number("--pid", arg, 1, INT_MAX, &v))
 		return -1;
+	if (v != (pid_t)v) {
+		log_err("names: --pid wants a process id, not '%s'", arg);
+		return -1;
+	}
 	if (o->npids == MAX_TARGETS) {
 		log_err("names: at most %d --pid", MAX_TARGETS);
 		return -1;

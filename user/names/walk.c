@@ -287,8 +287,9 @@ static uint64_t obj_size(const struct walk *w, uint64_t obj,
 		return int_size(w, hdr);
 	if (t == types[PYT_BYTES])
 		return 0x21 + hdr[2];
-	if (t == types[PYT_BYTEARRAY])
-		return g->basicsize + hdr[3];
+	if (t == types[PYT_BYTEARRAY]) /* 3.15: a bytes object holds it */
+		return g->basicsize + hdr[3] +
+		       (w->r->rt.minor >= 15 && hdr[3] ? 0x21 : 0);
 	switch (g->kind) {
 	case GK_ARRAY:
 		if (pyread__array(w->r, obj, &a))
@@ -390,7 +391,7 @@ static bool small_int(const struct walk *w, const struct seen *s)
 
 	return w->types[s->type].addr == w->r->types[PYT_INT] &&
 	       w->r->rt.minor <= 11 && n >= -1 && n <= 1 &&
-	       (uint32_t)s->hdr[3] <= 256;
+	       (uint32_t)s->hdr[3] <= (n < 0 ? 5u : 256u);
 }
 
 static int64_t new_node(struct walk *w, const struct seen *s, uint32_t depth)
@@ -426,6 +427,9 @@ static int64_t new_node(struct walk *w, const struct seen *s, uint32_t depth)
 		n->buf = s->addr, n->buf_bytes = s->size;
 		if (g->kind == GK_LIST)
 			n->buf = s->hdr[3], n->buf_bytes = 8 * s->hdr[4];
+		else if (g->addr == w->r->types[PYT_BYTEARRAY] &&
+			 w->r->rt.minor >= 15 && s->hdr[7])
+			n->buf = s->hdr[7], n->buf_bytes = 0x21 + s->hdr[3];
 		else if (g->addr == w->r->types[PYT_BYTEARRAY])
 			n->buf = s->hdr[4], n->buf_bytes = s->hdr[3];
 	}
