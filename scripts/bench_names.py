@@ -53,7 +53,7 @@ def serve(ns, runs):
     outside); big_objs() timed on them in here first, for comparison."""
     g = globals()
     g.update(ns)
-    del ns
+    ns.clear()  # the caller's argument still names the dict
     gc.collect()
     times = []
     for _ in range(runs):
@@ -82,10 +82,10 @@ def main():
                    "to close (for `memprof-bpf names --pid`)")
     args = p.parse_args()
 
-    ns = namespace(args.elements, args.globals)
-    if args.serve:
-        serve(ns, args.runs)
+    if args.serve:  # no local here may hold the namespace's objects
+        serve(namespace(args.elements, args.globals), args.runs)
         return
+    ns = namespace(args.elements, args.globals)
     gc.collect()
     rss0 = rss()
     times = []
