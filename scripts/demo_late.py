@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""The late attach, as a user meets it (issue 14): a Jupyter kernel that
-already holds about 1 GiB, then `memprof-bpf --comm ipykernel` started in a
-tmux pane. Prints the live view once the census is counted, and again
-after `del no_nans` in the kernel: the "(before attach)" row shrinks.
-Run by scripts/demo-late (root)."""
+"""The late attach, as a user meets it (issues 14 and 16): a Jupyter kernel
+that already holds about 1 GiB. First `memprof-bpf names --pid` reads which
+names hold it, from outside, with no agent. Then `memprof-bpf --comm
+ipykernel` starts in a tmux pane: the live view once the census is
+counted, its `n` (the names again, sized by the agent's census blocks),
+and the view after `del no_nans` in the kernel: the "(before attach)" row
+shrinks. Run by scripts/demo-late (root)."""
 import os
 import subprocess
 import sys
@@ -61,6 +63,13 @@ def main():
         for code in CELLS:
             print("In: " + code.splitlines()[0], flush=True)
             run(kc, code)
+        pid = km.provisioner.process.pid
+        print("\n== memprof-bpf names --pid %d (no agent, no extension)\n"
+              % pid, flush=True)
+        names = subprocess.run([AGENT, "names", "--pid", str(pid), "-n",
+                                "6", "--hints", "3"], capture_output=True,
+                               text=True)
+        print(names.stdout + names.stderr, flush=True)
         cmd = ("MEMPROF_BPF_STATE_DIR=%s/state LANG=C.UTF-8 %s -D %s "
                "--comm ipykernel" % (tmp, AGENT, tmp))
         subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-s",
@@ -73,6 +82,14 @@ def main():
         time.sleep(2.5)  # two refreshes
         print("\n== the kernel attached late: its memory, counted\n")
         print(pane(sock))
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "late", "n"])
+        if not wait_for(lambda: "hint:" in pane(sock), 30):
+            print(pane(sock))
+            return 1
+        print("\n== n: the kernel's names, from the live view\n")
+        print(pane(sock))
+        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "late",
+                        "Escape"])
         run(kc, "del no_nans")
         time.sleep(2.5)
         print("\n== after `del no_nans` in the kernel\n")
