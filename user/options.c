@@ -105,20 +105,15 @@ static int parse_seconds(const char *flag, const char *arg, double *out)
 
 static int parse_pid(const char *arg, struct env *env)
 {
-	char *end;
-	long v;
+	pid_t pid;
 
-	errno = 0;
-	v = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || v <= 0 || v > INT_MAX) {
-		log_err("--pid wants a process id, not '%s'", arg);
+	if (args__pid(arg, &pid))
 		return -1;
-	}
 	if (env->npids == MAX_PIDS) {
 		log_err("at most %d --pid options", MAX_PIDS);
 		return -1;
 	}
-	env->pids[env->npids++] = (pid_t)v;
+	env->pids[env->npids++] = pid;
 	return 0;
 }
 

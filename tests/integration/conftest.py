@@ -116,6 +116,12 @@ class Sid:
                  marks=pytest.mark.timeout(SID_TIMEOUT))])
 def sid(request):
     """None for Debian's kernel, else a Sid (ipykernel 7 in the root)."""
+    yield from sid_of(request)
+
+
+def sid_of(request):
+    """A fixture's body: None for request.param None, else a Sid running
+    request.param (a python in the root), removed afterwards."""
     if request.param is None:
         yield None
         return

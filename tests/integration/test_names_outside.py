@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import AGENT, ROOT, wait_for
+from conftest import AGENT, ROOT, sid_of, wait_for
 from test_names import notebook, run
 from test_notebook import agent
 
@@ -120,14 +120,8 @@ def in_process_rows(c, nb):
     pytest.param("python3.14", id="sid-python3.14"),
     pytest.param("python3.15", id="sid-python3.15")])
 def kernel_sid(request):
-    """None for Debian's kernel, else a Sid root kernel (ipykernel 7)."""
-    if request.param is None:
-        yield None
-        return
-    from conftest import Sid
-    s = Sid(request.getfixturevalue("sid_root"), request.param)
-    yield s
-    s.cleanup()
+    """conftest's sid, with python3.15's kernel as well."""
+    yield from sid_of(request)
 
 
 @pytest.mark.timeout(1500)

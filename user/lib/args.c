@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "args.h"
 #include "log.h"
@@ -22,4 +25,19 @@ int args__choice(const char *flag, const char *arg, const char *const *names,
 				names[i]);
 	log_err("%s wants %s, not '%s'", flag, list, arg);
 	return -1;
+}
+
+int args__pid(const char *arg, pid_t *pid)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v <= 0 || v > INT_MAX) {
+		log_err("--pid wants a process id, not '%s'", arg);
+		return -1;
+	}
+	*pid = (pid_t)v;
+	return 0;
 }

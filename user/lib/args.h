@@ -4,6 +4,7 @@
 #define MEMPROF_ARGS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /*
  * The index of arg among names, or -1 after one error line naming flag
@@ -11,5 +12,8 @@
  */
 int args__choice(const char *flag, const char *arg, const char *const *names,
 		 size_t n);
+
+/* A process id (1..INT_MAX); -1 after one error line naming --pid. */
+int args__pid(const char *arg, pid_t *pid);
 
 #endif

@@ -83,19 +83,15 @@ static int number(const char *flag, const char *arg, double lo, double hi,
 
 static int add_pid(struct names_opts *o, const char *arg)
 {
-	double v;
+	pid_t pid;
 
-	if (number("--pid", arg, 1, INT_MAX, &v))
+	if (args__pid(arg, &pid))
 		return -1;
-	if (v != (pid_t)v) {
-		log_err("names: --pid wants a process id, not '%s'", arg);
-		return -1;
-	}
 	if (o->npids == MAX_TARGETS) {
 		log_err("names: at most %d --pid", MAX_TARGETS);
 		return -1;
 	}
-	o->pids[o->npids++] = (pid_t)v;
+	o->pids[o->npids++] = pid;
 	return 0;
 }
 
