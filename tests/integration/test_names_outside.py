@@ -317,9 +317,11 @@ def test_names_of_a_process_that_exits_during_the_read():
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)
     time.sleep(1.0)
-    p.kill()
-    p.wait()
-    out, err = n.communicate(timeout=120)
+    p.kill()  # a zombie until names is done: reads fail, kill(0) works
+    try:
+        out, err = n.communicate(timeout=120)
+    finally:
+        p.wait()
     if n.returncode == 2:
         assert out == "" and err.count("\n") == 1, err
         return

@@ -773,6 +773,7 @@ static bool expand(struct walk *w, uint32_t i)
 
 void walk__run(struct walk *w)
 {
+	bool whole;
 	size_t i;
 
 	for (i = 0; i < w->nnodes; i++) {
@@ -790,11 +791,13 @@ void walk__run(struct walk *w)
 			w->cut_depth = true;
 			continue;
 		}
-		w->nodes[i].state = expand(w, (uint32_t)i) ? GS_DONE
-							   : GS_PARTIAL;
-		if (!(i % 64) && !w->stopped && late(w))
-			continue;
-		if (!w->stopped && !procs__alive(w->r->pid))
+		whole = expand(w, (uint32_t)i);
+		w->nodes[i].state = whole ? GS_DONE : GS_PARTIAL;
+		/* reads fail once it is gone; a zombie still answers kill 0 */
+		if (!w->stopped && (!whole || !(i % 256)) &&
+		    procs__exiting(w->r->pid))
 			w->stopped = "exited";
+		if (!(i % 64) && !w->stopped)
+			late(w);
 	}
 }

@@ -296,7 +296,7 @@ bool procs__parse_exiting(const char *stat)
 	return flags & 0x00000004; /* PF_EXITING */
 }
 
-static bool exiting(pid_t pid)
+bool procs__exiting(pid_t pid)
 {
 	char path[64], buf[1024];
 	ssize_t n;
@@ -326,7 +326,7 @@ int procs__memory_cgroup(pid_t pid, struct memcg *m)
 	 * (an OOM victim, typically): no answer beats a wrong one. Exiting
 	 * never ends, so a check after the read covers the read.
 	 */
-	if (!m->v2 && strcmp(m->path, "/") == 0 && exiting(pid))
+	if (!m->v2 && strcmp(m->path, "/") == 0 && procs__exiting(pid))
 		return -ESRCH;
 	return 0;
 }

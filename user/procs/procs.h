@@ -52,6 +52,8 @@ int64_t procs__parse_oom_kills(const char *text);
 /* Does /proc/PID/stat text say PF_EXITING (or is it unreadable)? */
 bool procs__parse_exiting(const char *stat);
 bool procs__alive(pid_t pid);
+/* Exiting, a zombie, or gone (PF_EXITING, or no /proc/PID/stat). */
+bool procs__exiting(pid_t pid);
 /*
  * size bytes of pid's memory at addr, through /proc/PID/mem (read only:
  * never written, no page faulted in by us that the process would not).
