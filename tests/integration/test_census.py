@@ -382,7 +382,7 @@ BIG_OBJS = r"""
 from memprof_bpf import big_objs
 r = big_objs(n=None, min_bytes=1 << 20)
 print(json.dumps({"live": r.live_bytes,
-                  "rows": [(x.name, x.cell, x.bytes) for x in r]}))
+                  "rows": [(x.name, x.cell, x.where, x.bytes) for x in r]}))
 """
 
 SOCKET = "memprof-census-test-%d" % os.getpid()  # our own tmux server
@@ -484,12 +484,16 @@ def test_ipykernel_attached_late(tmp_path):
             live = doc["current"]["bytes"]
             assert wanted <= live <= wanted + (120 << 20), (live, sizes)
 
-            # big_objs() names them, allocated "(before attach)", of the
-            # live bytes the census counted.
+            # big_objs() names them, their blocks "(before attach)" (the
+            # census's) and their cell the one that assigned them (the
+            # input history), of the live bytes the census counted.
             rows = json.loads(execute(kc, BIG_OBJS).strip().splitlines()[-1])
-            cells = {name: cell for name, cell, _ in rows["rows"]}
+            found = {name: (cell, where) for name, cell, where, _ in
+                     rows["rows"]}
             for name in ("a", "b", "c", "df"):
-                assert cells.get(name) == "(before attach)", rows
+                cell, where = found.get(name, (None, None))
+                assert cell == "In [1]", rows
+                assert where.startswith("(before attach)"), rows
             assert rows["live"] >= wanted, rows
 
             # The cells view has a "(before attach)" row.
@@ -531,7 +535,7 @@ PY314_BIG_FIRST = ["python3.14", "-c", "x = bytearray(50 << 20)\n"
                    "import time; time.sleep(3)"]
 
 
-# An exec into another root after the start (a shell's exec, not a
+# An exec into another root after the start (by a program, not a
 # launcher the agent follows): the new libc's probes go in only once the
 # agent sees the exec, after the new image has started. Whatever Python
 # allocated meanwhile is the census's, so the 50 MiB made by the first
@@ -539,9 +543,10 @@ PY314_BIG_FIRST = ["python3.14", "-c", "x = bytearray(50 << 20)\n"
 @pytest.mark.timeout(1500)
 def test_exec_into_another_root_counts_its_startup(tmp_path, sid_root):
     out = tmp_path / "chroot.json"
-    cmd = " ".join(["exec", "chroot", sid_root] + PY314_BIG_FIRST[:2] +
-                   ["'" + PY314_BIG_FIRST[2] + "'"])
-    r = run_agent(["-o", str(out), "--", "sh", "-c", cmd], timeout=120)
+    argv = ["chroot", sid_root] + PY314_BIG_FIRST
+    cmd = "import os; os.execvp('chroot', %r)" % (argv,)
+    r = run_agent(["-o", str(out), "--", "/usr/bin/python3.11", "-c", cmd],
+                  timeout=120)
     assert r.returncode == 0, r.stderr
     doc = load(out)
     c = doc["census"]

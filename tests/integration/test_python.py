@@ -107,7 +107,7 @@ def test_nested_calls_file_function_line(request, tmp_path, version, exe):
 # Launchers exec the program in the same process: the agent follows them
 # and attaches at Python's own entry point, so nothing needs a census.
 DEBIAN_PY = "/usr/bin/python3.11"
-LAUNCHERS = [("env",), ("chroot", "/")]
+LAUNCHERS = [("env",), ("chroot", "/"), ("sh", "-c", 'exec "$0" "$@"')]
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS, ids=lambda l: l[0])

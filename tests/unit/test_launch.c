@@ -11,6 +11,8 @@ Test(launch, launchers_by_basename, .timeout = 10)
 	cr_assert(launch__is_launcher("/usr/bin/unshare"));
 	cr_assert(launch__is_launcher("/usr/bin/setarch")); /* linux64 -> */
 	cr_assert(launch__is_launcher("nice"));
+	cr_assert(launch__is_launcher("/usr/bin/dash")); /* /bin/sh */
+	cr_assert(launch__is_launcher("/usr/bin/bash"));
 }
 
 /* The program itself, and what forks its command or cannot be traced. */
