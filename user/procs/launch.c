@@ -158,10 +158,10 @@ int launch__release(pid_t pid)
  * following there.
  */
 static const char *const launchers[] = {
-	"chroot", "chrt",    "cgexec",	"env",	   "ionice",  "nice",
-	"nohup",  "nsenter", "numactl", "prlimit", "setarch", "setpriv",
-	"setsid", "stdbuf",  "taskset", "unshare", "sh",      "dash",
-	"bash",
+	"chroot",  "chrt",    "cgexec",	 "env",	    "ionice",
+	"nice",	   "nohup",   "nsenter", "numactl", "prlimit",
+	"setarch", "setpriv", "setsid",	 "stdbuf",  "taskset",
+	"unshare", "sh",      "dash",	 "bash",
 };
 
 #define MAX_LAUNCHERS 8 /* execs followed before the image is taken as is */
