@@ -17,6 +17,7 @@ import sys
 import time
 
 import pytest
+from nbclient.util import run_sync
 
 from conftest import AGENT, ROOT, sid_of, wait_for
 from test_names import notebook, run
@@ -174,9 +175,9 @@ def test_names_while_a_cell_sleeps(tmp_path):
             assert proc["complete"], proc
             assert near(rows["big"]["exclusive_bytes"], 24_000_000)
             assert rows["big"]["cell"] == "In [2]", rows["big"]
-        finally:
-            c.km.interrupt_kernel()
-            c.kc.get_shell_msg(timeout=30)
+        finally:  # nbclient's manager and client are async ones
+            run_sync(c.km.interrupt_kernel)()
+            run_sync(c.kc.get_shell_msg)(timeout=30)
         del msg
 
 
