@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A ring of records in shared memory: many writers (the threads of a
+ * traced process, through the in-process recorder of issue 17), one
+ * reader (the agent). Groundwork for that recorder: its design and
+ * measurements are in docs/design/recorder.md.
+ *
+ * The ring is a memfd: a header page, then the data, mapped twice back
+ * to back so that a record that runs past the end is contiguous. A
+ * writer reserves its bytes with a compare-and-swap on the reserved
+ * count, writes the record, and commits it by storing its length with
+ * release order; a full ring drops the record and counts it, and never
+ * waits. The reader takes committed records in the order they were
+ * reserved (the order that keeps a free before the malloc that reuses
+ * its block), stops at the first one not yet committed, and zeroes what
+ * it took, so that a reserved slot reads as not committed until its
+ * writer commits it.
+ */
+#ifndef MEMPROF_SHMRING_H
+#define MEMPROF_SHMRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHMRING_MAGIC 0x676e69726d656d6dull /* "mmemring" */
+#define SHMRING_VERSION 1
+#define SHMRING_HDR 4096 /* the header page */
+#define SHMRING_MIN (64u << 10)
+#define SHMRING_MAX (1u << 30)
+
+/* The header page, shared by the writers and the reader. */
+struct shmring_hdr {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t unused;
+	uint64_t size; /* data bytes: a power of two */
+	_Alignas(64) uint64_t reserved; /* bytes reserved since creation */
+	_Alignas(64) uint64_t taken; /* bytes the reader took */
+	_Alignas(64) uint64_t dropped; /* records that did not fit */
+	uint64_t dropped_bytes;
+};
+
+/* Each record starts with its length (8-aligned, header included). */
+struct shmring_rec {
+	uint32_t len; /* 0 until committed */
+	uint32_t unused;
+	unsigned char data[];
+};
+
+/* One side's view of a ring: the header, the doubled data, its fd. */
+struct shmring {
+	struct shmring_hdr *hdr;
+	unsigned char *data; /* size bytes, then the same again */
+	uint64_t size, mask;
+	int fd;
+};
+
+/*
+ * A new ring of size data bytes (a power of two, SHMRING_MIN to
+ * SHMRING_MAX) in a memfd (its fd stays open in r->fd, for a child to
+ * inherit or another process to open). 0 or -errno.
+ */
+int shmring__create(struct shmring *r, uint64_t size);
+/* Map a ring someone else made (its memfd); its header is checked. */
+int shmring__map(struct shmring *r, int fd);
+/* Unmap and close. */
+void shmring__close(struct shmring *r);
+
+/*
+ * Room for a record of len data bytes, or NULL when the ring is full
+ * (counted in dropped). Commit it with shmring__commit.
+ */
+void *shmring__reserve(struct shmring *r, uint32_t len);
+/* Publish a reserved record to the reader. */
+void shmring__commit(struct shmring *r, void *data);
+
+/* The reader: fn for each committed record, in order; the count taken. */
+typedef void shmring_fn(const void *data, uint32_t len, void *ctx);
+size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx);
+
+#endif
