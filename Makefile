@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 # module except main; unit tests link against these.
 USER_DIRS := user $(sort $(dir $(wildcard user/*/*.c)))
 USER_HDRS := $(wildcard user/*.h user/*/*.h)
-LIB_SRCS := $(filter-out user/main.c,$(wildcard user/*.c user/*/*.c))
+LIB_SRCS := $(filter-out user/main.c user/recorder/recorder.c,$(wildcard user/*.c user/*/*.c))
 LIB_OBJS := $(addprefix $(OUT)/,$(notdir $(LIB_SRCS:.c=.o)))
 vpath %.c $(USER_DIRS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -40,10 +40,11 @@ BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(OUT)/bench/%,$(BENCH_SRCS))
 # Debian's python3 (pytest, numpy); a pyenv shim may shadow python3 on PATH.
 PYTHON ?= /usr/bin/python3
+RECORDER_SO := $(OUT)/libmemprof-recorder.so
 
 .PHONY: sid-root-early all deps test unit integration lint format clean bench demo fuzz fuzz-smoke test-repeat
 
-all: memprof-bpf
+all: memprof-bpf $(RECORDER_SO)
 
 # Install missing Debian packages once per build tree (scripts/install-deps.sh
 # is idempotent and cheap when everything is present).
@@ -79,6 +80,13 @@ memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# The in-process recorder (issue 17, being built): a preloaded library of
+# its own, never linked into the agent (RECORDER_SO, above).
+$(RECORDER_SO): user/recorder/recorder.c user/recorder/shmring.c user/recorder/shmring.h bpf/memprof.h | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(OUT)
+	$(Q)$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -Ibpf -Iuser user/recorder/recorder.c user/recorder/shmring.c -ldl -pthread -o $@
+
 # The notebook extension's cell markers (python/): memprof:cell__start and
 # cell__end USDT probes in a plain shared library the extension loads with
 # ctypes. Its name is what the agent looks for in /proc/PID/maps.
@@ -111,7 +119,7 @@ $(OUT)/bench/%: tests/bench/%.c $(LIB_OBJS)
 	$(Q)mkdir -p $(OUT)/bench
 	$(Q)$(CC) $(CFLAGS) -pthread $< $(LIB_OBJS) $(LDLIBS) -o $@
 
-unit: $(UNIT_BINS)
+unit: $(UNIT_BINS) $(RECORDER_SO) $(PROG_BINS)
 	$(Q)set -e; for t in $(UNIT_BINS); do echo "  RUN      $$t"; $$t --jobs 1; done
 
 integration: memprof-bpf $(PROG_BINS) $(BENCH_BINS) $(MARKERS_SO)
