@@ -19,6 +19,8 @@ struct topview;
 
 #define MAX_SELF 32
 
+struct recording;
+
 struct agent {
 	struct env env;
 	struct memprof_bpf *skel;
@@ -44,6 +46,7 @@ struct agent {
 	bool publishing;
 	struct query_server *query; /* agent.sock for big_objs(), or NULL */
 	struct census_job *census; /* the census being read, or NULL */
+	struct recording *rec; /* --probes recorder: the command's ring */
 	int census_efd; /* its thread says it is done here, -1 none */
 	int exit_code;
 };

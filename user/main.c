@@ -27,6 +27,7 @@
 #include "output/publish.h"
 #include "server/query.h"
 #include "procs/census_job.h"
+#include "recorder/recording.h"
 #include "procs/reaper.h"
 #include "offline/report.h"
 #include "procs/session.h"
@@ -64,6 +65,7 @@ static void drain(struct run *r)
 		log_err("ring buffer: %s", strerror(-err));
 		loop__stop(r->loop);
 	}
+	recording__drain(r->a); /* the in-process recorder's, after */
 }
 
 /* SIGUSR1: every traced process's snapshot now, what is queued counted. */
@@ -334,6 +336,8 @@ static int start(struct run *r)
 		err = load_probes(a);
 	if (!err && reaper__start())
 		log_warn("no detach thread: detaching will pause event intake");
+	if (!err)
+		err = recording__start(a); /* before the command starts */
 	if (!err && census_job__start(a, r->loop))
 		log_warn("census: no eventfd: merged at the next tick");
 	if (!err)
@@ -356,6 +360,7 @@ static void cleanup(struct run *r)
 	census_job__stop(a, r->loop);
 	publish__stop(a);
 	tracees__free(&a->procs);
+	recording__stop(a);
 	reaper__stop(); /* links go before the programs they run */
 	if (a->finished_ns)
 		log_info("probes removed %.2f s after the snapshots",

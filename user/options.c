@@ -44,6 +44,9 @@ static const char usage[] =
 	"      --pymalloc         count Python's small objects one by one\n"
 	"                         (probes CPython's object allocator; slower,\n"
 	"                         needs an interpreter with symbols)\n"
+	"      --probes KIND      uprobe (default) or recorder: the command\n"
+	"                         records its allocations in-process (no trap\n"
+	"                         per call; native sites only for now)\n"
 	"      --no-census        count only what is allocated after attach\n"
 	"                         (by default the heap a running process\n"
 	"                         already holds is read at attach and counted\n"
@@ -59,6 +62,7 @@ enum {
 	OPT_RINGBUF = 256,
 	OPT_VERSION,
 	OPT_FLOOR,
+	OPT_PROBES,
 	OPT_PYDEPTH,
 	OPT_PYMALLOC,
 	OPT_EVERY,
@@ -79,6 +83,7 @@ static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "bench-floor", no_argument, NULL, OPT_FLOOR },
+	{ "probes", required_argument, NULL, OPT_PROBES },
 	{ "py-depth", required_argument, NULL, OPT_PYDEPTH },
 	{ "pymalloc", no_argument, NULL, OPT_PYMALLOC },
 	{ "snapshot-every", required_argument, NULL, OPT_EVERY },
@@ -114,6 +119,18 @@ static int parse_pid(const char *arg, struct env *env)
 		return -1;
 	}
 	env->pids[env->npids++] = pid;
+	return 0;
+}
+
+/* --probes uprobe|recorder: how the command's allocations are seen. */
+static int parse_probes(const char *arg, struct env *env)
+{
+	static const char *const kinds[] = { "uprobe", "recorder" };
+	int i = args__choice("--probes", arg, kinds, 2);
+
+	if (i < 0)
+		return -1;
+	env->recorder = i == 1;
 	return 0;
 }
 
@@ -213,6 +230,8 @@ static int parse_one(int c, const char *arg, struct env *env)
 	case OPT_FLOOR:
 		env->bench_floor = true;
 		return 0;
+	case OPT_PROBES:
+		return parse_probes(arg, env);
 	case OPT_PYDEPTH:
 		return parse_depth(arg, env);
 	case OPT_PYMALLOC:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 
 from conftest import (AGENT, by_function, load, prog, run_agent,
                       split_census, wait_for)
@@ -14,9 +15,18 @@ from conftest import (AGENT, by_function, load, prog, run_agent,
 NOISE = 8192
 
 
-def traced(tmp_path, name, *args):
+# The command's allocations through uprobes, or through the in-process
+# recorder (--probes recorder, issue 17): the same figures either way.
+PROBES = pytest.mark.parametrize("probes", ["uprobe", "recorder"])
+
+
+def traced(tmp_path, name, *args, probes="uprobe"):
     out = tmp_path / (name + ".json")
-    r = run_agent(["-o", str(out), "--", prog(name)] + list(args))
+    r = run_agent(["-o", str(out), "--probes", probes, "-v", "--",
+                   prog(name)] + list(args))
+    # the recorder took the allocator's place, or the probes did
+    assert ("allocator in the in-process recorder" in r.stderr) == (
+        probes == "recorder"), r.stderr
     assert r.returncode == 0, r.stderr
     snap = load(out)
     assert snap["schema"] == "memprof-bpf/snapshot"
@@ -25,8 +35,9 @@ def traced(tmp_path, name, *args):
     return snap
 
 
-def test_every_allocator_function(tmp_path):
-    snap = traced(tmp_path, "allocs")
+@PROBES
+def test_every_allocator_function(tmp_path, probes):
+    snap = traced(tmp_path, "allocs", probes=probes)
     peak = by_function(snap["peak"])
     assert snap["peak"]["bytes"] == 103324
     assert peak == {
@@ -54,8 +65,9 @@ def test_every_allocator_function(tmp_path):
     assert snap["reason"] == "exit" and snap["exit_code"] == 0
 
 
-def test_threads_allocating_together(tmp_path):
-    snap = traced(tmp_path, "threads")
+@PROBES
+def test_threads_allocating_together(tmp_path, probes):
+    snap = traced(tmp_path, "threads", probes=probes)
     peak = by_function(snap["peak"])
     assert peak["hold"] == (1000000, 400)
     # pthread's own TLS blocks (4 x 272 B) are the only other bytes;
@@ -64,8 +76,9 @@ def test_threads_allocating_together(tmp_path):
     assert by_function(snap["current"]).get("hold", (0, 0)) == (0, 0)
 
 
-def test_realloc_growth_and_mremap(tmp_path):
-    snap = traced(tmp_path, "remaps")
+@PROBES
+def test_realloc_growth_and_mremap(tmp_path, probes):
+    snap = traced(tmp_path, "remaps", probes=probes)
     # Growth by doubling: the biggest transient is the final 1 MiB block
     # (moves above the mmap threshold are mremaps: one copy at a time).
     assert by_function(snap["peak"])["grow_step"] == (1048576, 1)
@@ -75,17 +88,19 @@ def test_realloc_growth_and_mremap(tmp_path):
     assert cur["remap_site"] == (49152, 1)  # 16 pages - 4 unmapped
 
 
-def test_exec_replaces_the_heap(tmp_path):
-    snap = traced(tmp_path, "execer")
+@PROBES
+def test_exec_replaces_the_heap(tmp_path, probes):
+    snap = traced(tmp_path, "execer", probes=probes)
     peak = by_function(snap["peak"])
     assert peak == {"after_exec": (77777, 1)}
     assert "before_exec" not in by_function(snap["current"])
 
 
-def test_fork_child_inherits_and_is_traced(tmp_path):
+@PROBES
+def test_fork_child_inherits_and_is_traced(tmp_path, probes):
     out = tmp_path / "parent.json"
-    r = run_agent(["-D", str(tmp_path), "-o", str(out), "--",
-                   prog("forker")])
+    r = run_agent(["-D", str(tmp_path), "-o", str(out), "--probes", probes,
+                   "--", prog("forker")])
     assert r.returncode == 0, r.stderr
     parent = load(out)
     children = [p for p in tmp_path.glob("memprof-forker-*-exit.json")]
@@ -287,3 +302,12 @@ def test_children_exiting_do_not_stall_the_agent(tmp_path):
     snap = load(out)
     assert snap["dropped_events"] == 0
     assert snap["allocations"] >= 1500000
+
+
+def test_recorder_that_cannot_be_found(tmp_path):
+    """--probes recorder without its library: one line, exit 2."""
+    env = dict(os.environ, MEMPROF_BPF_RECORDER=str(tmp_path / "none.so"))
+    r = run_agent(["--probes", "recorder", "--", prog("allocs")], env=env)
+    assert r.returncode == 2 and r.stderr == (
+        "memprof-bpf: --probes recorder: %s: No such file or directory\n"
+        % (tmp_path / "none.so")), r.stderr

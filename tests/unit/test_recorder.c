@@ -24,15 +24,16 @@ struct recs {
 	size_t n;
 };
 
-static void keep(const void *data, uint32_t len, void *ctx)
+static bool keep(const void *data, uint32_t len, void *ctx)
 {
 	struct recs *r = ctx;
 
 	if (r->n == MAX_RECS)
-		return;
+		return true;
 	r->v[r->n] = malloc(len);
 	memcpy(r->v[r->n], data, len);
 	r->len[r->n++] = len;
+	return true;
 }
 
 static void free_recs(struct recs *r)

@@ -32,7 +32,7 @@ struct seen {
 };
 
 /* Each writer's records arrive in its own order (some dropped). */
-static void check(const void *data, uint32_t len, void *ctx)
+static bool check(const void *data, uint32_t len, void *ctx)
 {
 	const struct rec *r = data;
 	struct seen *s = ctx;
@@ -41,10 +41,11 @@ static void check(const void *data, uint32_t len, void *ctx)
 	if (len < sizeof(*r) || r->writer >= WRITERS ||
 	    r->seq < s->next[r->writer]) {
 		s->bad++;
-		return;
+		return true;
 	}
 	s->lost[r->writer] += r->seq - s->next[r->writer];
 	s->next[r->writer] = r->seq + 1;
+	return true;
 }
 
 static bool put(struct shmring *ring, uint32_t writer, uint64_t seq)

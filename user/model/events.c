@@ -6,6 +6,7 @@
 #include "events.h"
 #include "lib/log.h"
 #include "memprof.h"
+#include "recorder/recording.h"
 #include "pylines.h"
 
 /*
@@ -295,6 +296,9 @@ int events__handle(void *ctx, void *data, size_t size)
 	}
 	if (size < k->min_size)
 		return 0;
+	/* A fork, exec or exit: what the recorder wrote before it first. */
+	if (h->type == REC_FORK || h->type == REC_EXEC || h->type == REC_EXIT)
+		recording__drain(a);
 	if (k->needs_tracee && !(t = tracees__find(&a->procs, h->pid)))
 		return 0; /* raced with its exit/detach */
 	k->handle(a, t, data);

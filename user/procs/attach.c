@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "recorder/recording.h"
 #include "lib/text.h"
 #include "attach.h"
 #include "elfsym.h"
@@ -362,6 +363,19 @@ int attach__tracee(struct agent *a, struct tracee *t)
 	nf = mapped_files(t, files, 256);
 	if (nf < 0)
 		return nf;
+	/* Its own records come from the recorder: no allocator probes. */
+	if (recording__in(a, t->pid, files, nf)) {
+		if (t->recorder && t->nlinks)
+			return 0; /* an exec that kept it: as it was */
+		t->replanned = false; /* it records from its first call */
+		attach__detach(t);
+		t->recorder = true;
+		snprintf(t->alloc_lib, sizeof(t->alloc_lib), "%s",
+			 RECORDER_ALLOC);
+		watch_dlopen(a, t, files, nf);
+		return 0;
+	}
+	t->recorder = false;
 	alloc = attach__pick_allocator(files, nf, exe);
 	if (!alloc)
 		return -EAGAIN; /* ld.so has not mapped libc yet */

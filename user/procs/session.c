@@ -20,6 +20,7 @@
 #include "memprof.skel.h"
 #include "procs.h"
 #include "output/publish.h"
+#include "recorder/recording.h"
 #include "session.h"
 #include "output/snapshot.h"
 
@@ -53,8 +54,8 @@ static const char *attach_reason(const struct tracee *t, int err)
  */
 static bool census_wanted(const struct tracee *t)
 {
-	if (t->census.state != CENSUS_NONE)
-		return false;
+	if (t->census.state != CENSUS_NONE || t->recorder)
+		return false; /* the recorder saw its image from the start */
 	return !(t->primary || t->forked) || t->replanned;
 }
 
@@ -242,10 +243,13 @@ static int to_program(struct agent *a, pid_t pid, int *status)
 
 static int start_command(struct agent *a)
 {
-	pid_t pid = launch__start(a->env.command);
 	struct tracee *t;
 	int err, status;
+	pid_t pid;
 
+	recording__before_launch(a); /* --probes recorder: its ring */
+	pid = launch__start(a->env.command);
+	recording__after_launch(a);
 	if (pid < 0)
 		return 2;
 	a->primary = pid;
@@ -255,6 +259,11 @@ static int start_command(struct agent *a)
 		return launcher_exited(a, pid, status);
 	if (!err && t)
 		err = try_attach(a, t);
+	if (!err && t && a->rec && !t->recorder)
+		log_warn("pid %d (%s): the recorder did not load (a static or "
+			 "setuid program?): its allocations are traced with "
+			 "uprobes",
+			 pid, t->comm);
 	if (err && err != -EAGAIN) {
 		log_err("cannot trace '%s': %s", a->env.command[0],
 			t ? attach_reason(t, err) : strerror(-err));
@@ -459,6 +468,8 @@ static void read_counters(struct agent *a, struct tracee *t)
 				  &cfg, sizeof(cfg), 0)) {
 		t->dropped = cfg.dropped;
 	}
+	if (t->primary) /* the recorder's ring: its whole tree's drops */
+		t->dropped += recording__dropped(a);
 }
 
 static void snapshot_path(struct agent *a, struct tracee *t, const char *reason,

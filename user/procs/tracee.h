@@ -57,6 +57,7 @@ struct tracee {
 	struct cells cells; /* notebook cell runs (user/model/cells.c) */
 	bool cell_markers; /* memprof:cell__* USDT attached */
 	bool python; /* py_procs configured for it */
+	bool recorder; /* allocations from the in-process recorder's ring */
 	struct py_layout pylay; /* as read from this process (3.13+) */
 	const struct py_layout *pylayout; /* &pylay once python */
 	struct gc_stats gc; /* from python:gc__* USDT markers */

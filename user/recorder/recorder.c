@@ -115,17 +115,31 @@ static void after_fork(void)
 	tid = 0;
 }
 
-/* The agent's ring, if it gave one; else recording stays off. */
-__attribute__((constructor)) static void start(void)
+/*
+ * The agent's ring, if it gave one; else recording stays off. Done at
+ * the first call, which may come before the constructors (libc's own
+ * start, other libraries' constructors), and again in the constructor.
+ */
+static void start(void)
 {
-	const char *fd = getenv("MEMPROF_RECORDER_FD");
+	static bool started;
+	const char *fd;
 
+	if (started)
+		return;
+	started = true;
 	resolve();
 	pid = (uint32_t)getpid();
+	fd = getenv("MEMPROF_RECORDER_FD");
 	if (!fd || !*fd || shmring__map(&ring, atoi(fd)))
 		return;
 	pthread_atfork(NULL, NULL, after_fork);
 	recording = true;
+}
+
+__attribute__((constructor)) static void on_load(void)
+{
+	start();
 }
 
 static uint32_t thread_id(void)
@@ -140,8 +154,15 @@ static void *record(uint32_t type, uint32_t size)
 {
 	struct rec_hdr *h;
 
-	if (!recording)
-		return NULL;
+	if (!recording) {
+		if (!real.malloc || resolving || depth)
+			return NULL;
+		depth++; /* the ring's mapping calls mmap */
+		start();
+		depth--;
+		if (!recording)
+			return NULL;
+	}
 	h = shmring__reserve(&ring, size);
 	if (h) {
 		h->type = type;

@@ -142,7 +142,8 @@ size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx)
 
 		if (!len || len > r->size || (len & 7))
 			break; /* not committed yet */
-		fn(rec->data, len - (uint32_t)sizeof(*rec), ctx);
+		if (!fn(rec->data, len - (uint32_t)sizeof(*rec), ctx))
+			break;
 		/* zeroed: a slot reserved there later reads as uncommitted */
 		memset(rec, 0, len);
 		at += len;

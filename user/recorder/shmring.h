@@ -75,8 +75,11 @@ void *shmring__reserve(struct shmring *r, uint32_t len);
 /* Publish a reserved record to the reader. */
 void shmring__commit(struct shmring *r, void *data);
 
-/* The reader: fn for each committed record, in order; the count taken. */
-typedef void shmring_fn(const void *data, uint32_t len, void *ctx);
+/*
+ * The reader: fn for each committed record, in order, until fn returns
+ * false (that record stays, for the next call). The count taken.
+ */
+typedef bool shmring_fn(const void *data, uint32_t len, void *ctx);
 size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx);
 
 #endif

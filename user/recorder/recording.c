@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "agent.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+#include "lib/text.h"
+#include "model/events.h"
+#include "recording.h"
+#include "shmring.h"
+
+#define RING_BYTES (64u << 20) /* ~1.3 million records between drains */
+#define STALL_NS 500000000ULL /* a record of an unknown pid waits this long */
+#define SO_NAME "libmemprof-recorder.so"
+#define RING_NAME "/memfd:memprof-ring"
+
+struct recording {
+	struct shmring ring;
+	char so[PATH_MAX]; /* the library the command preloads */
+	char *old_preload; /* LD_PRELOAD as it was, to put back */
+	bool had_preload;
+	bool draining; /* recording__drain runs (it may be asked again) */
+	uint64_t stall_at, stall_since; /* the waiting record, and since */
+	uint64_t stale; /* records dropped: their process never showed */
+};
+
+/* The library: $MEMPROF_BPF_RECORDER, else build/ next to the agent. */
+static int find_library(char *out, size_t size)
+{
+	const char *env = getenv("MEMPROF_BPF_RECORDER");
+	char exe[PATH_MAX], *slash;
+	ssize_t n;
+
+	if (env && *env) {
+		snprintf(out, size, "%s", env);
+		return access(out, R_OK) ? -errno : 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	if (strlen(exe) + sizeof("/build/" SO_NAME) > size)
+		return -ENAMETOOLONG;
+	snprintf(out, size, "%s/build/%s", exe, SO_NAME);
+	if (access(out, R_OK) == 0)
+		return 0;
+	snprintf(out, size, "%s/%s", exe, SO_NAME);
+	return access(out, R_OK) ? -ENOENT : 0;
+}
+
+int recording__start(struct agent *a)
+{
+	struct recording *r;
+	int err;
+
+	if (!a->env.recorder || !a->env.command)
+		return 0;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return 2;
+	err = find_library(r->so, sizeof(r->so));
+	if (!err)
+		err = shmring__create(&r->ring, RING_BYTES);
+	if (err) {
+		log_err("--probes recorder: %s: %s", r->so[0] ? r->so : SO_NAME,
+			strerror(-err));
+		free(r);
+		return 2;
+	}
+	a->rec = r;
+	return 0;
+}
+
+void recording__stop(struct agent *a)
+{
+	if (!a->rec)
+		return;
+	shmring__close(&a->rec->ring);
+	free(a->rec->old_preload);
+	free(a->rec);
+	a->rec = NULL;
+}
+
+/*
+ * The command inherits the agent's environment and open fds: the ring's
+ * memfd (not close-on-exec for that moment), its number, and the library
+ * first in LD_PRELOAD.
+ */
+void recording__before_launch(struct agent *a)
+{
+	struct recording *r = a->rec;
+	const char *old = getenv("LD_PRELOAD");
+	char fd[16], *preload;
+
+	if (!r)
+		return;
+	r->had_preload = old != NULL;
+	r->old_preload = old ? strdup(old) : NULL;
+	if (asprintf(&preload, "%s%s%s", r->so, old && *old ? ":" : "",
+		     old ? old : "") < 0)
+		return;
+	setenv("LD_PRELOAD", preload, 1);
+	free(preload);
+	snprintf(fd, sizeof(fd), "%d", r->ring.fd);
+	setenv("MEMPROF_RECORDER_FD", fd, 1);
+	fcntl(r->ring.fd, F_SETFD, 0);
+}
+
+/* Back as it was: no other child of the agent gets the ring. */
+void recording__after_launch(struct agent *a)
+{
+	struct recording *r = a->rec;
+
+	if (!r)
+		return;
+	fcntl(r->ring.fd, F_SETFD, FD_CLOEXEC);
+	unsetenv("MEMPROF_RECORDER_FD");
+	if (r->had_preload)
+		setenv("LD_PRELOAD", r->old_preload ? r->old_preload : "", 1);
+	else
+		unsetenv("LD_PRELOAD");
+}
+
+/* Does pid map the ring (its memfd, by name)? */
+static bool maps_ring(pid_t pid)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, RING_NAME) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+bool recording__in(const struct agent *a, pid_t pid, char **files, int n)
+{
+	int i;
+
+	if (!a->rec)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!strcmp(text__base_name(files[i]), SO_NAME))
+			return maps_ring(pid);
+	return false;
+}
+
+/*
+ * One record: to the handler when its process is known. Otherwise its
+ * fork may still wait in the BPF ring: stop here until the next drain,
+ * and drop it if it waited STALL_NS (its process is gone, or was never
+ * ours).
+ */
+static bool take(const void *data, uint32_t len, void *ctx)
+{
+	struct agent *a = ctx;
+	struct recording *r = a->rec;
+	const struct rec_hdr *h = data;
+	uint64_t at = r->ring.hdr->taken, now;
+
+	if (len >= sizeof(*h) && !tracees__find(&a->procs, h->pid)) {
+		now = now_monotonic_ns();
+		if (r->stall_at != at + 1) {
+			r->stall_at = at + 1;
+			r->stall_since = now;
+			return false;
+		}
+		if (now - r->stall_since < STALL_NS)
+			return false;
+		r->stale++;
+		return true;
+	}
+	r->stall_at = 0;
+	events__handle(a, (void *)data, len);
+	return true;
+}
+
+void recording__drain(struct agent *a)
+{
+	struct recording *r = a->rec;
+
+	if (!r || r->draining)
+		return;
+	r->draining = true;
+	shmring__consume(&r->ring, take, a);
+	r->draining = false;
+}
+
+uint64_t recording__dropped(const struct agent *a)
+{
+	if (!a->rec)
+		return 0;
+	return __atomic_load_n(&a->rec->ring.hdr->dropped, __ATOMIC_RELAXED) +
+	       a->rec->stale;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The agent's half of the in-process recorder (--probes recorder, issue
+ * 17, being built): a ring for the command it starts, handed to it with
+ * LD_PRELOAD=libmemprof-recorder.so and MEMPROF_RECORDER_FD; its records
+ * read at every drain into the same handler as the BPF ring's. A process
+ * of the command's tree that maps the library and the ring is traced
+ * without allocator uprobes (attach.c asks recording__in); one that does
+ * not (a static or setuid program) gets the uprobes, as ever.
+ */
+#ifndef MEMPROF_RECORDING_H
+#define MEMPROF_RECORDING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct agent;
+
+/* What a tracee's allocator is said to be, when the recorder reports. */
+#define RECORDER_ALLOC "the in-process recorder"
+
+/* With --probes recorder and a command: make the ring. 0 or exit code. */
+int recording__start(struct agent *a);
+void recording__stop(struct agent *a);
+/* Around the command's launch: its environment and the ring's fd. */
+void recording__before_launch(struct agent *a);
+void recording__after_launch(struct agent *a);
+/* Does pid record itself: the library among its files, the ring mapped? */
+bool recording__in(const struct agent *a, pid_t pid, char **files, int n);
+/*
+ * Hand every committed record to events__handle, in order. A record of
+ * a process not known yet (its fork is still in the BPF ring) waits for
+ * the next drain, half a second at most.
+ */
+void recording__drain(struct agent *a);
+/* Records the ring had no room for. */
+uint64_t recording__dropped(const struct agent *a);
+
+#endif
