@@ -311,3 +311,58 @@ def test_recorder_that_cannot_be_found(tmp_path):
     assert r.returncode == 2 and r.stderr == (
         "memprof-bpf: --probes recorder: %s: No such file or directory\n"
         % (tmp_path / "none.so")), r.stderr
+
+
+@PROBES
+def test_allocations_from_a_signal_handler(tmp_path, probes):
+    """A timer's handler keeps 1000 blocks of 777 B between the main
+    loop's mallocs: each one counted, none lost, no hang."""
+    snap = traced(tmp_path, "sigalloc", probes=probes)
+    assert by_function(snap["current"])["on_signal"] == (777000, 1000)
+
+
+def test_recorder_fork_bomb(tmp_path):
+    """Fifty children at once, each keeping 10 x 1000 B at its exit: the
+    recorder sees each child from its first allocation (its records wait
+    in the ring for its fork), with no uprobe to attach in between."""
+    out = tmp_path / "parent.json"
+    r = run_agent(["-D", str(tmp_path), "-o", str(out), "--probes",
+                   "recorder", "--", prog("forkbomb")], timeout=120)
+    assert r.returncode == 0, r.stderr
+    parent = load(out)
+    assert by_function(parent["peak"])["parent_work"] == (4096, 1)
+    children = [load(p) for p in tmp_path.glob("memprof-forkbomb-*.json")
+                if p != out and p.name != "parent.json"]
+    children = [c for c in children if c["pid"] != parent["pid"]]
+    assert len(children) == 50
+    for c in children:
+        assert by_function(c["current"]).get("child_work") == (10000, 10), \
+            by_function(c["current"])
+        assert c["dropped_events"] == 0
+
+
+def test_recorder_eight_threads_a_million_each(tmp_path):
+    """8 x 1,000,000 mallocs and frees: every record is counted or
+    counted as dropped, and nothing stays live when none was dropped."""
+    snap = traced(tmp_path, "churn8", probes="recorder")
+    dropped = snap["dropped_events"]
+    assert snap["allocations"] + dropped >= 8_000_000, snap["allocations"]
+    if dropped == 0:
+        assert "churn" not in by_function(snap["current"])
+
+
+def test_recorder_survives_its_agent(tmp_path):
+    """The agent is killed (SIGKILL) while the command records: the
+    command never waits for it, and runs to its end."""
+    done = tmp_path / "done"
+    a = subprocess.Popen([AGENT, "-b", "--probes", "recorder", "-o",
+                          str(tmp_path / "x.json"), "--", prog("churn8"),
+                          "20000000", str(done)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)
+        a.kill()
+        a.wait(10)
+        assert wait_for(done.exists, timeout=120), "the command hung"
+    finally:
+        a.kill()
