@@ -344,7 +344,11 @@ def test_recorder_fork_bomb(tmp_path):
 def test_recorder_eight_threads_a_million_each(tmp_path):
     """8 x 1,000,000 mallocs and frees: every record is counted or
     counted as dropped, and nothing stays live when none was dropped."""
-    snap = traced(tmp_path, "churn8", probes="recorder")
+    out = tmp_path / "churn8.json"
+    r = run_agent(["-o", str(out), "--probes", "recorder", "--",
+                   prog("churn8")], timeout=120)
+    assert r.returncode == 0, r.stderr
+    snap = load(out)
     dropped = snap["dropped_events"]
     assert snap["allocations"] + dropped >= 8_000_000, snap["allocations"]
     if dropped == 0:

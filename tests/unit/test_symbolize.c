@@ -237,3 +237,28 @@ Test(symbolize, frame_outlives_refresh, .timeout = 10)
 	symbolizer__free(&s);
 	symbolizer__cache_clear();
 }
+
+/* A forked child's mappings are its parent's until it is read itself. */
+Test(symbolize, clone_keeps_names_after_the_source_goes)
+{
+	struct symbolizer a, b;
+	struct frame f = { 0 };
+	size_t i;
+
+	symbolizer__init(&a, getpid());
+	symbolizer__init(&b, 999999999); /* never readable */
+	cr_assert_eq(symbolizer__refresh(&a), 0);
+	cr_assert_eq(symbolizer__clone(&b, &a), 0);
+	cr_assert_eq(b.nmaps, a.nmaps);
+	for (i = 0; i < a.nmaps; i++) {
+		cr_assert_str_eq(b.maps[i].path, a.maps[i].path);
+		cr_assert_neq(b.maps[i].path, a.maps[i].path); /* its own */
+	}
+	symbolizer__free(&a);
+	symbolizer__resolve(&b, (uint64_t)(uintptr_t)&memprof_sym_target + 5,
+			    &f);
+	cr_assert_not_null(f.function);
+	cr_assert_str_eq(f.function, "memprof_sym_target");
+	frame__free(&f);
+	symbolizer__free(&b);
+}

@@ -70,6 +70,26 @@ void symbolizer__free(struct symbolizer *s)
 	drop_maps(s);
 }
 
+int symbolizer__clone(struct symbolizer *dst, const struct symbolizer *src)
+{
+	size_t i;
+
+	drop_maps(dst);
+	dst->maps = calloc(src->nmaps + 1, sizeof(*dst->maps));
+	if (!dst->maps)
+		return -ENOMEM;
+	for (i = 0; i < src->nmaps; i++) {
+		dst->maps[i] = src->maps[i];
+		dst->maps[i].path = strdup(src->maps[i].path);
+		if (!dst->maps[i].path) {
+			dst->nmaps = i;
+			return -ENOMEM;
+		}
+	}
+	dst->nmaps = src->nmaps;
+	return 0;
+}
+
 int symbolizer__parse_line(const char *line, struct mapping *m)
 {
 	unsigned long long start, end, off, ino;

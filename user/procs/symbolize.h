@@ -38,6 +38,11 @@ struct symbolizer {
 void symbolizer__init(struct symbolizer *s, pid_t pid);
 void symbolizer__free(struct symbolizer *s);
 /*
+ * dst's mappings are src's (a forked child's are its parent's until it
+ * maps more: one that exits before the agent reads it still has names).
+ */
+int symbolizer__clone(struct symbolizer *dst, const struct symbolizer *src);
+/*
  * Re-read the mappings; 0, or -errno keeping the copy it has. Once the
  * process is gone (no /proc entry, or no mappings: a zombie), -ESRCH at
  * once: a snapshot of an exited process resolves thousands of sites, and

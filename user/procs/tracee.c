@@ -101,7 +101,8 @@ int tracee__inherit(struct tracee *c, const struct tracee *p)
 	pystacks__free(&c->py);
 	cells__free(&c->cells);
 	if (sites__clone(&c->sites, &p->sites) ||
-	    cells__clone(&c->cells, &p->cells))
+	    cells__clone(&c->cells, &p->cells) ||
+	    symbolizer__clone(&c->sym, &p->sym))
 		return -1;
 	return pystacks__clone(&c->py, &p->py);
 }
