@@ -42,8 +42,18 @@ BENCH_PY = os.path.join(ROOT, "scripts", "bench_py")
 SID = os.environ.get("SID", "/var/cache/memprof-bpf/sid")
 ROUNDS = int(os.environ.get("ROUNDS", "200000"))
 REPS = int(os.environ.get("REPS", "5"))
-PYTHONS = os.environ.get("PYTHONS", "3.11 3.14 3.15").split()
+PYTHONS = os.environ.get("PYTHONS", "3.11 3.13 3.14 3.15").split()
 HOST_PY = "/usr/bin/python3.11"
+# Interpreters on the host (not chrooted): Debian's, and pyenv's 3.13.
+HOST_PYTHONS = {"3.11": HOST_PY,
+                "3.13": "/root/.pyenv/versions/3.13.0/bin/python3"}
+
+
+def interpreter(py):
+    """The command that runs python `py`, and whether it is chrooted."""
+    if py in HOST_PYTHONS:
+        return [HOST_PYTHONS[py]], False
+    return ["chroot", SID, "python" + py], True
 
 # Programs that start an outermost allocator call: each calls py_stack().
 ENTRIES = {"malloc_enter", "calloc_enter", "memalign_enter", "valloc_enter",
@@ -148,7 +158,7 @@ def run_case(case, tmp):
         if os.path.exists(f):
             os.unlink(f)
     # The same files, seen from inside the root by a chrooted interpreter.
-    chrooted = case["kind"] == "py" and case["py"] != "3.11"
+    chrooted = case["kind"] == "py" and interpreter(case["py"])[1]
     inner = tmp[len(SID):] if chrooted else tmp
     env = dict(os.environ)
     extra = []
@@ -158,8 +168,7 @@ def run_case(case, tmp):
         env["BENCH_WAIT_FILE"] = os.path.join(inner, "go")
         env["BENCH_DONE_FILE"] = os.path.join(inner, "done")
         script = os.path.join(inner, "churn.py")
-        cmd = (["chroot", SID, "python" + case["py"]] if chrooted else
-               [HOST_PY]) + [script, str(ROUNDS)]
+        cmd = interpreter(case["py"])[0] + [script, str(ROUNDS)]
         if case["depth1"]:
             extra = ["--py-depth", "1"]
     snap = os.path.join(tmp, "snap.json")
@@ -216,7 +225,7 @@ def run_case(case, tmp):
 # ---- the cases and the table -------------------------------------------------
 
 def version(py):
-    cmd = ([HOST_PY] if py == "3.11" else ["chroot", SID, "python" + py])
+    cmd = interpreter(py)[0]
     return subprocess.run(cmd + ["-c", "import sys; print(sys.version.split()[0])"],
                           capture_output=True, text=True).stdout.strip() or "?"
 
@@ -273,7 +282,7 @@ def rows(by, versions):
 
 def main():
     for py in PYTHONS:
-        if py != "3.11" and not os.path.exists(
+        if py not in HOST_PYTHONS and not os.path.exists(
                 os.path.join(SID, "usr/bin/python" + py)):
             raise SystemExit("bench-pywalk: no python%s in %s "
                              "(scripts/sid-root.sh makes the root)" % (py, SID))
