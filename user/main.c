@@ -35,6 +35,8 @@
 
 /* 100 ms: records come without wakeups (bpf/common.bpf.h, submit). */
 #define TICK_NS 100000000ULL
+/* The recorder's ring fills faster than the probes' (no trap slows it). */
+#define RECORDER_NS 10000000ULL
 
 /* What main's phases and the loop's callbacks share. */
 struct run {
@@ -238,6 +240,17 @@ static void on_tick(struct loop *l, void *data)
 	stop_when_done(r);
 }
 
+/*
+ * Every RECORDER_NS with --probes recorder: both rings, between ticks (the
+ * probes' first: an exec read after the records of its new image would
+ * take their blocks away with the old image's).
+ */
+static void on_recorder(struct loop *l, void *data)
+{
+	(void)l;
+	drain(data);
+}
+
 /* --duration is up. */
 static void on_duration(struct loop *l, void *data)
 {
@@ -261,6 +274,10 @@ static void run(struct run *r)
 	err = loop__add_fd(r->loop, ring_buffer__epoll_fd(a->rb), LOOP_IN,
 			   on_ring, r);
 	if (!err && loop__add_timer(r->loop, TICK_NS, TICK_NS, on_tick, r) < 0)
+		err = -ENOMEM;
+	if (!err && a->rec &&
+	    loop__add_timer(r->loop, RECORDER_NS, RECORDER_NS, on_recorder, r) <
+		    0)
 		err = -ENOMEM;
 	if (!err && duration_ns &&
 	    loop__add_timer(r->loop, duration_ns, 0, on_duration, r) < 0)

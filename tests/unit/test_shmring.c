@@ -133,6 +133,28 @@ Test(shmring, uncommitted_stops_the_reader)
 	shmring__close(&r);
 }
 
+/* A writer that died between reserve and commit: skipped, counted. */
+Test(shmring, a_dead_writer_is_skipped)
+{
+	struct shmring r;
+	struct seen s = { 0 };
+	struct rec *b;
+
+	cr_assert_eq(shmring__create(&r, SHMRING_MIN), 0);
+	cr_assert_not(shmring__skip_head(&r)); /* nothing reserved */
+	cr_assert_not_null(shmring__reserve(&r, sizeof(struct rec)));
+	b = shmring__reserve(&r, sizeof(*b));
+	b->writer = 0, b->seq = 1;
+	shmring__commit(&r, b);
+	cr_assert_eq(shmring__consume(&r, check, &s), 0);
+	cr_assert(shmring__skip_head(&r));
+	cr_assert_eq(r.hdr->dropped, 1);
+	cr_assert_eq(shmring__consume(&r, check, &s), 1);
+	cr_assert_eq(s.next[0], 2);
+	cr_assert_not(shmring__skip_head(&r)); /* all taken */
+	shmring__close(&r);
+}
+
 /* A child writes through the inherited memfd; the reader maps it anew. */
 Test(shmring, another_process_writes)
 {

@@ -16,6 +16,7 @@
 
 #define RING_BYTES (64u << 20) /* ~1.3 million records between drains */
 #define STALL_NS 500000000ULL /* a record of an unknown pid waits this long */
+#define DEAD_NS 2000000000ULL /* a record reserved, never committed */
 #define SO_NAME "libmemprof-recorder.so"
 #define RING_NAME "/memfd:memprof-ring"
 
@@ -27,6 +28,7 @@ struct recording {
 	bool draining; /* recording__drain runs (it may be asked again) */
 	uint64_t stall_at, stall_since; /* the waiting record, and since */
 	uint64_t stale; /* records dropped: their process never showed */
+	uint64_t head, head_since; /* where the reader stands, since when */
 };
 
 /* The library: $MEMPROF_BPF_RECORDER, else build/ next to the agent. */
@@ -187,6 +189,24 @@ static bool take(const void *data, uint32_t len, void *ctx)
 	return true;
 }
 
+/*
+ * The reader has stood at one place for DEAD_NS: if the record there was
+ * reserved and never committed, its writer died in between (SIGKILL, the
+ * OOM killer) and would stop the ring for good: skip it, counted.
+ */
+static void skip_dead_writer(struct recording *r)
+{
+	uint64_t at = r->ring.hdr->taken, now = now_monotonic_ns();
+
+	if (at != r->head) {
+		r->head = at;
+		r->head_since = now;
+		return;
+	}
+	if (now - r->head_since >= DEAD_NS && shmring__skip_head(&r->ring))
+		r->head_since = now;
+}
+
 void recording__drain(struct agent *a)
 {
 	struct recording *r = a->rec;
@@ -195,6 +215,7 @@ void recording__drain(struct agent *a)
 		return;
 	r->draining = true;
 	shmring__consume(&r->ring, take, a);
+	skip_dead_writer(r);
 	r->draining = false;
 }
 

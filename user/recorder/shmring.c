@@ -129,6 +129,25 @@ void shmring__commit(struct shmring *r, void *data)
 	__atomic_store_n(&rec->len, rec->unused, __ATOMIC_RELEASE);
 }
 
+bool shmring__skip_head(struct shmring *r)
+{
+	struct shmring_hdr *h = r->hdr;
+	uint64_t at = __atomic_load_n(&h->taken, __ATOMIC_RELAXED);
+	uint64_t end = __atomic_load_n(&h->reserved, __ATOMIC_ACQUIRE);
+	struct shmring_rec *rec =
+		(struct shmring_rec *)(r->data + (at & r->mask));
+	uint32_t len = rec->unused; /* set at reservation */
+
+	if (end <= at || __atomic_load_n(&rec->len, __ATOMIC_ACQUIRE) || !len ||
+	    len > r->size || (len & 7) || len > end - at)
+		return false;
+	memset(rec, 0, len);
+	__atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&h->dropped_bytes, len, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->taken, at + len, __ATOMIC_RELEASE);
+	return true;
+}
+
 size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx)
 {
 	struct shmring_hdr *h = r->hdr;

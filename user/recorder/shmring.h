@@ -82,4 +82,12 @@ void shmring__commit(struct shmring *r, void *data);
 typedef bool shmring_fn(const void *data, uint32_t len, void *ctx);
 size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx);
 
+/*
+ * The first record is reserved but not committed: its writer may have
+ * died between the two (SIGKILL, the OOM killer). Skip it (counted in
+ * dropped) and say so; the caller decides when it has waited long
+ * enough. false when the first record is committed, or none is reserved.
+ */
+bool shmring__skip_head(struct shmring *r);
+
 #endif
