@@ -136,43 +136,58 @@ static uint64_t name_value(const struct names *ns, const char *name)
 	return 0;
 }
 
-/* Out's entries as (N, object): a dict with int keys. */
-static int out_items(const struct walk *w, uint64_t out, struct py_item **items)
+/* One entry of Out: its number, its object. */
+struct out_entry {
+	int64_t n;
+	uint64_t value;
+};
+
+/*
+ * Out's entries (a dict with int keys), each key read once: the `_N`
+ * aliases, user_ns_hidden and the last result all look them up.
+ */
+static int out_items(const struct walk *w, uint64_t out,
+		     struct out_entry **entries)
 {
 	uint64_t used = 0;
-	int n;
+	struct py_item *items;
+	int n, i, k = 0;
 
-	*items = NULL;
+	*entries = NULL;
 	if (!out || pyread__type(w->r, out) != PYT_DICT ||
 	    pyread__read(w->r, out + 0x10, &used, sizeof(used)) ||
 	    used > NS_MAX)
 		return 0;
-	*items = malloc((used + 16) * sizeof(**items));
-	if (!*items)
+	items = malloc((used + 16) * sizeof(*items));
+	*entries = malloc((used + 16) * sizeof(**entries));
+	if (!items || !*entries) {
+		free(items);
 		return -ENOMEM;
-	n = pyread__dict_items(w->r, out, *items, (int)used + 16);
-	return n < 0 ? 0 : n;
+	}
+	n = pyread__dict_items(w->r, out, items, (int)used + 16);
+	for (i = 0; i < n; i++)
+		if (!pyread__long(w->r, items[i].key, &(*entries)[k].n))
+			(*entries)[k++].value = items[i].value;
+	free(items);
+	return k;
 }
 
 /* Out[n]'s object, or 0. */
-static uint64_t out_get(const struct walk *w, const struct py_item *out,
-			int nout, long n)
+static uint64_t out_get(const struct out_entry *o, int no, long n)
 {
-	int64_t v;
 	int i;
 
-	for (i = 0; i < nout; i++)
-		if (!pyread__long(w->r, out[i].key, &v) && v == n)
-			return out[i].value;
+	for (i = 0; i < no; i++)
+		if (o[i].n == n)
+			return o[i].value;
 	return 0;
 }
 
 /* The global names, then each Out[N] with its `_N` alias (_bindings). */
-static int bind_names(struct walk *w, const struct names *ns, uint64_t out,
-		      const struct py_item *o, int no, struct bindings *b)
+static int bind_names(const struct names *ns, uint64_t out,
+		      const struct out_entry *o, int no, struct bindings *b)
 {
 	char label[96], alias[32];
-	int64_t n;
 	int i, err = 0;
 
 	for (i = 0; !err && i < ns->n; i++) {
@@ -182,15 +197,13 @@ static int bind_names(struct walk *w, const struct names *ns, uint64_t out,
 
 		if (!name[0] || (out && v == out))
 			continue;
-		if (out && k >= 0 && out_get(w, o, no, k) == v)
+		if (out && k >= 0 && out_get(o, no, k) == v)
 			continue; /* counted with Out[N] below */
 		err = bind(b, name, v, 1, row_name(name));
 	}
 	for (i = 0; !err && i < no; i++) {
-		if (pyread__long(w->r, o[i].key, &n))
-			continue;
-		snprintf(alias, sizeof(alias), "_%lld", (long long)n);
-		snprintf(label, sizeof(label), "Out[%lld]", (long long)n);
+		snprintf(alias, sizeof(alias), "_%lld", (long long)o[i].n);
+		snprintf(label, sizeof(label), "Out[%lld]", (long long)o[i].n);
 		err = bind(b, label, o[i].value,
 			   1 + (name_value(ns, alias) == o[i].value), true);
 	}
@@ -277,19 +290,18 @@ static int bind_hidden(struct walk *w, uint64_t hidden, bool have_out,
 }
 
 /* The last execution result: one more reference to the newest Out[N]. */
-static void bind_last(struct walk *w, uint64_t shell, const struct py_item *o,
+static void bind_last(struct walk *w, uint64_t shell, const struct out_entry *o,
 		      int no, struct bindings *b)
 {
 	uint64_t er = shell_attr(w, shell, "last_execution_result");
 	uint64_t last = er ? pyread__attr(w->r, er, "result") : 0;
-	int64_t n, best = -1;
+	int64_t best = -1;
 	char label[64];
 	int i;
 
 	for (i = 0; last && i < no; i++)
-		if (o[i].value == last && !pyread__long(w->r, o[i].key, &n) &&
-		    n > best)
-			best = n;
+		if (o[i].value == last && o[i].n > best)
+			best = o[i].n;
 	snprintf(label, sizeof(label), "Out[%lld]", (long long)best);
 	if (best >= 0 && find(b, label))
 		find(b, label)->refs++;
@@ -377,7 +389,7 @@ static int add_roots(struct walk *w, const struct bindings *b)
 int roots__read(struct walk *w, uint64_t ns)
 {
 	struct bindings b = { 0 };
-	struct py_item *o = NULL;
+	struct out_entry *o = NULL;
 	struct names names;
 	uint64_t out, shell;
 	int no, err;
@@ -396,7 +408,7 @@ int roots__read(struct walk *w, uint64_t ns)
 	walk__boundary(w, out);
 	bound_modules(w);
 	bound_shell(w, shell);
-	err = no < 0 ? no : bind_names(w, &names, out, o, no, &b);
+	err = no < 0 ? no : bind_names(&names, out, o, no, &b);
 	if (!err && shell) {
 		bind_displayhook(w, shell_attr(w, shell, "displayhook"), &b);
 		err = bind_hidden(w, shell_attr(w, shell, "user_ns_hidden"),
