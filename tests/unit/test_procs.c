@@ -375,3 +375,21 @@ Test(procs, file_seen_from_our_root_keeps_its_path, .timeout = 10)
 		     -ENOENT);
 	cr_assert_str_eq(out, "/nonexistent/lib.so");
 }
+
+/* Files that come with the binary, found beside /proc/self/exe. */
+Test(procs, beside_self)
+{
+	char exe[4096], path[4096], small[8];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	cr_assert_gt(n, 0);
+	exe[n] = '\0';
+	cr_assert_eq(procs__beside_self(strrchr(exe, '/') + 1, path,
+					sizeof(path)),
+		     0);
+	cr_assert_str_eq(path, exe);
+	cr_assert_eq(procs__beside_self("no-such-file", path, sizeof(path)),
+		     -ENOENT);
+	cr_assert_eq(procs__beside_self("x", small, sizeof(small)),
+		     -ENAMETOOLONG);
+}

@@ -410,21 +410,12 @@ static int read_process(pid_t pid, const struct names_opts *o, FILE *out,
 /* The python/ folder next to this binary, when it holds the package. */
 static void package_path(char *buf, size_t size)
 {
-	char exe[PATH_MAX], probe[PATH_MAX + 64];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
+	static const char pkg[] = "/memprof_bpf/names.py";
 
-	buf[0] = '\0';
-	if (n <= 0)
-		return;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return;
-	*slash = '\0';
-	snprintf(probe, sizeof(probe), "%s/python/memprof_bpf/names.py", exe);
-	if (access(probe, R_OK) == 0 && strlen(exe) + 8 <= size)
-		snprintf(buf, size, "%.*s/python", (int)(size - 8), exe);
+	if (procs__beside_self("python/memprof_bpf/names.py", buf, size))
+		buf[0] = '\0';
+	else
+		buf[strlen(buf) - (sizeof(pkg) - 1)] = '\0'; /* .../python */
 }
 
 /* $MEMPROF_BPF_PYTHON, Debian's python3, or python3 on PATH. */

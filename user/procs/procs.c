@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -169,6 +170,24 @@ int procs__read_mem(pid_t pid, uint64_t addr, void *buf, size_t size)
 	got = pread(fd, buf, size, addr);
 	close(fd);
 	return got == (ssize_t)size ? 0 : -EIO;
+}
+
+int procs__beside_self(const char *rel, char *out, size_t size)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int len;
+
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	len = snprintf(out, size, "%s/%s", exe, rel);
+	if (len < 0 || (size_t)len >= size)
+		return -ENAMETOOLONG;
+	return access(out, R_OK) ? -ENOENT : 0;
 }
 
 bool procs__alive(pid_t pid)

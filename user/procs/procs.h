@@ -71,6 +71,12 @@ int procs__read_mem(pid_t pid, uint64_t addr, void *buf, size_t size);
  */
 int procs__file_path(pid_t pid, const char *path, dev_t dev, uint64_t ino,
 		     char *out, size_t size);
+/*
+ * rel's path in the folder of the running binary (/proc/self/exe): the
+ * files that come with it (python/, build/...). 0 when it is readable,
+ * -ENOENT, or -ENAMETOOLONG.
+ */
+int procs__beside_self(const char *rel, char *out, size_t size);
 /* Calls fn for every pid in /proc; stops early when fn returns non-zero. */
 int procs__each(int (*fn)(pid_t pid, void *ctx), void *ctx);
 

@@ -11,6 +11,7 @@
 #include "lib/log.h"
 #include "lib/text.h"
 #include "model/events.h"
+#include "procs/procs.h"
 #include "recording.h"
 #include "shmring.h"
 
@@ -35,27 +36,14 @@ struct recording {
 static int find_library(char *out, size_t size)
 {
 	const char *env = getenv("MEMPROF_BPF_RECORDER");
-	char exe[PATH_MAX], *slash;
-	ssize_t n;
+	int err;
 
 	if (env && *env) {
 		snprintf(out, size, "%s", env);
 		return access(out, R_OK) ? -errno : 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -ENOENT;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = '\0';
-	if (strlen(exe) + sizeof("/build/" SO_NAME) > size)
-		return -ENAMETOOLONG;
-	snprintf(out, size, "%s/build/%s", exe, SO_NAME);
-	if (access(out, R_OK) == 0)
-		return 0;
-	snprintf(out, size, "%s/%s", exe, SO_NAME);
-	return access(out, R_OK) ? -ENOENT : 0;
+	err = procs__beside_self("build/" SO_NAME, out, size);
+	return err == -ENOENT ? procs__beside_self(SO_NAME, out, size) : err;
 }
 
 int recording__start(struct agent *a)
