@@ -29,7 +29,7 @@ BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 # module except main; unit tests link against these.
 USER_DIRS := user $(sort $(dir $(wildcard user/*/*.c)))
 USER_HDRS := $(wildcard user/*.h user/*/*.h)
-LIB_SRCS := $(filter-out user/main.c user/recorder/recorder.c,$(wildcard user/*.c user/*/*.c))
+LIB_SRCS := $(filter-out user/main.c user/recorder/recorder.c user/recorder/pywalk.c,$(wildcard user/*.c user/*/*.c))
 LIB_OBJS := $(addprefix $(OUT)/,$(notdir $(LIB_SRCS:.c=.o)))
 vpath %.c $(USER_DIRS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -82,10 +82,10 @@ memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 
 # The in-process recorder (issue 17, being built): a preloaded library of
 # its own, never linked into the agent (RECORDER_SO, above).
-$(RECORDER_SO): user/recorder/recorder.c user/recorder/shmring.c user/recorder/shmring.h bpf/memprof.h | $(DEPS_STAMP)
+$(RECORDER_SO): user/recorder/recorder.c user/recorder/pywalk.c user/recorder/pywalk.h user/recorder/shmring.c user/recorder/shmring.h bpf/memprof.h | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(OUT)
-	$(Q)$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -Ibpf -Iuser user/recorder/recorder.c user/recorder/shmring.c -ldl -pthread -o $@
+	$(Q)$(CC) -O2 -g -fPIC -shared -fvisibility=hidden -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -Ibpf -Iuser user/recorder/recorder.c user/recorder/pywalk.c user/recorder/shmring.c -ldl -pthread -o $@
 
 # The notebook extension's cell markers (python/): memprof:cell__start and
 # cell__end USDT probes in a plain shared library the extension loads with

@@ -34,6 +34,28 @@ int BPF_KPROBE(dso_change)
 
 /* ---- USDT markers: CPython's gc and import, notebook cells ------------- */
 
+/*
+ * pid -> address, in pid, of its recorder ring's reserved count (struct
+ * shmring_hdr): set by the agent for a process that records in-process.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} recorder_cuts SEC(".maps");
+
+/* How far the calling process's recorder ring is reserved, or 0. */
+static __always_inline __u64 recorder_cut(void)
+{
+	__u32 pid = bpf_get_current_pid_tgid() >> 32;
+	__u64 *at = bpf_map_lookup_elem(&recorder_cuts, &pid), cut = 0;
+
+	if (at)
+		bpf_probe_read_user(&cut, sizeof(cut), (void *)*at);
+	return cut;
+}
+
 /* USDT argument i as a number (0 when the probe has no such argument). */
 static __always_inline long usdt_long(struct pt_regs *ctx, __u64 i)
 {
@@ -77,6 +99,7 @@ static __always_inline void emit_gc(struct pt_regs *ctx, __u32 done)
 	r->done = done;
 	r->value = usdt_long(ctx, 0);
 	r->ts_ns = bpf_ktime_get_ns();
+	r->cut = recorder_cut();
 	submit(r);
 }
 
@@ -90,6 +113,7 @@ static __always_inline void emit_import(struct pt_regs *ctx, __u32 done)
 	if (!r)
 		return;
 	r->done = done;
+	r->cut = recorder_cut();
 	usdt_str(ctx, 0, r->module, sizeof(r->module));
 	submit(r);
 }
@@ -111,6 +135,7 @@ static __always_inline void emit_cell(struct pt_regs *ctx, __u32 done)
 	r->execution_count = usdt_long(ctx, 0);
 	r->success = done ? usdt_long(ctx, 3) : 0;
 	r->ts_ns = bpf_ktime_get_ns();
+	r->cut = recorder_cut();
 	usdt_str(ctx, 1, r->file, sizeof(r->file));
 	usdt_str(ctx, 2, r->head, sizeof(r->head));
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);

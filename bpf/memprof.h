@@ -234,6 +234,38 @@ struct py_cfg {
 	__u64 code_gen; /* bumped by BPF at every code object dealloc */
 };
 
+/*
+ * Fold v into hash h: stack ids, code ids and chain signatures, the same
+ * in BPF (bpf/pystack.bpf.h) and in the recorder (user/recorder/pywalk.c).
+ */
+static inline __u64 py_mix(__u64 h, __u64 v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+/*
+ * The frame's instruction as the agent's line tables want it: f_lasti as
+ * is (3.8-3.10), or from 3.11 the instruction pointer turned into code
+ * units from the start of the bytecode; -1 when it is not inside it.
+ */
+static inline __s32 py_lasti(const struct py_cfg *cfg, __u64 code, __u64 instr)
+{
+	__s64 d;
+
+	if (!cfg->instr_is_ptr)
+		return (__s32)instr;
+	d = (__s64)(instr - (code + cfg->code_start)) >> 1; /* code units */
+	return d < -1 || d > 0x10000000 ? -1 : (__s32)d;
+}
+
+/*
+ * Markers (gc, import, cells) come through BPF even for a process that
+ * records its allocations in-process (user/recorder/): cut is how far its
+ * ring was reserved when the marker fired, so the agent handles what
+ * the process recorded before the marker first. 0: no recorder.
+ */
+
 /* A garbage collection begins (done == 0) or ends on a thread. */
 struct rec_gc {
 	struct rec_hdr hdr;
@@ -241,6 +273,7 @@ struct rec_gc {
 	__u32 done;
 	__s64 value; /* start: generation; done: objects collected */
 	__u64 ts_ns;
+	__u64 cut;
 };
 
 #define PY_MODULE_LEN 64
@@ -250,6 +283,7 @@ struct rec_import {
 	struct rec_hdr hdr;
 	__u32 tid;
 	__u32 done;
+	__u64 cut;
 	char module[PY_MODULE_LEN];
 };
 
@@ -264,6 +298,7 @@ struct rec_cell {
 	__s32 success; /* cell__end only */
 	__u32 unused;
 	__u64 ts_ns;
+	__u64 cut;
 	char file[PY_FILE_LEN]; /* the cell code's co_filename */
 	char head[CELL_HEAD_LEN]; /* first line of the cell's source */
 };

@@ -99,13 +99,6 @@ struct {
 	__type(value, __u64);
 } stack_sigs SEC(".maps");
 
-/* Fold v into hash h: stack ids, code ids and chain signatures. */
-static __always_inline __u64 mix(__u64 h, __u64 v)
-{
-	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-	return h * 0xff51afd7ed558ccdULL;
-}
-
 /* A word of the traced process, 0 when unreadable: callers take 0 as none. */
 static __always_inline __u64 read_u64(__u64 addr)
 {
@@ -200,22 +193,6 @@ static __always_inline void note_code(struct walk *w, const struct code_ref *c)
 }
 
 /*
- * The frame's instruction as the agent's line tables want it: f_lasti as
- * is (3.8-3.10), or from 3.11 the instruction pointer turned into code
- * units from the start of the bytecode; -1 when it is not inside it.
- */
-static __always_inline __s32 lasti_of(const struct py_cfg *cfg, __u64 code,
-				      __u64 instr)
-{
-	__s64 d;
-
-	if (!cfg->instr_is_ptr)
-		return (__s32)instr;
-	d = (__s64)(instr - (code + cfg->code_start)) >> 1; /* code units */
-	return d < -1 || d > 0x10000000 ? -1 : (__s32)d;
-}
-
-/*
  * Something of the filename's content: notebook cells are freed after they
  * run and the next cell's code object, filename string and name can land
  * at the very same addresses. The str hash when cached, else the last 16
@@ -234,7 +211,7 @@ static __always_inline __u64 str_identity(const struct py_cfg *cfg, __u64 str)
 	if (len >= 16)
 		bpf_probe_read_user(tail, sizeof(tail),
 				    (void *)(str + cfg->ascii_data + len - 16));
-	return mix(mix(len, tail[0]), tail[1]);
+	return py_mix(py_mix(len, tail[0]), tail[1]);
 }
 
 /* A field of a header copy in the scratch map, bounds-checked. */
@@ -390,7 +367,7 @@ static long raw_one(__u32 i, void *ctx)
 		return 0;
 	w->raw[d].code = code;
 	w->raw[d].instr = instr;
-	w->sig = mix(mix(w->sig, code), instr);
+	w->sig = py_mix(py_mix(w->sig, code), instr);
 	w->depth = d + 1;
 	return 0;
 }
@@ -421,13 +398,15 @@ static long id_one(__u32 i, void *ctx)
 	c->file = field64(w->head, sizeof(w->head), cfg->co_filename);
 	c->name = field64(w->head, sizeof(w->head), cfg->co_name);
 	c->first = field32(w->head, sizeof(w->head), cfg->co_firstlineno);
-	c->id = mix(mix(mix(mix(cfg->gen ^ w->pid, c->code), c->file), c->name),
-		    c->first);
-	c->id = mix(c->id, str_identity(cfg, c->file));
-	c->id = mix(c->id, code_birth(w, c->code));
+	c->id = py_mix(
+		py_mix(py_mix(py_mix(cfg->gen ^ w->pid, c->code), c->file),
+		       c->name),
+		c->first);
+	c->id = py_mix(c->id, str_identity(cfg, c->file));
+	c->id = py_mix(c->id, code_birth(w, c->code));
 	w->rec.frames[k].code_id = c->id;
-	w->rec.frames[k].lasti = lasti_of(cfg, c->code, f->instr);
-	w->hash = mix(mix(w->hash, c->id), f->instr);
+	w->rec.frames[k].lasti = py_lasti(cfg, c->code, f->instr);
+	w->hash = py_mix(py_mix(w->hash, c->id), f->instr);
 	w->out = k + 1;
 	return 0;
 }
@@ -518,14 +497,14 @@ static __always_inline __u64 py_stack(__u32 pid)
 	w->chunk = cfg->ts_datastack != PY_FIELD_NONE
 			   ? read_u64(ts + cfg->ts_datastack)
 			   : 0;
-	w->sig = mix(cfg->gen ^ pid, w->cfg.code_gen);
+	w->sig = py_mix(cfg->gen ^ pid, w->cfg.code_gen);
 	w->refills = 0;
 	read_window(w, w->frame);
 	bpf_loop(cfg->depth, raw_one, NULL, 0);
 	if (!w->depth)
 		return PY_STACK_NATIVE_THREAD;
 	__sync_fetch_and_add(&stats.py_walks, 1);
-	w->sig = mix(w->sig, w->frame != 0); /* truncated or not */
+	w->sig = py_mix(w->sig, w->frame != 0); /* truncated or not */
 	if (w->cfg.sig_cache) {
 		hit = bpf_map_lookup_elem(&stack_sigs, &w->sig);
 		if (hit)

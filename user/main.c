@@ -183,6 +183,7 @@ static void catch_lost_primary_exit(struct agent *a)
 	    waitpid(a->primary, &a->primary_status, WNOHANG) == a->primary) {
 		a->primary_reaped = true;
 		ring_buffer__consume(a->rb);
+		recording__drain(a);
 		if (!a->primary_done)
 			session__on_exit(a, a->primary, a->primary_status);
 	}
@@ -289,6 +290,7 @@ static void run(struct run *r)
 	if (err)
 		log_err("event loop: %s", strerror(-err));
 	ring_buffer__consume(a->rb); /* what is already queued counts */
+	recording__drain(a);
 	a->now_ns = now_monotonic_ns();
 }
 

@@ -44,9 +44,9 @@ static const char usage[] =
 	"      --pymalloc         count Python's small objects one by one\n"
 	"                         (probes CPython's object allocator; slower,\n"
 	"                         needs an interpreter with symbols)\n"
-	"      --probes KIND      uprobe (default) or recorder: the command\n"
-	"                         records its allocations in-process (no trap\n"
-	"                         per call; native sites only for now)\n"
+	"      --probes KIND      recorder (default for a command: it records\n"
+	"                         its own allocations, no trap per call) or\n"
+	"                         uprobe (what --pid and --comm get)\n"
 	"      --no-census        count only what is allocated after attach\n"
 	"                         (by default the heap a running process\n"
 	"                         already holds is read at attach and counted\n"
@@ -131,6 +131,7 @@ static int parse_probes(const char *arg, struct env *env)
 	if (i < 0)
 		return -1;
 	env->recorder = i == 1;
+	env->probes_set = true;
 	return 0;
 }
 
@@ -262,6 +263,15 @@ static int validate(struct env *env)
 			"with '--'; use --snapshot-dir with --pid/--comm");
 		return -1;
 	}
+	/* Probing CPython's allocator, or the bare probes: uprobes only. */
+	if (env->probes_set && env->recorder &&
+	    (env->pymalloc || env->bench_floor)) {
+		log_err("%s needs --probes uprobe",
+			env->pymalloc ? "--pymalloc" : "--bench-floor");
+		return -1;
+	}
+	if (!env->probes_set)
+		env->recorder = !env->pymalloc && !env->bench_floor;
 	format_from_output(env);
 	return 0;
 }

@@ -275,6 +275,21 @@ static const struct record_kind kinds[REC_TYPE_MAX] = {
 	[REC_OOM] = { sizeof(struct rec_oom), on_oom, false },
 };
 
+/* A marker's cut in its process's recorder ring (memprof.h), or 0. */
+static uint64_t marker_cut(const struct rec_hdr *h)
+{
+	switch (h->type) {
+	case REC_GC:
+		return ((const struct rec_gc *)h)->cut;
+	case REC_IMPORT:
+		return ((const struct rec_import *)h)->cut;
+	case REC_CELL:
+		return ((const struct rec_cell *)h)->cut;
+	default:
+		return 0;
+	}
+}
+
 /* Unknown types are said once: the agent and its probes are out of step. */
 int events__handle(void *ctx, void *data, size_t size)
 {
@@ -299,6 +314,7 @@ int events__handle(void *ctx, void *data, size_t size)
 	/* A fork, exec or exit: what the recorder wrote before it first. */
 	if (h->type == REC_FORK || h->type == REC_EXEC || h->type == REC_EXIT)
 		recording__drain(a);
+	recording__drain_to(a, marker_cut(h));
 	if (k->needs_tracee && !(t = tracees__find(&a->procs, h->pid)))
 		return 0; /* raced with its exit/detach */
 	k->handle(a, t, data);

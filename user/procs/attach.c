@@ -696,15 +696,25 @@ static int attach_pymalloc(struct agent *a, struct tracee *t,
  * process (relocated by then even at the program's entry point). Found
  * this way it needs no .symtab, so stripped builds have it too.
  */
+/* PyCode_Type's address in the process, or 0. */
+static uint64_t code_type_addr(const struct py_runtime *rt)
+{
+	uint64_t type, size;
+
+	if (elfsym__object(rt->path, "PyCode_Type", &type, &size) ||
+	    size < rt->layout->tp_dealloc + 8u)
+		return 0;
+	return rt->bias + type;
+}
+
 static int64_t code_dealloc_offset(pid_t pid, const struct py_runtime *rt)
 {
-	uint64_t type, size, fn = 0, slot = rt->layout->tp_dealloc;
+	uint64_t type = code_type_addr(rt), fn = 0;
 	struct elfsym *e;
 	int64_t off;
 
-	if (elfsym__object(rt->path, "PyCode_Type", &type, &size) ||
-	    size < slot + 8 ||
-	    procs__read_mem(pid, rt->bias + type + slot, &fn, sizeof(fn)))
+	if (!type || procs__read_mem(pid, type + rt->layout->tp_dealloc, &fn,
+				     sizeof(fn)))
 		return -ENOENT;
 	e = fn ? elfsym__open(rt->path) : NULL;
 	if (!e)
@@ -737,6 +747,21 @@ static bool attach_code_dealloc(struct agent *a, struct tracee *t,
 	return true;
 }
 
+/*
+ * Its markers (gc, import, cells) come through BPF, its allocations
+ * through its ring: BPF notes where the ring stood at each marker.
+ */
+static int mark_cuts(struct agent *a, const struct tracee *t)
+{
+	__u64 at = recording__cut_address(a, t->pid);
+	__u32 key = t->pid;
+
+	if (!at)
+		return -ENOENT;
+	return bpf_map__update_elem(a->skel->maps.recorder_cuts, &key,
+				    sizeof(key), &at, sizeof(at), BPF_ANY);
+}
+
 int attach__python(struct agent *a, struct tracee *t)
 {
 	struct py_runtime rt;
@@ -754,11 +779,17 @@ int attach__python(struct agent *a, struct tracee *t)
 		return err;
 	t->py_first = t->nlinks; /* what follows goes with this image */
 	fill_cfg(&cfg, &rt, a->env.py_depth);
-	err = bpf_map__update_elem(a->skel->maps.py_procs, &key, sizeof(key),
-				   &cfg, sizeof(cfg), BPF_ANY);
+	if (t->recorder) /* it walks its own stacks, with this layout */
+		err = recording__python(a, t->pid, &cfg, code_type_addr(&rt),
+					rt.layout->tp_dealloc)
+			      ?: mark_cuts(a, t);
+	else
+		err = bpf_map__update_elem(a->skel->maps.py_procs, &key,
+					   sizeof(key), &cfg, sizeof(cfg),
+					   BPF_ANY);
 	if (err)
 		return err;
-	if (attach_code_dealloc(a, t, &rt)) {
+	if (!t->recorder && attach_code_dealloc(a, t, &rt)) {
 		cfg.sig_cache = 1;
 		bpf_map__update_elem(a->skel->maps.py_procs, &key, sizeof(key),
 				     &cfg, sizeof(cfg), BPF_ANY);
@@ -854,6 +885,8 @@ void attach__forget_python(struct agent *a, struct tracee *t)
 		t->nlinks = t->py_first;
 	}
 	bpf_map__delete_elem(a->skel->maps.py_procs, &key, sizeof(key), 0);
+	recording__forget_python(a, t->pid);
+	bpf_map__delete_elem(a->skel->maps.recorder_cuts, &key, sizeof(key), 0);
 	t->python = false;
 	t->cell_markers = false;
 }

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "launch.h"
+#include "procs.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/text.h"
@@ -85,28 +86,9 @@ pid_t launch__start(char **argv)
 	return pid;
 }
 
-/* AT_ENTRY from /proc/PID/auxv: the program's entry point (_start). */
-static unsigned long entry_point(pid_t pid)
-{
-	char path[64];
-	Elf64_auxv_t av;
-	unsigned long entry = 0;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/auxv", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	while (read(fd, &av, sizeof(av)) == sizeof(av) && av.a_type != AT_NULL)
-		if (av.a_type == AT_ENTRY)
-			entry = av.a_un.a_val;
-	close(fd);
-	return entry;
-}
-
 int launch__to_entry(pid_t pid)
 {
-	unsigned long entry = entry_point(pid), orig, trap;
+	unsigned long entry = procs__auxv(pid, AT_ENTRY), orig, trap;
 	struct user_regs_struct regs;
 	int status;
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <ctype.h>
+#include <elf.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -400,4 +401,22 @@ int64_t procs__memcg_oom_kills(const struct memcg *m)
 			    buf, sizeof(buf)) <= 0)
 		return -1;
 	return procs__parse_oom_kills(buf);
+}
+
+unsigned long procs__auxv(pid_t pid, unsigned long type)
+{
+	unsigned long value = 0;
+	Elf64_auxv_t av;
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (read(fd, &av, sizeof(av)) == sizeof(av) && av.a_type != AT_NULL)
+		if (av.a_type == type)
+			value = av.a_un.a_val;
+	close(fd);
+	return value;
 }

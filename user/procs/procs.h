@@ -54,6 +54,8 @@ bool procs__parse_exiting(const char *stat);
 bool procs__alive(pid_t pid);
 /* Exiting, a zombie, or gone (PF_EXITING, or no /proc/PID/stat). */
 bool procs__exiting(pid_t pid);
+/* An entry of /proc/PID/auxv (AT_ENTRY, AT_RANDOM...), or 0. */
+unsigned long procs__auxv(pid_t pid, unsigned long type);
 /*
  * size bytes of pid's memory at addr, through /proc/PID/mem (read only:
  * never written, no page faulted in by us that the process would not).

@@ -14,7 +14,7 @@
  * A free is recorded before the block is freed, so that a malloc that
  * reuses it on another thread is always recorded after it. Nothing here
  * blocks or allocates: a full ring drops the record and counts it.
- * Python stacks (rec_alloc.stack) are not read yet: 0.
+ * Python stacks come from pywalk.c, once the agent has configured it.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -28,6 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "memprof.h"
+#include "recorder/pywalk.h"
 #include "recorder/shmring.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -113,6 +114,7 @@ static void after_fork(void)
 {
 	pid = (uint32_t)getpid();
 	tid = 0;
+	pywalk__after_fork();
 }
 
 /*
@@ -171,18 +173,31 @@ static void *record(uint32_t type, uint32_t size)
 	return h;
 }
 
+/*
+ * The thread's Python stack id, 0 if none. Walked before the record is
+ * reserved: the stack's own records must come first in the ring.
+ */
+static uint64_t py_stack(void)
+{
+	return recording ? pywalk__stack(&ring, pid, thread_id()) : 0;
+}
+
 static void alloc_done(uint32_t fn, void *addr, uint64_t size, uint64_t site)
 {
 	struct rec_alloc *r;
+	uint64_t stack;
 
-	if (!addr || !(r = record(REC_ALLOC, sizeof(*r))))
+	if (!addr)
+		return;
+	stack = py_stack();
+	if (!(r = record(REC_ALLOC, sizeof(*r))))
 		return;
 	r->tid = thread_id();
 	r->fn = fn;
 	r->addr = (uint64_t)addr;
 	r->size = size;
 	r->site = site;
-	r->stack = 0;
+	r->stack = stack;
 	shmring__commit(&ring, r);
 }
 
@@ -207,9 +222,11 @@ static void realloc_done(uint32_t fn, void *old, void *addr, uint64_t size,
 			 bool remapped, uint64_t site)
 {
 	struct rec_realloc *r;
+	uint64_t stack;
 
 	if (!addr && size)
 		return; /* failed: the old block is untouched */
+	stack = py_stack();
 	if (!(r = record(REC_REALLOC, sizeof(*r))))
 		return;
 	r->tid = thread_id();
@@ -219,7 +236,7 @@ static void realloc_done(uint32_t fn, void *old, void *addr, uint64_t size,
 	r->new_addr = (uint64_t)addr;
 	r->size = size;
 	r->site = site;
-	r->stack = 0;
+	r->stack = stack;
 	shmring__commit(&ring, r);
 }
 
@@ -413,6 +430,7 @@ static void *mapped(void *addr, size_t len, int prot, int flags, int fd,
 		    off_t off, uint64_t site)
 {
 	struct rec_mmap *r;
+	uint64_t stack;
 	void *p;
 
 	resolve();
@@ -421,13 +439,15 @@ static void *mapped(void *addr, size_t len, int prot, int flags, int fd,
 	depth++;
 	p = real.mmap(addr, len, prot, flags, fd, off);
 	depth--;
-	if (p == MAP_FAILED || !heap_mapping(prot, flags) ||
-	    !(r = record(REC_MMAP, sizeof(*r))))
+	if (p == MAP_FAILED || !heap_mapping(prot, flags))
+		return p;
+	stack = py_stack();
+	if (!(r = record(REC_MMAP, sizeof(*r))))
 		return p;
 	r->addr = (uint64_t)p;
 	r->len = page_up(len);
 	r->site = site;
-	r->stack = 0;
+	r->stack = stack;
 	shmring__commit(&ring, r);
 	return p;
 }

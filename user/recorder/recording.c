@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,20 +122,24 @@ void recording__after_launch(struct agent *a)
 		unsetenv("LD_PRELOAD");
 }
 
-/* Does pid map the ring (its memfd, by name)? */
-static bool maps_ring(pid_t pid)
+/* Where pid maps the ring's header (its memfd, by name), or 0. */
+static uint64_t ring_address(pid_t pid)
 {
+	unsigned long long start, off;
 	char path[64], line[4096];
-	bool found = false;
+	uint64_t at = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, RING_NAME) != NULL;
+	while (f && !at && fgets(line, sizeof(line), f))
+		if (strstr(line, RING_NAME) &&
+		    sscanf(line, "%llx-%*x %*s %llx", &start, &off) == 2 &&
+		    off == 0)
+			at = start;
 	if (f)
 		fclose(f);
-	return found;
+	return at;
 }
 
 bool recording__in(const struct agent *a, pid_t pid, char **files, int n)
@@ -143,7 +150,7 @@ bool recording__in(const struct agent *a, pid_t pid, char **files, int n)
 		return false;
 	for (i = 0; i < n; i++)
 		if (!strcmp(text__base_name(files[i]), SO_NAME))
-			return maps_ring(pid);
+			return ring_address(pid) != 0;
 	return false;
 }
 
@@ -205,6 +212,115 @@ void recording__drain(struct agent *a)
 	shmring__consume(&r->ring, take, a);
 	skip_dead_writer(r);
 	r->draining = false;
+}
+
+/* pid's slot in the ring header, or a free one (NULL: all taken). */
+static struct shmring_proc *proc_slot(struct shmring_hdr *h, pid_t pid)
+{
+	struct shmring_proc *free_ = NULL;
+	int i;
+
+	for (i = 0; i < SHMRING_PROCS; i++) {
+		if (h->procs[i].pid == (uint32_t)pid)
+			return &h->procs[i];
+		if (!h->procs[i].pid && !free_)
+			free_ = &h->procs[i];
+	}
+	return free_;
+}
+
+/*
+ * Write a slot as the recorder reads it: the sequence odd while it
+ * changes, then the generation bumped so every process looks again.
+ */
+static void write_slot(struct shmring_hdr *h, struct shmring_proc *s,
+		       const struct shmring_proc *v)
+{
+	uint32_t seq = s->seq;
+
+	__atomic_store_n(&s->seq, seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	s->image = v->image;
+	s->code_type = v->code_type;
+	s->tp_dealloc = v->tp_dealloc;
+	s->cfg = v->cfg;
+	__atomic_store_n(&s->pid, v->pid, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&h->procs_gen, 1, __ATOMIC_RELEASE);
+}
+
+int recording__python(struct agent *a, pid_t pid, const struct py_cfg *cfg,
+		      uint64_t code_type, uint32_t tp_dealloc)
+{
+	struct shmring_proc v = { .pid = (uint32_t)pid,
+				  .code_type = code_type,
+				  .tp_dealloc = tp_dealloc,
+				  .cfg = *cfg };
+	unsigned long random = procs__auxv(pid, AT_RANDOM);
+	struct shmring_proc *s;
+
+	if (!a->rec)
+		return -ENOENT;
+	if (!random || procs__read_mem(pid, random, &v.image, sizeof(v.image)))
+		return -ESRCH;
+	s = proc_slot(a->rec->ring.hdr, pid);
+	if (!s)
+		return -ENOSPC;
+	v.cfg.sig_cache = 1; /* the recorder hooks code deallocation */
+	write_slot(a->rec->ring.hdr, s, &v);
+	return 0;
+}
+
+void recording__forget_python(struct agent *a, pid_t pid)
+{
+	struct shmring_proc v = { 0 }, *s;
+
+	if (!a->rec)
+		return;
+	s = proc_slot(a->rec->ring.hdr, pid);
+	if (s && s->pid == (uint32_t)pid)
+		write_slot(a->rec->ring.hdr, s, &v);
+}
+
+uint64_t recording__cut_address(const struct agent *a, pid_t pid)
+{
+	uint64_t at = a->rec ? ring_address(pid) : 0;
+
+	return at ? at + offsetof(struct shmring_hdr, reserved) : 0;
+}
+
+/*
+ * A record below the cut may still be being written (its writer is
+ * between reserve and commit, a few instructions): wait this long for
+ * it, then go on (the marker is handled a little early, never lost).
+ */
+#define CUT_WAIT_NS 2000000ULL
+
+void recording__drain_to(struct agent *a, uint64_t cut)
+{
+	struct recording *r = a->rec;
+	uint64_t since = 0;
+
+	if (!r || r->draining || !cut)
+		return;
+	r->draining = true;
+	while (shmring__consume_to(&r->ring, cut, take, a),
+	       shmring__taken(&r->ring) < cut && !r->stall_at) {
+		if (!since)
+			since = now_monotonic_ns();
+		else if (now_monotonic_ns() - since > CUT_WAIT_NS)
+			break;
+		sched_yield();
+	}
+	r->draining = false;
+}
+
+void recording__drain_reserved(struct agent *a)
+{
+	if (a->rec)
+		recording__drain_to(a,
+				    __atomic_load_n(&a->rec->ring.hdr->reserved,
+						    __ATOMIC_ACQUIRE));
 }
 
 uint64_t recording__dropped(const struct agent *a)

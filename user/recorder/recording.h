@@ -34,6 +34,29 @@ bool recording__in(const struct agent *a, pid_t pid, char **files, int n);
  * the next drain, half a second at most.
  */
 void recording__drain(struct agent *a);
+/*
+ * pid walks its Python stacks in-process with cfg (attach.c builds it as
+ * for BPF); code_type is &PyCode_Type there, whose tp_dealloc (at that
+ * offset) the recorder hooks. 0 or -errno (-ENOSPC: no free slot, the
+ * process gets native sites).
+ */
+struct py_cfg;
+int recording__python(struct agent *a, pid_t pid, const struct py_cfg *cfg,
+		      uint64_t code_type, uint32_t tp_dealloc);
+/* pid's image is gone (exec, exit): its slot is free again. */
+void recording__forget_python(struct agent *a, pid_t pid);
+/*
+ * Where pid keeps its ring's reserved count (BPF reads it when a marker
+ * fires: the marker's cut), or 0 when it maps no ring of ours.
+ */
+uint64_t recording__cut_address(const struct agent *a, pid_t pid);
+/* Handle the records reserved before cut, before the marker that has it. */
+void recording__drain_to(struct agent *a, uint64_t cut);
+/*
+ * Everything reserved by now, waiting briefly for records being written:
+ * a query's caller recorded its allocations before it asked.
+ */
+void recording__drain_reserved(struct agent *a);
 /* Records the ring had no room for. */
 uint64_t recording__dropped(const struct agent *a);
 

@@ -150,11 +150,17 @@ bool shmring__skip_head(struct shmring *r)
 
 size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx)
 {
+	return shmring__consume_to(r, UINT64_MAX, fn, ctx);
+}
+
+size_t shmring__consume_to(struct shmring *r, uint64_t end, shmring_fn *fn,
+			   void *ctx)
+{
 	struct shmring_hdr *h = r->hdr;
 	uint64_t at = __atomic_load_n(&h->taken, __ATOMIC_RELAXED);
 	size_t n = 0;
 
-	for (;;) {
+	while (at < end) {
 		struct shmring_rec *rec =
 			(struct shmring_rec *)(r->data + (at & r->mask));
 		uint32_t len = __atomic_load_n(&rec->len, __ATOMIC_ACQUIRE);

@@ -22,12 +22,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "memprof.h"
 
 #define SHMRING_MAGIC 0x676e69726d656d6dull /* "mmemring" */
-#define SHMRING_VERSION 1
+#define SHMRING_VERSION 2
 #define SHMRING_HDR 4096 /* the header page */
 #define SHMRING_MIN (64u << 10)
 #define SHMRING_MAX (1u << 30)
+
+#define SHMRING_PROCS 24 /* Python processes of one tree walked at once */
+
+/*
+ * How one Python process of the ring's tree walks its stacks: the agent
+ * writes it (recording__python) when it has read the interpreter's layout,
+ * as it fills the BPF map py_procs for a process with uprobes. The
+ * recorder takes the slot whose pid and image are its own: an exec'd
+ * image (same pid) never walks with its predecessor's offsets. seq is odd
+ * while the agent writes the slot; pid 0 is a free slot.
+ */
+struct shmring_proc {
+	uint32_t pid;
+	uint32_t seq;
+	uint64_t image; /* the image's AT_RANDOM bytes (getauxval) */
+	uint64_t code_type; /* &PyCode_Type in the process */
+	uint32_t tp_dealloc; /* offset of tp_dealloc in a type object */
+	uint32_t unused;
+	struct py_cfg cfg;
+};
 
 /* The header page, shared by the writers and the reader. */
 struct shmring_hdr {
@@ -39,7 +60,12 @@ struct shmring_hdr {
 	_Alignas(64) uint64_t taken; /* bytes the reader took */
 	_Alignas(64) uint64_t dropped; /* records that did not fit */
 	uint64_t dropped_bytes;
+	_Alignas(64) uint64_t procs_gen; /* bumped at every change of procs */
+	struct shmring_proc procs[SHMRING_PROCS];
 };
+
+_Static_assert(sizeof(struct shmring_hdr) <= SHMRING_HDR, "the ring's header "
+							  "must fit its page");
 
 /* Each record starts with its length (8-aligned, header included). */
 struct shmring_rec {
@@ -81,6 +107,14 @@ void shmring__commit(struct shmring *r, void *data);
  */
 typedef bool shmring_fn(const void *data, uint32_t len, void *ctx);
 size_t shmring__consume(struct shmring *r, shmring_fn *fn, void *ctx);
+/* The same, for the records reserved before the count end only. */
+size_t shmring__consume_to(struct shmring *r, uint64_t end, shmring_fn *fn,
+			   void *ctx);
+/* How far the reader has taken: the reserved count it stands at. */
+static inline uint64_t shmring__taken(const struct shmring *r)
+{
+	return __atomic_load_n(&r->hdr->taken, __ATOMIC_ACQUIRE);
+}
 
 /*
  * The first record is reserved but not committed: its writer may have

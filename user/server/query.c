@@ -14,6 +14,7 @@
 #include "output/publish.h"
 #include "lineserver.h"
 #include "query.h"
+#include "recorder/recording.h"
 #include "output/snapshot.h"
 
 #define READ_NS 1000000000ULL /* a whole request, however it trickles */
@@ -512,6 +513,7 @@ static void drain_ring(struct agent *a)
 		a->now_ns = now_monotonic_ns();
 		ring_buffer__consume(a->rb);
 	}
+	recording__drain_reserved(a);
 }
 
 /* The reply to req about t, its sites resolved first. */

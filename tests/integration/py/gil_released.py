@@ -2,8 +2,8 @@ import ctypes
 import time
 
 # ctypes releases the GIL around foreign calls: this malloc runs in a
-# thread that does not hold the GIL (3.12+'s "current tstate" is NULL).
-libc = ctypes.CDLL("libc.so.6")
+# thread without the GIL (3.12+'s "current tstate" is NULL). CDLL(None):
+libc = ctypes.CDLL(None)  # malloc as bound: a preloaded recorder's
 libc.malloc.restype = ctypes.c_void_p
 libc.malloc.argtypes = [ctypes.c_size_t]
 

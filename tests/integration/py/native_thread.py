@@ -2,7 +2,9 @@ import ctypes
 import threading
 import time
 
-libc = ctypes.CDLL("libc.so.6")
+# malloc as the program binds it (the global scope: a preloaded
+# recorder's, else libc's), not libc's own handle, which bypasses it.
+libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
 MALLOC = ctypes.cast(libc.malloc, ctypes.c_void_p).value
 
