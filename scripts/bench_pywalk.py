@@ -173,7 +173,8 @@ def run_case(case, tmp):
             extra = ["--py-depth", "1"]
     snap = os.path.join(tmp, "snap.json")
     errf = open(os.path.join(tmp, "agent.err"), "w+")
-    a = subprocess.Popen([AGENT, "-v", "--batch", "-o", snap] + extra +
+    a = subprocess.Popen([AGENT, "--probes", "uprobe", "-v", "--batch",
+                          "-o", snap] + extra +
                          ["--"] + cmd, stdout=subprocess.PIPE,
                          stderr=errf, text=True, env=env)
     r0 = r1 = None

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 AGENT = os.path.join(ROOT, "memprof-bpf")
+RECORDER = os.path.join(ROOT, "build", "libmemprof-recorder.so")
 PROGS = os.path.join(ROOT, "build", "progs")
 
 
@@ -77,6 +78,12 @@ def sid_root():
     root = r.stdout.strip().splitlines()[-1]
     assert os.path.exists(os.path.join(root, "lib64",
                                        "ld-linux-x86-64.so.2")), root
+    # The recorder's library where LD_PRELOAD names it, inside the root
+    # too (as an admin bind-mounts it into a container): commands run in
+    # the root record in-process, as on the host.
+    inside = root + RECORDER
+    os.makedirs(os.path.dirname(inside), exist_ok=True)
+    shutil.copy2(RECORDER, inside)
     return root
 
 

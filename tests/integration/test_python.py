@@ -80,19 +80,32 @@ def bytearray_block(version, n):
     return n + (33 if version >= (3, 15) else 1)
 
 
-def trace(request, tmp_path, exe, script, flags=(), launcher=()):
+# The tests of stacks run on both paths: the in-process recorder (the
+# default for a command) and uprobes (what an attached process gets).
+PATHS = pytest.mark.parametrize("probes", ["recorder", "uprobe"])
+
+
+def trace(request, tmp_path, exe, script, flags=(), launcher=(),
+          probes=None):
     out = tmp_path / "py.json"
     argv, _ = command(request, exe, script)
-    r = run_agent(["-o", str(out), *flags, "--", *launcher, *argv])
+    path = ["--probes", probes, "-v"] if probes else []
+    r = run_agent(["-o", str(out), *path, *flags, "--", *launcher, *argv])
     assert r.returncode == 0, r.stderr
+    if probes:  # the path asked for, not a fallback
+        assert ("allocator in the in-process recorder" in r.stderr) == \
+            (probes == "recorder"), r.stderr
     snap = load(out)
     assert snap["dropped_events"] == 0
     return snap
 
 
 @pytest.mark.parametrize("version,exe", ALL)
-def test_nested_calls_file_function_line(request, tmp_path, version, exe):
-    snap = trace(request, tmp_path, exe, "nested.py")
+@PATHS
+def test_nested_calls_file_function_line(request, tmp_path, version, exe,
+                                         probes):
+    snap = trace(request, tmp_path, exe, "nested.py",
+                 probes=probes)
     top = snap["peak"]["stacks"][0]
     # Two bytearray(30_000_000) buffers (30,000,001 bytes each).
     assert (top["bytes"], top["count"]) == \
@@ -102,6 +115,35 @@ def test_nested_calls_file_function_line(request, tmp_path, version, exe):
     assert files == {command(request, exe, "nested.py")[1]}
     leaf = top["frames"][-1]
     assert leaf["native"] is True and leaf["module"]
+
+
+def script_sites(snap, path):
+    """{Python frames: (bytes, count)} at the peak for the stacks whose
+    innermost Python frame is the script's own code at path. Not the
+    libraries' below it: the recorder's 16 bytes of TLS make threading's
+    pthread_create allocate 16 bytes more, which can move the peak among
+    the interpreter's own small allocations."""
+    return {tuple(python_frames(st)): (st["bytes"], st["count"])
+            for st in snap["peak"]["stacks"]
+            if [f for f in st["frames"] if not f["native"]] and
+            [f for f in st["frames"] if not f["native"]][-1]["file"] == path}
+
+
+@pytest.mark.parametrize("version,exe", with_sid(
+    [((3, 11), "/usr/bin/python3.11"), ((3, 13), PYENV +
+                                        "3.13.0/bin/python3.13")] + SID))
+@pytest.mark.parametrize("script", ["threads.py", "reused_code.py"])
+def test_both_paths_see_the_same_sites(request, tmp_path, version, exe,
+                                       script):
+    # Issue 17's exactness: the recorder and the probes, the same bytes
+    # and counts at every Python site of the script.
+    path = command(request, exe, script)[1]
+    sites = []
+    for p in ("recorder", "uprobe"):
+        (tmp_path / p).mkdir()
+        sites.append(script_sites(trace(request, tmp_path / p, exe, script,
+                                        probes=p), path))
+    assert sites[0] and sites[0] == sites[1]
 
 
 # Launchers exec the program in the same process: the agent follows them
@@ -148,8 +190,11 @@ def test_launcher_that_fails_says_so_once(tmp_path):
 
 
 @pytest.mark.parametrize("version,exe", ALL)
-def test_each_thread_gets_its_own_stack(request, tmp_path, version, exe):
-    snap = trace(request, tmp_path, exe, "threads.py")
+@PATHS
+def test_each_thread_gets_its_own_stack(request, tmp_path, version, exe,
+                                        probes):
+    snap = trace(request, tmp_path, exe, "threads.py",
+                 probes=probes)
     by_leaf = {}
     for st in snap["peak"]["stacks"]:
         fr = python_frames(st)
@@ -165,9 +210,11 @@ def test_each_thread_gets_its_own_stack(request, tmp_path, version, exe):
 
 
 @pytest.mark.parametrize("version,exe", ALL)
-def test_thread_without_python_state_is_a_native_thread(request, tmp_path,
-                                                        version, exe):
-    snap = trace(request, tmp_path, exe, "native_thread.py")
+@PATHS
+def test_thread_without_python_state_is_a_native_thread(
+        request, tmp_path, version, exe, probes):
+    snap = trace(request, tmp_path, exe, "native_thread.py",
+                 probes=probes)
     st = [s for s in snap["peak"]["stacks"] if s["bytes"] == 7777777]
     assert len(st) == 1, snap["peak"]["stacks"][:3]
     frames = st[0]["frames"]
@@ -208,10 +255,13 @@ def test_depth_is_bounded_and_truncation_marked(tmp_path, depth, frames):
 
 @pytest.mark.parametrize("version,exe", with_sid(
     [((3, 11), "/usr/bin/python3.11")] + SID))
-def test_gc_markers_on_debian_python(request, tmp_path, version, exe):
+@PATHS
+def test_gc_markers_on_debian_python(request, tmp_path, version, exe,
+                                     probes):
     # Debian's pythons have the gc__start/gc__done USDT markers: the
     # collection that frees 20 cycles holding 1,000,001 bytes each is seen.
-    snap = trace(request, tmp_path, exe, "gc_cycles.py")
+    snap = trace(request, tmp_path, exe, "gc_cycles.py",
+                 probes=probes)
     gc = snap["gc"]
     assert gc is not None
     assert gc["collections"] >= 1 and gc["seconds"] > 0
@@ -227,12 +277,14 @@ def test_no_gc_markers_without_usdt(request, tmp_path):
 
 @pytest.mark.parametrize("version,exe", with_sid(
     [((3, 11), "/usr/bin/python3.11")] + SID))
-def test_import_markers_attribute_module_level_memory(request, tmp_path,
-                                                      version, exe):
+@PATHS
+def test_import_markers_attribute_module_level_memory(
+        request, tmp_path, version, exe, probes):
     # `import heavy_module` allocates 12,345,678 bytes at module level: the
     # import__find__load__* markers put "[import heavy_module]" at the root
     # (3.15 has two sites per marker).
-    snap = trace(request, tmp_path, exe, "imports.py")
+    snap = trace(request, tmp_path, exe, "imports.py",
+                 probes=probes)
     st, = [s for s in snap["peak"]["stacks"]
            if s["bytes"] == bytearray_block(version, 12_345_677)]
     assert st["frames"][0]["function"] == "[import heavy_module]"
@@ -244,9 +296,11 @@ def test_import_markers_attribute_module_level_memory(request, tmp_path,
 
 
 @pytest.mark.parametrize("version,exe", ALL)
+@PATHS
 def test_freed_code_objects_never_lend_their_names(request, tmp_path,
-                                                   version, exe):
-    snap = trace(request, tmp_path, exe, "reused_code.py")
+                                                   version, exe, probes):
+    snap = trace(request, tmp_path, exe, "reused_code.py",
+                 probes=probes)
     seen = {}
     for st in snap["peak"]["stacks"]:
         i = st["bytes"] - bytearray_block(version, 199_999)
@@ -360,9 +414,11 @@ def test_numpy_and_list_growth_land_on_their_lines(request, tmp_path,
 
 
 @pytest.mark.parametrize("version,exe", ALL)
+@PATHS
 def test_gil_released_allocation_keeps_its_stack(request, tmp_path, version,
-                                                 exe):
-    snap = trace(request, tmp_path, exe, "gil_released.py")
+                                                 exe, probes):
+    snap = trace(request, tmp_path, exe, "gil_released.py",
+                 probes=probes)
     st, = [s for s in snap["peak"]["stacks"] if s["bytes"] == 9999999]
     assert python_frames(st)[-2:] == [("<module>", 15), ("c_alloc", 12)]
 
