@@ -17,6 +17,7 @@
 #include "view/batch.h"
 #include "offline/diff.h"
 #include "names/names.h"
+#include "recorder/kernelspec.h"
 #include "model/events.h"
 #include "lib/clock.h"
 #include "lib/log.h"
@@ -403,6 +404,8 @@ int main(int argc, char **argv)
 	/* Reading a Python's names from outside needs root, not BPF. */
 	if (argc > 1 && !strcmp(argv[1], "names"))
 		return names__main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "kernelspec"))
+		return kernelspec__main(argc - 1, argv + 1);
 	err = options__parse(argc, argv, &a.env);
 	if (err)
 		return err > 0 ? 0 : 2;

@@ -31,11 +31,11 @@ def near(value, want, tol=0.05):
 
 
 @contextlib.contextmanager
-def agent(tmp_path, sid=None):
+def agent(tmp_path, sid=None, flags=()):
     state = pathlib.Path(sid.host("state")) if sid else tmp_path / "state"
     env = dict(os.environ, MEMPROF_BPF_STATE_DIR=str(state))
     a = subprocess.Popen([AGENT, "--batch", "-i", "0.2", "-D",
-                          str(tmp_path), "--comm", "ipykernel"],
+                          str(tmp_path), "--comm", "ipykernel", *flags],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=env)
     try:
@@ -92,11 +92,13 @@ def only_child(pid):
 
 
 @contextlib.contextmanager
-def kernel(state, extension=False, nb=None, sid=None, wrapper=None):
+def kernel(state, extension=False, nb=None, sid=None, wrapper=None,
+           spec=None):
     """A real ipykernel (Debian's python3, or sid's in its root) run cell by
     cell by nbclient; state: where the agent publishes (the extension looks
     for it there); nb: the notebook (default tests/notebooks/cells.ipynb);
-    wrapper: a command that forks Debian's kernel (c.pid: its child)."""
+    wrapper: a command that forks Debian's kernel (c.pid: its child);
+    spec: (JUPYTER_PATH, name) of another kernel spec of Debian's python3."""
     if nb is None:
         nb = nbformat.read(NOTEBOOK, as_version=4)
     if extension:
@@ -114,6 +116,8 @@ def kernel(state, extension=False, nb=None, sid=None, wrapper=None):
     elif wrapper:
         where = dict(JUPYTER_PATH=wrapped_spec(state, wrapper))
         name = "wrapped"
+    elif spec:
+        where, name = dict(JUPYTER_PATH=spec[0]), spec[1]
     c = nbclient.NotebookClient(nb, kernel_name=name, timeout=120,
                                 startup_timeout=60)
     with jupyter_env(**where), c.setup_kernel(env=env):
@@ -345,3 +349,35 @@ def test_kernel_in_its_own_pid_namespace(tmp_path):
         assert rows[-1] is False, rows
         (name, size, cell), = [r for r in rows[:-1] if r[0] == "keep"]
         assert near(size, 128 * MiB) and cell == "In [%d]" % (k + 6), rows
+
+
+def test_kernelspec_kernel_records_in_process(tmp_path):
+    """memprof-bpf kernelspec install: its kernels start with the recorder
+    waiting; --comm ipykernel adopts its ring (no allocator uprobes) and
+    the cells come out as on the uprobe path."""
+    prefix = tmp_path / "prefix"
+    r = subprocess.run([AGENT, "kernelspec", "install", "--prefix",
+                        str(prefix), "--name", "memprof-test", "--python",
+                        "/usr/bin/python3.11"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    where = prefix / "share" / "jupyter"
+    spec = json.loads((where / "kernels" / "memprof-test" /
+                       "kernel.json").read_text())
+    assert spec["display_name"] == "Python 3 (memprof)"
+    assert spec["env"]["MEMPROF_RECORDER"] == "wait"
+    assert os.path.exists(spec["env"]["LD_PRELOAD"])
+    with agent(tmp_path, flags=["-v"]) as (a, state), \
+            kernel(state, spec=(str(where), "memprof-test")) as (c, nb):
+        files = run_notebook(state, c, nb, 0)
+        check_cells(state, c.pid, files)
+        pid = c.pid
+    err = a.stderr.read()
+    assert "pid %d: reading its in-process recorder" % pid in err, err
+    assert re.search(r"tracing pid %d .*allocator in the in-process "
+                     r"recorder" % pid, err), err
+    snap = load(tmp_path / ("memprof-python3.11-%d-exit.json" % pid))
+    assert snap["dropped_events"] == 0
+    tmp_run = [r for r in snap["peak"]["cells"] if r["file"] == files[2]]
+    assert snap["peak_cell"] == tmp_run[0]["label"]
+    assert near(tmp_run[0]["live_bytes"], 256 * MiB)

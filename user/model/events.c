@@ -314,7 +314,7 @@ int events__handle(void *ctx, void *data, size_t size)
 	/* A fork, exec or exit: what the recorder wrote before it first. */
 	if (h->type == REC_FORK || h->type == REC_EXEC || h->type == REC_EXIT)
 		recording__drain(a);
-	recording__drain_to(a, marker_cut(h));
+	recording__drain_to(a, h->pid, marker_cut(h));
 	if (k->needs_tracee && !(t = tracees__find(&a->procs, h->pid)))
 		return 0; /* raced with its exit/detach */
 	k->handle(a, t, data);

@@ -364,7 +364,7 @@ int attach__tracee(struct agent *a, struct tracee *t)
 	if (nf < 0)
 		return nf;
 	/* Its own records come from the recorder: no allocator probes. */
-	if (recording__in(a, t->pid, files, nf)) {
+	if (recording__in(a, t, files, nf)) {
 		if (t->recorder && t->nlinks)
 			return 0; /* an exec that kept it: as it was */
 		t->replanned = false; /* it records from its first call */

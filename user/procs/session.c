@@ -54,8 +54,10 @@ static const char *attach_reason(const struct tracee *t, int err)
  */
 static bool census_wanted(const struct tracee *t)
 {
-	if (t->census.state != CENSUS_NONE || t->recorder)
-		return false; /* the recorder saw its image from the start */
+	if (t->census.state != CENSUS_NONE)
+		return false;
+	if (t->recorder) /* its image seen from the start, or adopted late */
+		return t->recorder_late;
 	return !(t->primary || t->forked) || t->replanned;
 }
 
@@ -259,10 +261,11 @@ static int start_command(struct agent *a)
 		return launcher_exited(a, pid, status);
 	if (!err && t)
 		err = try_attach(a, t);
-	if (!err && t && a->rec && !t->recorder)
+	if (!err && t && a->env.recorder && !t->recorder)
 		log_warn("pid %d (%s): the recorder did not load (a static or "
-			 "setuid program?): its allocations are traced with "
-			 "uprobes",
+			 "setuid program, or a root where the library is not "
+			 "at "
+			 "its path?): its allocations are traced with uprobes",
 			 pid, t->comm);
 	if (err && err != -EAGAIN) {
 		log_err("cannot trace '%s': %s", a->env.command[0],

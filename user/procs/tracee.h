@@ -58,6 +58,8 @@ struct tracee {
 	bool cell_markers; /* memprof:cell__* USDT attached */
 	bool python; /* py_procs configured for it */
 	bool recorder; /* allocations from the in-process recorder's ring */
+	bool recorder_late; /* its ring was adopted: it ran unrecorded */
+	int ring; /* which of the agent's rings (user/recorder/recording.c) */
 	struct py_layout pylay; /* as read from this process (3.13+) */
 	const struct py_layout *pylayout; /* &pylay once python */
 	struct gc_stats gc; /* from python:gc__* USDT markers */

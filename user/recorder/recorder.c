@@ -5,8 +5,10 @@
  * It interposes the malloc family and anonymous mmap/munmap/mremap, and
  * writes the records bpf/alloc.bpf.h writes (bpf/memprof.h) into the
  * shared-memory ring whose memfd MEMPROF_RECORDER_FD names
- * (recorder/shmring.c): no trap per allocation. Without that variable,
- * every call passes straight through.
+ * (recorder/shmring.c): no trap per allocation. With MEMPROF_RECORDER=wait
+ * instead (a kernel started by `memprof-bpf kernelspec`'s spec), it makes
+ * a ring of its own and records only while an agent has adopted it.
+ * Without either, every call passes straight through.
  *
  * What the uprobes count, it counts: glibc calls malloc through its PLT
  * (strdup, fopen...: interposed, as the probes see them), but not mmap or
@@ -37,6 +39,9 @@
 #define PAGE 4096ull
 #define MMAPPED_CHUNK 0x2 /* glibc's IS_MMAPPED bit in a chunk's size */
 #define BOOT_BYTES (64u << 10)
+/* A ring made here (a kernel's: MEMPROF_RECORDER=wait), for an agent to
+ * adopt: ~300,000 records between two of its reads, every 10 ms. */
+#define WAIT_RING (16u << 20)
 
 /* The real functions, found with dlsym(RTLD_NEXT) on first use. */
 static struct {
@@ -125,7 +130,7 @@ static void after_fork(void)
 static void start(void)
 {
 	static bool started;
-	const char *fd;
+	const char *fd, *wait;
 
 	if (started)
 		return;
@@ -133,8 +138,14 @@ static void start(void)
 	resolve();
 	pid = (uint32_t)getpid();
 	fd = getenv("MEMPROF_RECORDER_FD");
-	if (!fd || !*fd || shmring__map(&ring, atoi(fd)))
+	wait = getenv("MEMPROF_RECORDER");
+	if (fd && *fd) {
+		if (shmring__map(&ring, atoi(fd)))
+			return;
+	} else if (!wait || strcmp(wait, "wait") ||
+		   shmring__create(&ring, WAIT_RING)) {
 		return;
+	}
 	pthread_atfork(NULL, NULL, after_fork);
 	recording = true;
 }
@@ -165,6 +176,8 @@ static void *record(uint32_t type, uint32_t size)
 		if (!recording)
 			return NULL;
 	}
+	if (!__atomic_load_n(&ring.hdr->consumer, __ATOMIC_RELAXED))
+		return NULL; /* no agent reads it: wait, one load a call */
 	h = shmring__reserve(&ring, size);
 	if (h) {
 		h->type = type;

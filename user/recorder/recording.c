@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "agent.h"
 #include "lib/clock.h"
@@ -15,24 +16,36 @@
 #include "lib/text.h"
 #include "model/events.h"
 #include "procs/procs.h"
+#include "procs/tracee.h"
 #include "recording.h"
 #include "shmring.h"
 
 #define RING_BYTES (64u << 20) /* ~1.3 million records between drains */
+#define MAX_RINGS 64 /* the command's, and every kernel's adopted */
 #define STALL_NS 500000000ULL /* a record of an unknown pid waits this long */
 #define DEAD_NS 2000000000ULL /* a record reserved, never committed */
 #define SO_NAME "libmemprof-recorder.so"
 #define RING_NAME "/memfd:memprof-ring"
 
-struct recording {
+/* One ring: the command tree's, or a kernel's (and its children's). */
+struct ring {
 	struct shmring ring;
+	uint64_t ino; /* the memfd's inode: a ring is adopted once */
+	pid_t owner; /* the process it was made for */
+	uint64_t stall_at, stall_since; /* the waiting record, and since */
+	uint64_t head, head_since; /* where the reader stands, since when */
+};
+
+struct recording {
+	struct ring rings[MAX_RINGS];
+	int nrings;
 	char so[PATH_MAX]; /* the library the command preloads */
 	char *old_preload; /* LD_PRELOAD as it was, to put back */
 	bool had_preload;
-	bool draining; /* recording__drain runs (it may be asked again) */
-	uint64_t stall_at, stall_since; /* the waiting record, and since */
+	bool draining; /* a drain runs (a record's handler may ask again) */
+	struct ring *cur; /* the ring being drained */
 	uint64_t stale; /* records dropped: their process never showed */
-	uint64_t head, head_since; /* where the reader stands, since when */
+	uint64_t closed_dropped; /* drops of rings closed since */
 };
 
 /* The library: $MEMPROF_BPF_RECORDER, else build/ next to the agent. */
@@ -49,36 +62,81 @@ static int find_library(char *out, size_t size)
 	return err == -ENOENT ? procs__beside_self(SO_NAME, out, size) : err;
 }
 
+int recording__library(char *out, size_t size)
+{
+	return find_library(out, size);
+}
+
+/* Rings are always possible (a kernel's may be adopted); the command's
+ * is made only for a command that records. */
 int recording__start(struct agent *a)
 {
-	struct recording *r;
+	struct recording *r = calloc(1, sizeof(*r));
+	struct stat st;
+	struct ring *g;
 	int err;
 
-	if (!a->env.recorder || !a->env.command)
-		return 0;
-	r = calloc(1, sizeof(*r));
 	if (!r)
 		return 2;
+	a->rec = r;
+	if (!a->env.recorder || !a->env.command)
+		return 0;
+	g = &r->rings[0];
 	err = find_library(r->so, sizeof(r->so));
 	if (!err)
-		err = shmring__create(&r->ring, RING_BYTES);
+		err = shmring__create(&g->ring, RING_BYTES);
 	if (err) {
 		log_err("--probes recorder: %s: %s", r->so[0] ? r->so : SO_NAME,
 			strerror(-err));
-		free(r);
 		return 2;
 	}
-	a->rec = r;
+	g->ring.hdr->consumer = (uint32_t)getpid();
+	g->ino = fstat(g->ring.fd, &st) ? 0 : st.st_ino;
+	r->nrings = 1;
 	return 0;
+}
+
+static void write_slot(struct shmring_hdr *h, struct shmring_proc *s,
+		       const struct shmring_proc *v);
+
+/* No process walks stacks for nobody: every slot of the header freed. */
+static void clear_slots(struct shmring_hdr *h)
+{
+	struct shmring_proc none = { 0 };
+	int i;
+
+	for (i = 0; i < SHMRING_PROCS; i++)
+		if (h->procs[i].pid)
+			write_slot(h, &h->procs[i], &none);
+}
+
+/* Let go of a ring: its writers go back to waiting (one load a call). */
+static void close_ring(struct recording *r, struct ring *g)
+{
+	uint32_t me = (uint32_t)getpid();
+
+	clear_slots(g->ring.hdr);
+	r->closed_dropped +=
+		__atomic_load_n(&g->ring.hdr->dropped, __ATOMIC_RELAXED);
+	__atomic_compare_exchange_n(&g->ring.hdr->consumer, &me, 0, false,
+				    __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+	shmring__close(&g->ring);
+	memset(g, 0, sizeof(*g));
+	g->ring.fd = -1;
 }
 
 void recording__stop(struct agent *a)
 {
-	if (!a->rec)
+	struct recording *r = a->rec;
+	int i;
+
+	if (!r)
 		return;
-	shmring__close(&a->rec->ring);
-	free(a->rec->old_preload);
-	free(a->rec);
+	for (i = 0; i < r->nrings; i++)
+		if (r->rings[i].ring.hdr)
+			close_ring(r, &r->rings[i]);
+	free(r->old_preload);
+	free(r);
 	a->rec = NULL;
 }
 
@@ -93,7 +151,7 @@ void recording__before_launch(struct agent *a)
 	const char *old = getenv("LD_PRELOAD");
 	char fd[16], *preload;
 
-	if (!r)
+	if (!r || !r->nrings)
 		return;
 	r->had_preload = old != NULL;
 	r->old_preload = old ? strdup(old) : NULL;
@@ -102,9 +160,9 @@ void recording__before_launch(struct agent *a)
 		return;
 	setenv("LD_PRELOAD", preload, 1);
 	free(preload);
-	snprintf(fd, sizeof(fd), "%d", r->ring.fd);
+	snprintf(fd, sizeof(fd), "%d", r->rings[0].ring.fd);
 	setenv("MEMPROF_RECORDER_FD", fd, 1);
-	fcntl(r->ring.fd, F_SETFD, 0);
+	fcntl(r->rings[0].ring.fd, F_SETFD, 0);
 }
 
 /* Back as it was: no other child of the agent gets the ring. */
@@ -112,20 +170,24 @@ void recording__after_launch(struct agent *a)
 {
 	struct recording *r = a->rec;
 
-	if (!r)
+	if (!r || !r->nrings)
 		return;
-	fcntl(r->ring.fd, F_SETFD, FD_CLOEXEC);
+	fcntl(r->rings[0].ring.fd, F_SETFD, FD_CLOEXEC);
 	unsetenv("MEMPROF_RECORDER_FD");
 	if (r->had_preload)
 		setenv("LD_PRELOAD", r->old_preload ? r->old_preload : "", 1);
 	else
 		unsetenv("LD_PRELOAD");
+	r->rings[0].owner = a->primary;
 }
 
-/* Where pid maps the ring's header (its memfd, by name), or 0. */
-static uint64_t ring_address(pid_t pid)
+/*
+ * Where pid maps the ring's header (its memfd, by name): its start, and
+ * its range as /proc/PID/map_files names it. 0 when it maps none.
+ */
+static uint64_t ring_mapping(pid_t pid, char *range, size_t size)
 {
-	unsigned long long start, off;
+	unsigned long long start, end, off;
 	char path[64], line[4096];
 	uint64_t at = 0;
 	FILE *f;
@@ -134,24 +196,134 @@ static uint64_t ring_address(pid_t pid)
 	f = fopen(path, "re");
 	while (f && !at && fgets(line, sizeof(line), f))
 		if (strstr(line, RING_NAME) &&
-		    sscanf(line, "%llx-%*x %*s %llx", &start, &off) == 2 &&
-		    off == 0)
+		    sscanf(line, "%llx-%llx %*s %llx", &start, &end, &off) ==
+			    3 &&
+		    off == 0) {
 			at = start;
+			snprintf(range, size, "%llx-%llx", start, end);
+		}
 	if (f)
 		fclose(f);
 	return at;
 }
 
-bool recording__in(const struct agent *a, pid_t pid, char **files, int n)
+static uint64_t ring_address(pid_t pid)
+{
+	char range[64];
+
+	return ring_mapping(pid, range, sizeof(range));
+}
+
+/*
+ * The ring pid writes to, opened through its mapping (its fd may be
+ * closed: Python's subprocess closes what it does not pass). -errno.
+ */
+static int open_ring_of(pid_t pid)
+{
+	char range[64], path[128];
+	int fd;
+
+	if (!ring_mapping(pid, range, sizeof(range)))
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%s", (int)pid, range);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+/* The ring with this inode, if the agent reads it already. */
+static struct ring *known_ring(struct recording *r, uint64_t ino)
 {
 	int i;
 
-	if (!a->rec)
+	for (i = 0; i < r->nrings; i++)
+		if (r->rings[i].ring.hdr && r->rings[i].ino == ino)
+			return &r->rings[i];
+	return NULL;
+}
+
+static struct ring *free_ring(struct recording *r)
+{
+	int i;
+
+	for (i = 0; i < r->nrings; i++)
+		if (!r->rings[i].ring.hdr)
+			return &r->rings[i];
+	return r->nrings < MAX_RINGS ? &r->rings[r->nrings++] : NULL;
+}
+
+static bool discard(const void *data, uint32_t len, void *ctx)
+{
+	(void)data, (void)len, (void)ctx;
+	return true;
+}
+
+/*
+ * A ring a kernel's recorder made and waits on: read it from now on. Not
+ * one another live agent reads (it would lose records to us): then the
+ * process gets uprobes, which see the recorder's calls into libc.
+ */
+static struct ring *adopt(struct agent *a, pid_t pid)
+{
+	struct recording *r = a->rec;
+	uint32_t other;
+	struct ring *g;
+	struct stat st;
+	int fd = open_ring_of(pid);
+
+	if (fd < 0 || fstat(fd, &st)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	g = known_ring(r, st.st_ino);
+	if (g) {
+		close(fd);
+		return g;
+	}
+	g = free_ring(r);
+	if (!g || shmring__map(&g->ring, fd)) {
+		close(fd);
+		return NULL;
+	}
+	other = __atomic_load_n(&g->ring.hdr->consumer, __ATOMIC_ACQUIRE);
+	if (other && (pid_t)other != getpid() && procs__alive((pid_t)other)) {
+		log_warn("pid %d: its recorder is read by another agent (pid "
+			 "%u): traced with uprobes",
+			 pid, other);
+		shmring__close(&g->ring);
+		memset(g, 0, sizeof(*g));
+		return NULL;
+	}
+	/* Whatever an earlier agent left: not ours to count. */
+	clear_slots(g->ring.hdr);
+	shmring__consume(&g->ring, discard, NULL);
+	__atomic_store_n(&g->ring.hdr->consumer, (uint32_t)getpid(),
+			 __ATOMIC_RELEASE);
+	g->ino = st.st_ino;
+	g->owner = pid;
+	log_info("pid %d: reading its in-process recorder", pid);
+	return g;
+}
+
+bool recording__in(struct agent *a, struct tracee *t, char **files, int n)
+{
+	struct recording *r = a->rec;
+	struct ring *g;
+	int i;
+
+	if (!r)
 		return false;
 	for (i = 0; i < n; i++)
 		if (!strcmp(text__base_name(files[i]), SO_NAME))
-			return ring_address(pid) != 0;
-	return false;
+			break;
+	if (i == n || !ring_address(t->pid))
+		return false;
+	g = adopt(a, t->pid); /* the command's tree: the agent's own ring */
+	if (!g)
+		return false;
+	t->recorder_late = g != &r->rings[0] && !t->forked;
+	t->ring = (int)(g - r->rings);
+	return true;
 }
 
 /*
@@ -164,22 +336,23 @@ static bool take(const void *data, uint32_t len, void *ctx)
 {
 	struct agent *a = ctx;
 	struct recording *r = a->rec;
+	struct ring *g = r->cur;
 	const struct rec_hdr *h = data;
-	uint64_t at = r->ring.hdr->taken, now;
+	uint64_t at = g->ring.hdr->taken, now;
 
 	if (len >= sizeof(*h) && !tracees__find(&a->procs, h->pid)) {
 		now = now_monotonic_ns();
-		if (r->stall_at != at + 1) {
-			r->stall_at = at + 1;
-			r->stall_since = now;
+		if (g->stall_at != at + 1) {
+			g->stall_at = at + 1;
+			g->stall_since = now;
 			return false;
 		}
-		if (now - r->stall_since < STALL_NS)
+		if (now - g->stall_since < STALL_NS)
 			return false;
 		r->stale++;
 		return true;
 	}
-	r->stall_at = 0;
+	g->stall_at = 0;
 	events__handle(a, (void *)data, len);
 	return true;
 }
@@ -189,29 +362,68 @@ static bool take(const void *data, uint32_t len, void *ctx)
  * reserved and never committed, its writer died in between (SIGKILL, the
  * OOM killer) and would stop the ring for good: skip it, counted.
  */
-static void skip_dead_writer(struct recording *r)
+static void skip_dead_writer(struct ring *g)
 {
-	uint64_t at = r->ring.hdr->taken, now = now_monotonic_ns();
+	uint64_t at = g->ring.hdr->taken, now = now_monotonic_ns();
 
-	if (at != r->head) {
-		r->head = at;
-		r->head_since = now;
+	if (at != g->head) {
+		g->head = at;
+		g->head_since = now;
 		return;
 	}
-	if (now - r->head_since >= DEAD_NS && shmring__skip_head(&r->ring))
-		r->head_since = now;
+	if (now - g->head_since >= DEAD_NS && shmring__skip_head(&g->ring))
+		g->head_since = now;
 }
 
+/* Is any tracee still writing to ring i? */
+static bool ring_in_use(struct agent *a, struct ring *g, int i)
+{
+	size_t k;
+
+	if (g->owner && procs__alive(g->owner))
+		return true;
+	for (k = 0; k < a->procs.len; k++)
+		if (a->procs.v[k]->recorder && a->procs.v[k]->ring == i)
+			return true;
+	return false;
+}
+
+/* Every ring, to what is committed; a kernel's ring goes with it. */
 void recording__drain(struct agent *a)
 {
 	struct recording *r = a->rec;
+	int i;
 
 	if (!r || r->draining)
 		return;
 	r->draining = true;
-	shmring__consume(&r->ring, take, a);
-	skip_dead_writer(r);
+	for (i = 0; i < r->nrings; i++) {
+		struct ring *g = &r->rings[i];
+
+		if (!g->ring.hdr)
+			continue;
+		r->cur = g;
+		shmring__consume(&g->ring, take, a);
+		skip_dead_writer(g);
+		if (i > 0 &&
+		    shmring__taken(&g->ring) ==
+			    __atomic_load_n(&g->ring.hdr->reserved,
+					    __ATOMIC_ACQUIRE) &&
+		    !ring_in_use(a, g, i))
+			close_ring(r, g);
+	}
 	r->draining = false;
+}
+
+/* The ring pid writes to, or NULL. */
+static struct ring *ring_of(struct agent *a, pid_t pid)
+{
+	struct tracee *t = tracees__find(&a->procs, pid);
+
+	if (!a->rec || !t || !t->recorder || t->ring < 0 ||
+	    t->ring >= a->rec->nrings || !a->rec->rings[t->ring].ring.hdr)
+		return NULL;
+	return &a->rec->rings[t->ring];
 }
 
 /* pid's slot in the ring header, or a free one (NULL: all taken). */
@@ -257,29 +469,31 @@ int recording__python(struct agent *a, pid_t pid, const struct py_cfg *cfg,
 				  .tp_dealloc = tp_dealloc,
 				  .cfg = *cfg };
 	unsigned long random = procs__auxv(pid, AT_RANDOM);
+	struct ring *g = ring_of(a, pid);
 	struct shmring_proc *s;
 
-	if (!a->rec)
+	if (!g)
 		return -ENOENT;
 	if (!random || procs__read_mem(pid, random, &v.image, sizeof(v.image)))
 		return -ESRCH;
-	s = proc_slot(a->rec->ring.hdr, pid);
+	s = proc_slot(g->ring.hdr, pid);
 	if (!s)
 		return -ENOSPC;
 	v.cfg.sig_cache = 1; /* the recorder hooks code deallocation */
-	write_slot(a->rec->ring.hdr, s, &v);
+	write_slot(g->ring.hdr, s, &v);
 	return 0;
 }
 
 void recording__forget_python(struct agent *a, pid_t pid)
 {
 	struct shmring_proc v = { 0 }, *s;
+	struct ring *g = ring_of(a, pid);
 
-	if (!a->rec)
+	if (!g)
 		return;
-	s = proc_slot(a->rec->ring.hdr, pid);
+	s = proc_slot(g->ring.hdr, pid);
 	if (s && s->pid == (uint32_t)pid)
-		write_slot(a->rec->ring.hdr, s, &v);
+		write_slot(g->ring.hdr, s, &v);
 }
 
 uint64_t recording__cut_address(const struct agent *a, pid_t pid)
@@ -296,16 +510,18 @@ uint64_t recording__cut_address(const struct agent *a, pid_t pid)
  */
 #define CUT_WAIT_NS 2000000ULL
 
-void recording__drain_to(struct agent *a, uint64_t cut)
+/* g's records reserved before cut, waiting briefly for late commits. */
+static void drain_ring_to(struct agent *a, struct ring *g, uint64_t cut)
 {
 	struct recording *r = a->rec;
 	uint64_t since = 0;
 
-	if (!r || r->draining || !cut)
+	if (r->draining || !cut)
 		return;
 	r->draining = true;
-	while (shmring__consume_to(&r->ring, cut, take, a),
-	       shmring__taken(&r->ring) < cut && !r->stall_at) {
+	r->cur = g;
+	while (shmring__consume_to(&g->ring, cut, take, a),
+	       shmring__taken(&g->ring) < cut && !g->stall_at) {
 		if (!since)
 			since = now_monotonic_ns();
 		else if (now_monotonic_ns() - since > CUT_WAIT_NS)
@@ -315,18 +531,39 @@ void recording__drain_to(struct agent *a, uint64_t cut)
 	r->draining = false;
 }
 
+void recording__drain_to(struct agent *a, pid_t pid, uint64_t cut)
+{
+	struct ring *g = cut ? ring_of(a, pid) : NULL;
+
+	if (g)
+		drain_ring_to(a, g, cut);
+}
+
 void recording__drain_reserved(struct agent *a)
 {
-	if (a->rec)
-		recording__drain_to(a,
-				    __atomic_load_n(&a->rec->ring.hdr->reserved,
-						    __ATOMIC_ACQUIRE));
+	struct recording *r = a->rec;
+	int i;
+
+	for (i = 0; r && i < r->nrings; i++)
+		if (r->rings[i].ring.hdr)
+			drain_ring_to(
+				a, &r->rings[i],
+				__atomic_load_n(&r->rings[i].ring.hdr->reserved,
+						__ATOMIC_ACQUIRE));
 }
 
 uint64_t recording__dropped(const struct agent *a)
 {
-	if (!a->rec)
+	const struct recording *r = a->rec;
+	uint64_t n;
+	int i;
+
+	if (!r)
 		return 0;
-	return __atomic_load_n(&a->rec->ring.hdr->dropped, __ATOMIC_RELAXED) +
-	       a->rec->stale;
+	n = r->stale + r->closed_dropped;
+	for (i = 0; i < r->nrings; i++)
+		if (r->rings[i].ring.hdr)
+			n += __atomic_load_n(&r->rings[i].ring.hdr->dropped,
+					     __ATOMIC_RELAXED);
+	return n;
 }

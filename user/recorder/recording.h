@@ -20,14 +20,24 @@ struct agent;
 /* What a tracee's allocator is said to be, when the recorder reports. */
 #define RECORDER_ALLOC "the in-process recorder"
 
-/* With --probes recorder and a command: make the ring. 0 or exit code. */
+/*
+ * Rings can be adopted from now on; with a command that records, make its
+ * ring. 0 or exit code.
+ */
 int recording__start(struct agent *a);
 void recording__stop(struct agent *a);
 /* Around the command's launch: its environment and the ring's fd. */
 void recording__before_launch(struct agent *a);
 void recording__after_launch(struct agent *a);
-/* Does pid record itself: the library among its files, the ring mapped? */
-bool recording__in(const struct agent *a, pid_t pid, char **files, int n);
+/*
+ * Does t record itself: the library among its files, a ring mapped? The
+ * command's tree writes to the agent's ring; a kernel started with the
+ * kernelspec (memprof-bpf kernelspec) to its own, adopted here: read from
+ * now on (t->recorder_late: what it holds from before needs a census).
+ * Sets t->ring.
+ */
+struct tracee;
+bool recording__in(struct agent *a, struct tracee *t, char **files, int n);
 /*
  * Hand every committed record to events__handle, in order. A record of
  * a process not known yet (its fork is still in the BPF ring) waits for
@@ -50,14 +60,16 @@ void recording__forget_python(struct agent *a, pid_t pid);
  * fires: the marker's cut), or 0 when it maps no ring of ours.
  */
 uint64_t recording__cut_address(const struct agent *a, pid_t pid);
-/* Handle the records reserved before cut, before the marker that has it. */
-void recording__drain_to(struct agent *a, uint64_t cut);
+/* Handle pid's records reserved before cut, before the marker with it. */
+void recording__drain_to(struct agent *a, pid_t pid, uint64_t cut);
 /*
  * Everything reserved by now, waiting briefly for records being written:
  * a query's caller recorded its allocations before it asked.
  */
 void recording__drain_reserved(struct agent *a);
-/* Records the ring had no room for. */
+/* Records the rings had no room for. */
 uint64_t recording__dropped(const struct agent *a);
+/* The library a command preloads (kernelspec names it too). 0 or -errno. */
+int recording__library(char *out, size_t size);
 
 #endif

@@ -56,6 +56,13 @@ struct shmring_hdr {
 	uint32_t version;
 	uint32_t unused;
 	uint64_t size; /* data bytes: a power of two */
+	/*
+	 * The agent reading the ring (its pid), 0 for none: writers record
+	 * only while it is set. A kernel's recorder makes its ring at start
+	 * and waits there, one load per call, until an agent adopts it.
+	 */
+	uint32_t consumer;
+	uint32_t unused2;
 	_Alignas(64) uint64_t reserved; /* bytes reserved since creation */
 	_Alignas(64) uint64_t taken; /* bytes the reader took */
 	_Alignas(64) uint64_t dropped; /* records that did not fit */
