@@ -294,3 +294,29 @@ Test(options, format_flag_and_output_suffix, .timeout = 10)
 	expect_error(ARGC(bad), bad, "--format svg");
 	cr_assert(strstr(err, "json, folded or html"), "%s", err);
 }
+
+/* A command records in-process unless it asks for probes. */
+Test(options, probes_default_and_choice, .timeout = 10)
+{
+	char *rec[] = { "memprof-bpf", "--", "ls", NULL };
+	char *up[] = { "memprof-bpf", "--probes", "uprobe", "--", "ls", NULL };
+	char *pym[] = { "memprof-bpf", "--pymalloc", "--", "ls", NULL };
+	char *floor[] = { "memprof-bpf", "--bench-floor", "--", "ls", NULL };
+	char *bad[] = { "memprof-bpf", "--probes", "recorder", "--pymalloc",
+			"--",	       "ls",	   NULL };
+	char *what[] = { "memprof-bpf", "--probes", "trap", "--", "ls", NULL };
+	struct env env;
+
+	cr_assert_eq(parse(ARGC(rec), rec, &env), 0, "%s", err);
+	cr_assert(env.recorder);
+	cr_assert_eq(parse(ARGC(up), up, &env), 0, "%s", err);
+	cr_assert_not(env.recorder);
+	/* CPython's allocator probed, or bare probes: uprobes only */
+	cr_assert_eq(parse(ARGC(pym), pym, &env), 0, "%s", err);
+	cr_assert_not(env.recorder);
+	cr_assert_eq(parse(ARGC(floor), floor, &env), 0, "%s", err);
+	cr_assert_not(env.recorder);
+	expect_error(ARGC(bad), bad, "--probes recorder --pymalloc");
+	cr_assert(strstr(err, "--pymalloc needs --probes uprobe"), "%s", err);
+	expect_error(ARGC(what), what, "--probes trap");
+}

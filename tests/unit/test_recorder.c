@@ -45,8 +45,11 @@ static void free_recs(struct recs *r)
 	free(r);
 }
 
-/* Run argv with the recorder writing to a new ring; its records. */
-static struct recs *run(char *const argv[], bool with_ring)
+/*
+ * Run argv with the recorder given a new ring, read by us (consumer set)
+ * or by nobody; its records.
+ */
+static struct recs *run_ring(char *const argv[], bool with_ring, bool consumer)
 {
 	char so[PATH_MAX], fdtext[16];
 	struct recs *out = calloc(1, sizeof(*out));
@@ -56,6 +59,7 @@ static struct recs *run(char *const argv[], bool with_ring)
 
 	cr_assert_not_null(realpath(SO, so), "%s is not built", SO);
 	cr_assert_eq(shmring__create(&ring, 16 << 20), 0);
+	ring.hdr->consumer = consumer ? (uint32_t)getpid() : 0;
 	pid = fork();
 	if (pid == 0) {
 		fcntl(ring.fd, F_SETFD, 0); /* the child keeps the memfd */
@@ -73,6 +77,11 @@ static struct recs *run(char *const argv[], bool with_ring)
 	cr_assert_eq(ring.hdr->dropped, 0);
 	shmring__close(&ring);
 	return out;
+}
+
+static struct recs *run(char *const argv[], bool with_ring)
+{
+	return run_ring(argv, with_ring, true);
 }
 
 static const struct rec_hdr *hdr(const struct recs *r, size_t i)
@@ -311,5 +320,18 @@ Test(recorder, python)
 	}
 	cr_assert_eq(n, 1);
 	cr_assert_gt(r->n, 1000); /* the interpreter's own start */
+	free_recs(r);
+}
+
+/*
+ * A ring nobody reads (an agent gone, or a kernel's ring not adopted):
+ * the program runs as ever and nothing is written, not even counted.
+ */
+Test(recorder, no_consumer_no_records)
+{
+	char *argv[] = { "build/progs/allocs", NULL };
+	struct recs *r = run_ring(argv, true, false);
+
+	cr_assert_eq(r->n, 0);
 	free_recs(r);
 }
