@@ -36,6 +36,24 @@ Test(prologue, free_like_skips_the_null_check, .timeout = 10)
 	cr_assert(s.emulated);
 }
 
+/* glibc 2.43 free: the NULL check, then an alignment check before work. */
+Test(prologue, free_243_skips_the_alignment_test, .timeout = 10)
+{
+	static const uint8_t code[] = {
+		0x48, 0x85, 0xff, /* test %rdi,%rdi */
+		0x0f, 0x84, 0xe7, 0x00, 0x00, 0x00, /* je +0xf0 */
+		0x40, 0xf6, 0xc7, 0x0f, /* test $0xf,%dil: single-stepped */
+		0x0f, 0x85, 0xcd, 0x00, 0x00, 0x00, /* jne  <- +13, emulated */
+		0x4c, 0x8b, 0x47, 0xf8, /* mov -0x8(%rdi),%r8 */
+		0x4d, 0x89, 0xc2, /* mov %r8,%r10 */
+		0xc3, /* ret */
+	};
+	struct probe_site s = decide(code, sizeof(code), true);
+
+	cr_assert_eq(s.skip, 13, "%s", s.why);
+	cr_assert(s.emulated);
+}
+
 Test(prologue, without_null_noop_stops_at_the_branch, .timeout = 10)
 {
 	struct probe_site s = decide(free_like, sizeof(free_like), false);

@@ -154,8 +154,8 @@ struct probe_site prologue__decide(const uint8_t *code, size_t len,
 	struct probe_site s;
 	cs_insn *insn = NULL;
 	uint64_t land;
+	size_t n, k;
 	csh cs;
-	size_t n;
 
 	if (len < 8)
 		return at_start(code, len, "entry");
@@ -170,7 +170,18 @@ struct probe_site prologue__decide(const uint8_t *code, size_t len,
 	s = at_start(code, len, "entry (no leading NULL check)");
 	if (n < 3 || !is_test_rdi_rdi(&insn[0]) || insn[1].id != X86_INS_JE)
 		goto out;
-	land = insn[2].address;
+	/*
+	 * glibc 2.43's free checks alignment next (test $0xf,%dil; jne): past
+	 * a few register-only instructions, the first emulated one.
+	 */
+	for (k = 2; k < n && k < 5 && register_only(cs, &insn[k]) &&
+		    !prologue__emulated(code + (insn[k].address - vaddr),
+					len - (insn[k].address - vaddr));
+	     k++)
+		;
+	if (k >= n)
+		goto out;
+	land = insn[k].address;
 	if (!prologue__emulated(code + (land - vaddr), len - (land - vaddr))) {
 		s.why = "entry (instruction after NULL check is not emulated)";
 		goto out;
@@ -182,7 +193,8 @@ struct probe_site prologue__decide(const uint8_t *code, size_t len,
 	}
 	s.skip = land - vaddr;
 	s.emulated = true;
-	s.why = "after NULL check (test rdi,rdi; je)";
+	s.why = k == 2 ? "after NULL check (test rdi,rdi; je)"
+		       : "after NULL check and register-only instructions";
 out:
 	if (insn)
 		cs_free(insn, n);
