@@ -23,7 +23,9 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include "recorder/pywalk.h"
 
 #define TABLE_SLOTS (1u << 16)
@@ -245,7 +247,8 @@ static void code_dealloc(void *obj)
 	struct rec_code_free *r;
 	struct code_slot *c;
 
-	if (lock_tables((uint32_t)-1)) {
+	/* Rare (cells, exec'd code, shutdown): the syscall is affordable. */
+	if (lock_tables((uint32_t)syscall(SYS_gettid))) {
 		c = w.on ? code_find(code) : NULL;
 		if (c) {
 			c->code = TOMBSTONE;
