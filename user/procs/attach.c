@@ -342,6 +342,13 @@ static void watch_dlopen(struct agent *a, struct tracee *t, char **files,
 	elfsym__close(e);
 }
 
+/*
+ * A process that maps the recorder but no ring yet is between ld.so's
+ * mapping and the library's constructor: wait this many ticks for the
+ * ring rather than probe an allocator it will record itself.
+ */
+#define RING_WAIT_TRIES 10
+
 int attach__tracee(struct agent *a, struct tracee *t)
 {
 	char exe[PATH_MAX], path[PATH_MAX], *files[256] = { 0 };
@@ -349,7 +356,7 @@ int attach__tracee(struct agent *a, struct tracee *t)
 	const char *alloc, *libc = NULL;
 	struct plan *pa, *pl;
 	ssize_t n;
-	int nf, i, err;
+	int nf, i, err, rin;
 	char link[64];
 
 	snprintf(link, sizeof(link), "/proc/%d/exe", t->pid);
@@ -364,7 +371,10 @@ int attach__tracee(struct agent *a, struct tracee *t)
 	if (nf < 0)
 		return nf;
 	/* Its own records come from the recorder: no allocator probes. */
-	if (recording__in(a, t, files, nf)) {
+	rin = recording__in(a, t, files, nf);
+	if (rin == -EAGAIN && t->attach_tries < RING_WAIT_TRIES)
+		return -EAGAIN; /* loaded, its constructor not run yet */
+	if (rin > 0) {
 		if (t->recorder && t->nlinks)
 			return 0; /* an exec that kept it: as it was */
 		t->replanned = false; /* it records from its first call */

@@ -305,25 +305,27 @@ static struct ring *adopt(struct agent *a, pid_t pid)
 	return g;
 }
 
-bool recording__in(struct agent *a, struct tracee *t, char **files, int n)
+int recording__in(struct agent *a, struct tracee *t, char **files, int n)
 {
 	struct recording *r = a->rec;
 	struct ring *g;
 	int i;
 
 	if (!r)
-		return false;
+		return 0;
 	for (i = 0; i < n; i++)
 		if (!strcmp(text__base_name(files[i]), SO_NAME))
 			break;
-	if (i == n || !ring_address(t->pid))
-		return false;
+	if (i == n)
+		return 0;
+	if (!ring_address(t->pid))
+		return -EAGAIN;
 	g = adopt(a, t->pid); /* the command's tree: the agent's own ring */
 	if (!g)
-		return false;
+		return 0;
 	t->recorder_late = g != &r->rings[0] && !t->forked;
 	t->ring = (int)(g - r->rings);
-	return true;
+	return 1;
 }
 
 /*

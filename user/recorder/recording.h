@@ -34,10 +34,13 @@ void recording__after_launch(struct agent *a);
  * command's tree writes to the agent's ring; a kernel started with the
  * kernelspec (memprof-bpf kernelspec) to its own, adopted here: read from
  * now on (t->recorder_late: what it holds from before needs a census).
- * Sets t->ring.
+ * Sets t->ring. 1: it records; 0: it does not (uprobes); -EAGAIN: it
+ * maps the library but no ring yet (between ld.so's mapping and its
+ * constructor; a library preloaded without a ring never gets one: the
+ * caller stops waiting).
  */
 struct tracee;
-bool recording__in(struct agent *a, struct tracee *t, char **files, int n);
+int recording__in(struct agent *a, struct tracee *t, char **files, int n);
 /*
  * Hand every committed record to events__handle, in order. A record of
  * a process not known yet (its fork is still in the BPF ring) waits for
