@@ -763,7 +763,7 @@ static bool attach_code_dealloc(struct agent *a, struct tracee *t,
  */
 static int mark_cuts(struct agent *a, const struct tracee *t)
 {
-	__u64 at = recording__cut_address(a, t->pid);
+	__u64 at = recording__cut_address(t);
 	__u32 key = t->pid;
 
 	if (!at)

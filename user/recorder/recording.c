@@ -207,24 +207,15 @@ static uint64_t ring_mapping(pid_t pid, char *range, size_t size)
 	return at;
 }
 
-static uint64_t ring_address(pid_t pid)
-{
-	char range[64];
-
-	return ring_mapping(pid, range, sizeof(range));
-}
-
 /*
  * The ring pid writes to, opened through its mapping (its fd may be
  * closed: Python's subprocess closes what it does not pass). -errno.
  */
-static int open_ring_of(pid_t pid)
+static int open_ring_of(pid_t pid, const char *range)
 {
-	char range[64], path[128];
+	char path[128];
 	int fd;
 
-	if (!ring_mapping(pid, range, sizeof(range)))
-		return -ENOENT;
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%s", (int)pid, range);
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
@@ -262,13 +253,13 @@ static bool discard(const void *data, uint32_t len, void *ctx)
  * one another live agent reads (it would lose records to us): then the
  * process gets uprobes, which see the recorder's calls into libc.
  */
-static struct ring *adopt(struct agent *a, pid_t pid)
+static struct ring *adopt(struct agent *a, pid_t pid, const char *range)
 {
 	struct recording *r = a->rec;
 	uint32_t other;
 	struct ring *g;
 	struct stat st;
-	int fd = open_ring_of(pid);
+	int fd = open_ring_of(pid, range);
 
 	if (fd < 0 || fstat(fd, &st)) {
 		if (fd >= 0)
@@ -308,7 +299,9 @@ static struct ring *adopt(struct agent *a, pid_t pid)
 int recording__in(struct agent *a, struct tracee *t, char **files, int n)
 {
 	struct recording *r = a->rec;
+	char range[64];
 	struct ring *g;
+	uint64_t at;
 	int i;
 
 	if (!r)
@@ -318,11 +311,14 @@ int recording__in(struct agent *a, struct tracee *t, char **files, int n)
 			break;
 	if (i == n)
 		return 0;
-	if (!ring_address(t->pid))
+	at = ring_mapping(t->pid, range, sizeof(range));
+	if (!at)
 		return -EAGAIN;
-	g = adopt(a, t->pid); /* the command's tree: the agent's own ring */
+	/* The command's tree: the agent's own ring. */
+	g = adopt(a, t->pid, range);
 	if (!g)
 		return 0;
+	t->ring_at = at;
 	t->recorder_late = g != &r->rings[0] && !t->forked;
 	t->ring = (int)(g - r->rings);
 	return 1;
@@ -498,11 +494,11 @@ void recording__forget_python(struct agent *a, pid_t pid)
 		write_slot(g->ring.hdr, s, &v);
 }
 
-uint64_t recording__cut_address(const struct agent *a, pid_t pid)
+uint64_t recording__cut_address(const struct tracee *t)
 {
-	uint64_t at = a->rec ? ring_address(pid) : 0;
-
-	return at ? at + offsetof(struct shmring_hdr, reserved) : 0;
+	return t->recorder && t->ring_at
+		       ? t->ring_at + offsetof(struct shmring_hdr, reserved)
+		       : 0;
 }
 
 /*

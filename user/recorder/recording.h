@@ -59,10 +59,10 @@ int recording__python(struct agent *a, pid_t pid, const struct py_cfg *cfg,
 /* pid's image is gone (exec, exit): its slot is free again. */
 void recording__forget_python(struct agent *a, pid_t pid);
 /*
- * Where pid keeps its ring's reserved count (BPF reads it when a marker
- * fires: the marker's cut), or 0 when it maps no ring of ours.
+ * Where t keeps its ring's reserved count (BPF reads it when a marker
+ * fires: the marker's cut), or 0 when it does not record.
  */
-uint64_t recording__cut_address(const struct agent *a, pid_t pid);
+uint64_t recording__cut_address(const struct tracee *t);
 /* Handle pid's records reserved before cut, before the marker with it. */
 void recording__drain_to(struct agent *a, pid_t pid, uint64_t cut);
 /*
