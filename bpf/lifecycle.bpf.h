@@ -18,7 +18,8 @@ const volatile bool watch_exec = false; /* report every exec (--comm) */
  * only watch for (--comm) is counted apart, since no process lost it.
  */
 static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,
-				      int code, struct task_struct *t)
+				      int code, __u64 image,
+				      struct task_struct *t)
 {
 	struct proc_cfg *cfg = traced(pid);
 	struct rec_proc *r;
@@ -36,6 +37,7 @@ static __always_inline void emit_proc(__u32 type, __u32 pid, __u32 child,
 	r->child = child;
 	r->exit_code = code;
 	r->ts_ns = bpf_ktime_get_ns();
+	r->image = image;
 	BPF_CORE_READ_STR_INTO(&r->comm, t, comm);
 	/* Rare and urgent: a forked child waits for its probes. */
 	bpf_ringbuf_submit(r, BPF_RB_FORCE_WAKEUP);
@@ -128,7 +130,38 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child)
 	if (child->pid != ctgid || !traced(ptgid))
 		return 0; /* a new thread, or not ours */
 	bpf_map_update_elem(&traced_pids, &ctgid, &zero, BPF_NOEXIST);
-	emit_proc(REC_FORK, ptgid, ctgid, 0, child);
+	emit_proc(REC_FORK, ptgid, ctgid, 0, 0, child);
+	return 0;
+}
+
+#define AT_RANDOM_TYPE 25 /* <elf.h>'s AT_RANDOM */
+#define AUXV_WORDS 56 /* mm_struct's saved_auxv[] */
+
+/*
+ * The new image's identity: the 16 random bytes exec put on its stack
+ * (AT_RANDOM), whose first 8 the in-process recorder also reads. Ordered
+ * by them, the recorder's records follow the exec that made their image.
+ */
+static __always_inline __u64 image_id(struct task_struct *p)
+{
+	struct mm_struct *mm = p->mm;
+	unsigned long type, value;
+	__u64 id = 0;
+	int i;
+
+	if (!mm)
+		return 0;
+	for (i = 0; i + 1 < AUXV_WORDS; i += 2) {
+		type = BPF_CORE_READ(mm, saved_auxv[i]);
+		if (!type)
+			return 0; /* AT_NULL: none */
+		if (type != AT_RANDOM_TYPE)
+			continue;
+		value = BPF_CORE_READ(mm, saved_auxv[i + 1]);
+		if (bpf_probe_read_user(&id, sizeof(id), (void *)value))
+			return 0;
+		return id;
+	}
 	return 0;
 }
 
@@ -145,7 +178,7 @@ int BPF_PROG(on_exec, struct task_struct *p)
 
 	bpf_task_storage_delete(&calls, p);
 	if (watch_exec || traced(tgid))
-		emit_proc(REC_EXEC, tgid, 0, 0, p);
+		emit_proc(REC_EXEC, tgid, 0, 0, image_id(p), p);
 	return 0;
 }
 
@@ -160,7 +193,7 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	/* An OOM victim says so again: its mark_victim record may be lost. */
 	if (BPF_CORE_READ(p, signal, oom_mm))
 		emit_oom(p, tgid, OOM_AT_EXIT);
-	emit_proc(REC_EXIT, tgid, 0, p->exit_code, p);
+	emit_proc(REC_EXIT, tgid, 0, p->exit_code, 0, p);
 	return 0;
 }
 

@@ -33,6 +33,7 @@ enum rec_type {
 	REC_CODE_FREE = 15, /* a code object seen in a stack was deallocated */
 	REC_DSO = 16, /* ld.so changed the mapped libraries (dlopen/dlclose) */
 	REC_OOM = 17, /* the kernel's OOM killer chose a traced process */
+	REC_IMAGE = 18, /* the recorder began in a new image (after an exec) */
 	REC_TYPE_MAX,
 };
 
@@ -125,6 +126,7 @@ struct rec_proc {
 	__u32 child; /* REC_FORK: the new process */
 	__s32 exit_code; /* REC_EXIT: task->exit_code (signal in low 7 bits) */
 	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u64 image; /* REC_EXEC: the new image's AT_RANDOM bytes, 0 unknown */
 	char comm[MEMPROF_COMM_LEN];
 };
 
@@ -308,6 +310,16 @@ struct rec_code_free {
 	struct rec_hdr hdr;
 	__u64 code; /* its address */
 	__u64 ts_ns;
+};
+
+/*
+ * REC_IMAGE, the recorder's first record in an image: what the process
+ * wrote before it is its old image's, and the agent takes what follows
+ * only once it has handled the REC_EXEC whose image this is.
+ */
+struct rec_image {
+	struct rec_hdr hdr;
+	__u64 image; /* its AT_RANDOM bytes, as REC_EXEC's image */
 };
 
 /* Per-process value of the traced_pids map. */

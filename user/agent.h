@@ -46,6 +46,7 @@ struct agent {
 	bool publishing;
 	struct query_server *query; /* agent.sock for big_objs(), or NULL */
 	struct census_job *census; /* the census being read, or NULL */
+	struct census_job *census_merging; /* read, its ring being drained */
 	struct recording *rec; /* --probes recorder: the command's ring */
 	int census_efd; /* its thread says it is done here, -1 none */
 	int exit_code;

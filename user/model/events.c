@@ -218,6 +218,13 @@ static void on_oom(struct agent *a, struct tracee *t, const void *rec)
 			r->from == OOM_AT_EXIT);
 }
 
+/* The recorder began an image: the agent knows it by now (recording.c). */
+static void on_image(struct agent *a, struct tracee *t, const void *rec)
+{
+	(void)a;
+	t->image = ((const struct rec_image *)rec)->image;
+}
+
 /* Process records need no heap: the session follows them. */
 static void on_fork(struct agent *a, struct tracee *t, const void *rec)
 {
@@ -232,7 +239,7 @@ static void on_exec(struct agent *a, struct tracee *t, const void *rec)
 	const struct rec_proc *p = rec;
 
 	(void)t;
-	session__on_exec(a, p->hdr.pid, p->comm);
+	session__on_exec(a, p->hdr.pid, p->comm, p->image);
 }
 
 static void on_proc_exit(struct agent *a, struct tracee *t, const void *rec)
@@ -273,6 +280,7 @@ static const struct record_kind kinds[REC_TYPE_MAX] = {
 	[REC_EXEC] = { sizeof(struct rec_proc), on_exec, false },
 	[REC_EXIT] = { sizeof(struct rec_proc), on_proc_exit, false },
 	[REC_OOM] = { sizeof(struct rec_oom), on_oom, false },
+	[REC_IMAGE] = { sizeof(struct rec_image), on_image, true },
 };
 
 /* A marker's cut in its process's recorder ring (memprof.h), or 0. */

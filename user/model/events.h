@@ -15,7 +15,8 @@ int events__handle(void *ctx, void *data, size_t size);
 
 /* Hooks the event stage calls into the process stage (user/procs/session.c). */
 void session__on_fork(struct agent *a, pid_t parent, pid_t child);
-void session__on_exec(struct agent *a, pid_t pid, const char *comm);
+void session__on_exec(struct agent *a, pid_t pid, const char *comm,
+		      uint64_t image);
 void session__on_exit(struct agent *a, pid_t pid, int exit_code);
 /*
  * The OOM killer chose pid (it exits right after); cgroup is its memory

@@ -194,14 +194,24 @@ static struct tracee *owner(struct agent *a, const struct census_job *j)
 		       : NULL;
 }
 
+/* The census into its process, if that is still the one it was read from. */
+static void merge_and_end(struct agent *a, struct census_job *j)
+{
+	struct tracee *t = owner(a, j);
+
+	if (t)
+		merge(a, t, j);
+	end(j);
+}
+
 /*
  * Drain the ring first (its events may even end the process): every event
- * up to now is then in the window.
+ * up to now is then in the window. An exit among them merges the census
+ * there, before its last snapshot is written (census_job__on_exit).
  */
 static void collect(struct agent *a, bool drain)
 {
 	struct census_job *j = a->census;
-	struct tracee *t;
 
 	/*
 	 * The job is ours before the ring is drained: an event handler may
@@ -209,12 +219,14 @@ static void collect(struct agent *a, bool drain)
 	 */
 	a->census = NULL;
 	pthread_join(j->thread, NULL); /* its census is whole from here */
-	if (drain)
+	if (drain) {
+		a->census_merging = j;
 		ring_buffer__consume(a->rb);
-	t = owner(a, j);
-	if (t)
-		merge(a, t, j);
-	end(j);
+		j = a->census_merging; /* NULL: merged at its exit */
+		a->census_merging = NULL;
+	}
+	if (j)
+		merge_and_end(a, j);
 }
 
 /* ---- the queue ---------------------------------------------------------- */
@@ -234,7 +246,8 @@ void census_job__poll(struct agent *a)
 {
 	struct tracee *t;
 
-	if (a->census && atomic_load(&a->census->done))
+	/* Not inside another's drain: the next poll collects it. */
+	if (a->census && atomic_load(&a->census->done) && !a->census_merging)
 		collect(a, true);
 	if (a->census || !(t = next_queued(a)))
 		return;
@@ -274,7 +287,12 @@ void census_job__finish(struct agent *a)
 
 void census_job__on_exit(struct agent *a, struct tracee *t)
 {
-	if (a->census && a->census->pid == t->pid)
+	struct census_job *j = a->census_merging;
+
+	if (j && j->pid == t->pid) {
+		a->census_merging = NULL; /* its collect drains no more */
+		merge_and_end(a, j);
+	} else if (a->census && a->census->pid == t->pid)
 		collect(a, false); /* inside the drain: no second one */
 	else if (t->census.state == CENSUS_QUEUED)
 		give_up(t, "it exited before its census was read");

@@ -420,3 +420,13 @@ unsigned long procs__auxv(pid_t pid, unsigned long type)
 	close(fd);
 	return value;
 }
+
+uint64_t procs__image(pid_t pid)
+{
+	unsigned long random = procs__auxv(pid, AT_RANDOM);
+	uint64_t image;
+
+	if (!random || procs__read_mem(pid, random, &image, sizeof(image)))
+		return 0;
+	return image;
+}

@@ -56,6 +56,8 @@ bool procs__alive(pid_t pid);
 bool procs__exiting(pid_t pid);
 /* An entry of /proc/PID/auxv (AT_ENTRY, AT_RANDOM...), or 0. */
 unsigned long procs__auxv(pid_t pid, unsigned long type);
+/* Its image's identity: the first 8 AT_RANDOM bytes, or 0 (gone). */
+uint64_t procs__image(pid_t pid);
 /*
  * size bytes of pid's memory at addr, through /proc/PID/mem (read only:
  * never written, no page faulted in by us that the process would not).

@@ -339,6 +339,8 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 		return;
 	}
 	memcpy(c->comm, p->comm, sizeof(c->comm));
+	/* Its parent's image until its exec is handled: /proc may be ahead. */
+	c->image = p->image;
 	c->memcg = p->memcg; /* a child starts in its parent's cgroup */
 	c->oom_limit = p->oom_limit;
 	c->oom_kills = p->oom_kills;
@@ -349,7 +351,8 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 }
 
 /* exec replaced the address space: old blocks are gone, probes too. */
-void session__on_exec(struct agent *a, pid_t pid, const char *comm)
+void session__on_exec(struct agent *a, pid_t pid, const char *comm,
+		      uint64_t image)
 {
 	struct tracee *t = tracees__find(&a->procs, pid);
 
@@ -373,6 +376,8 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm)
 	symbolizer__refresh(&t->sym);
 	snprintf(t->comm, sizeof(t->comm), "%s", comm);
 	tracee__read_identity(t);
+	if (image) /* the exec's own: /proc may show a later one */
+		t->image = image;
 	note_cgroup(t);
 	t->attach_tries = 0;
 	try_attach(a, t);

@@ -48,6 +48,7 @@ void tracee__read_identity(struct tracee *t)
 	ssize_t n;
 
 	procs__read_comm(t->pid, t->comm, sizeof(t->comm));
+	t->image = procs__image(t->pid);
 	n = procs__read_cmdline(t->pid, buf, sizeof(buf));
 	if (n <= 0)
 		return;

@@ -61,6 +61,7 @@ struct tracee {
 	bool recorder_late; /* its ring was adopted: it ran unrecorded */
 	int ring; /* which of the agent's rings (user/recorder/recording.c) */
 	uint64_t ring_at; /* where this image maps that ring's header */
+	uint64_t image; /* its image's AT_RANDOM bytes (REC_IMAGE), 0 unknown */
 	struct py_layout pylay; /* as read from this process (3.13+) */
 	const struct py_layout *pylayout; /* &pylay once python */
 	struct gc_stats gc; /* from python:gc__* USDT markers */

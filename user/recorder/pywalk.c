@@ -22,7 +22,6 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -277,13 +276,6 @@ static void hook_code_dealloc(uint64_t type, uint32_t slot_off)
 
 /* ---- configuration ----------------------------------------------------- */
 
-static uint64_t image_id(void)
-{
-	const uint64_t *random = (const uint64_t *)getauxval(AT_RANDOM);
-
-	return random ? *random : 0;
-}
-
 /*
  * This process's slot, read under its sequence number; walking stops
  * when it goes (exit, exec seen by the agent) or names another image.
@@ -297,7 +289,7 @@ static void configure(uint64_t gen)
 
 	w.procs_gen = gen;
 	if (!w.image)
-		w.image = image_id();
+		w.image = shmring__image();
 	for (i = 0; i < SHMRING_PROCS; i++) {
 		if (__atomic_load_n(&h->procs[i].pid, __ATOMIC_ACQUIRE) !=
 		    w.pid)

@@ -122,6 +122,23 @@ static void after_fork(void)
 	pywalk__after_fork();
 }
 
+static void *record(uint32_t type, uint32_t size);
+
+/*
+ * The image's first record, while an agent reads the ring: an exec keeps
+ * the pid and (inherited) the ring, so the old image's records end here.
+ * Written at start, before a second thread can exist.
+ */
+static void announce(void)
+{
+	struct rec_image *r = record(REC_IMAGE, sizeof(*r));
+
+	if (!r)
+		return;
+	r->image = shmring__image();
+	shmring__commit(&ring, r);
+}
+
 /*
  * The agent's ring, if it gave one; else recording stays off. Done at
  * the first call, which may come before the constructors (libc's own
@@ -148,6 +165,7 @@ static void start(void)
 	}
 	pthread_atfork(NULL, NULL, after_fork);
 	recording = true;
+	announce();
 }
 
 __attribute__((constructor)) static void on_load(void)

@@ -325,10 +325,38 @@ int recording__in(struct agent *a, struct tracee *t, char **files, int n)
 }
 
 /*
- * One record: to the handler when its process is known. Otherwise its
- * fork may still wait in the BPF ring: stop here until the next drain,
- * and drop it if it waited STALL_NS (its process is gone, or was never
- * ours).
+ * Must this record wait for the BPF ring? Its process is not known yet
+ * (its fork record not read), or it begins an image whose exec record is
+ * not handled yet: what follows is not the old image's.
+ */
+static bool must_wait(const struct tracee *t, const void *data, uint32_t len)
+{
+	const struct rec_image *im = data;
+
+	if (!t)
+		return true;
+	return im->hdr.type == REC_IMAGE && len >= sizeof(*im) && t->image &&
+	       im->image && im->image != t->image;
+}
+
+/* Has the reader stood at this record STALL_NS? Starts the clock if not. */
+static bool waited_out(struct ring *g)
+{
+	uint64_t at = g->ring.hdr->taken, now = now_monotonic_ns();
+
+	if (g->stall_at != at + 1) {
+		g->stall_at = at + 1;
+		g->stall_since = now;
+		return false;
+	}
+	return now - g->stall_since >= STALL_NS;
+}
+
+/*
+ * One record: to the handler when it need not wait. Otherwise stop here
+ * until the next drain. One of an unknown process that waited STALL_NS
+ * is dropped (its process is gone, or was never ours); an image whose
+ * exec record never came (lost to a full BPF ring) is taken as it is.
  */
 static bool take(const void *data, uint32_t len, void *ctx)
 {
@@ -336,19 +364,18 @@ static bool take(const void *data, uint32_t len, void *ctx)
 	struct recording *r = a->rec;
 	struct ring *g = r->cur;
 	const struct rec_hdr *h = data;
-	uint64_t at = g->ring.hdr->taken, now;
+	struct tracee *t;
 
-	if (len >= sizeof(*h) && !tracees__find(&a->procs, h->pid)) {
-		now = now_monotonic_ns();
-		if (g->stall_at != at + 1) {
-			g->stall_at = at + 1;
-			g->stall_since = now;
-			return false;
+	if (len >= sizeof(*h)) {
+		t = tracees__find(&a->procs, h->pid);
+		if (must_wait(t, data, len)) {
+			if (!waited_out(g))
+				return false;
+			if (!t) {
+				r->stale++;
+				return true;
+			}
 		}
-		if (now - g->stall_since < STALL_NS)
-			return false;
-		r->stale++;
-		return true;
 	}
 	g->stall_at = 0;
 	events__handle(a, (void *)data, len);
@@ -466,13 +493,13 @@ int recording__python(struct agent *a, pid_t pid, const struct py_cfg *cfg,
 				  .code_type = code_type,
 				  .tp_dealloc = tp_dealloc,
 				  .cfg = *cfg };
-	unsigned long random = procs__auxv(pid, AT_RANDOM);
 	struct ring *g = ring_of(a, pid);
 	struct shmring_proc *s;
 
 	if (!g)
 		return -ENOENT;
-	if (!random || procs__read_mem(pid, random, &v.image, sizeof(v.image)))
+	v.image = procs__image(pid);
+	if (!v.image)
 		return -ESRCH;
 	s = proc_slot(g->ring.hdr, pid);
 	if (!s)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -176,4 +177,11 @@ size_t shmring__consume_to(struct shmring *r, uint64_t end, shmring_fn *fn,
 		n++;
 	}
 	return n;
+}
+
+uint64_t shmring__image(void)
+{
+	const uint64_t *random = (const uint64_t *)getauxval(AT_RANDOM);
+
+	return random ? *random : 0;
 }

@@ -131,4 +131,10 @@ static inline uint64_t shmring__taken(const struct shmring *r)
  */
 bool shmring__skip_head(struct shmring *r);
 
+/*
+ * The calling process's image: its AT_RANDOM bytes, the ones exec wrote
+ * and the agent reads in /proc/PID/auxv (shmring_proc.image, REC_IMAGE).
+ */
+uint64_t shmring__image(void);
+
 #endif
