@@ -185,7 +185,7 @@ $(FUZZ_OUT)/obj/html.o: user/format/flamegraph.html
 
 $(FUZZ_BIN): tests/fuzz/fuzz_snapshot.c $(FUZZ_OBJS)
 	$(call msg,FUZZ-LD,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -lz -o $@
 
 # The log's last lines: libFuzzer's final status line (cov, ft, corpus,
 # exec/s) and its stat:: totals (number_of_executed_units).

@@ -15,7 +15,6 @@ without --no-census. Measured per run:
 
 Prints Markdown table rows (medians of REPS runs) on stdout."""
 import glob
-import json
 import os
 import re
 import statistics
@@ -24,6 +23,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+from memprof_bpf.snapshot import load  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AGENT = os.path.join(ROOT, "memprof-bpf")
@@ -84,9 +86,8 @@ def run_agent(pid, *extra):
     code = a.wait(DURATION + 120)
     t.join()
     assert code == 0, code
-    end, = glob.glob(os.path.join(tmp, "memprof-*-%d-end.json" % pid))
-    with open(end) as f:
-        doc = json.load(f)
+    end, = glob.glob(os.path.join(tmp, "memprof-*-%d-end.json.gz" % pid))
+    doc = load(end)
     r["census"] = doc.get("census")
     r["live"] = doc["current"]["bytes"]
     subprocess.run(["rm", "-rf", tmp])

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Print a snapshot's peak breakdown as a short table (demo helper; the
 full review command arrives with `memprof-bpf report`)."""
-import json
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
+from memprof_bpf.snapshot import load  # noqa: E402
 
 
 def human(n):
@@ -25,7 +28,7 @@ def where(frames):
 
 
 def main(path, top=8):
-    snap = json.load(open(path))
+    snap = load(path)
     peak = snap["peak"]
     print(f"{snap['comm']} (pid {snap['pid']}): peak {human(peak['bytes'])} "
           f"in {peak['count']} blocks at {peak['at']}; "

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "lib/args.h"
 #include "lib/log.h"
+#include "lib/text.h"
 #include "options.h"
 
 #define MEMPROF_VERSION "0.1.0"
@@ -26,10 +27,13 @@ static const char usage[] =
 	"                         NAME as a word/module, now and later\n"
 	"  -- CMD [ARGS]          run CMD (as the sudo user) under the tracer\n"
 	"  -o, --output FILE      peak snapshot of CMD goes to FILE\n"
-	"  -f, --format FMT       snapshot files as json (default), folded\n"
-	"                         (flamegraph.pl, speedscope) or html (a\n"
-	"                         flame graph page); -o FILE.html implies "
-	"html\n"
+	"  -f, --format FMT       snapshot files as snapshot (default: "
+	"compact\n"
+	"                         JSON, gzipped, .json.gz), json (the same\n"
+	"                         written out, for jq), folded "
+	"(flamegraph.pl,\n"
+	"                         speedscope) or html (a flame graph page);\n"
+	"                         -o FILE.html, .json or .folded implies it\n"
 	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default "
 	".);\n"
 	"                         with -D, forked children get snapshots too\n"
@@ -167,7 +171,8 @@ static int parse_depth(const char *arg, struct env *env)
 }
 
 /* The order of enum snap_format. */
-static const char *const format_names[] = { "json", "folded", "html" };
+static const char *const format_names[] = { "snapshot", "json", "folded",
+					    "html" };
 
 static int parse_format(const char *arg, struct env *env)
 {
@@ -184,15 +189,16 @@ static int parse_format(const char *arg, struct env *env)
 /* -o peak.html without --format: the suffix says what the user wants. */
 static void format_from_output(struct env *env)
 {
-	size_t n = env->output ? strlen(env->output) : 0;
+	const char *o = env->output;
 
-	if (env->format_set || !n)
+	if (env->format_set || !o)
 		return;
-	if ((n >= 5 && !strcmp(env->output + n - 5, ".html")) ||
-	    (n >= 4 && !strcmp(env->output + n - 4, ".htm")))
+	if (text__ends_with(o, ".html") || text__ends_with(o, ".htm"))
 		env->format = SNAP_HTML;
-	else if (n >= 7 && !strcmp(env->output + n - 7, ".folded"))
+	else if (text__ends_with(o, ".folded"))
 		env->format = SNAP_FOLDED;
+	else if (text__ends_with(o, ".json"))
+		env->format = SNAP_JSON; /* plain JSON asked for: expanded */
 }
 
 static int parse_one(int c, const char *arg, struct env *env)

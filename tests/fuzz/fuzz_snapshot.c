@@ -2,7 +2,10 @@
 /*
  * libFuzzer target for the snapshot reader (`make fuzz`, `make fuzz-smoke`).
  * Each input goes through the checks `report` and `diff` apply to a file
- * (snapfile__load_buffer shares them with snapfile__load); a document they
+ * (snapfile__load_buffer shares them with snapfile__load): plain or
+ * gzipped, version 1 or version 2, whose tables and indexes are checked
+ * as it is expanded (format/snapv2.c; the corpus has v2 seeds both ways,
+ * tests/fuzz/corpus/NAME-v2.json and .json.gz). A document they
  * accept is then printed every way those commands print one: the text
  * tables (all, by cell, by stack, by file; 10 rows and every row), the
  * folded stacks, the HTML page, and a diff against itself and against a

@@ -4,12 +4,15 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
 import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from memprof_bpf import snapshot  # noqa: E402  (the package's own reader)
 AGENT = os.path.join(ROOT, "memprof-bpf")
 RECORDER = os.path.join(ROOT, "build", "libmemprof-recorder.so")
 PROGS = os.path.join(ROOT, "build", "progs")
@@ -26,8 +29,9 @@ def run_agent(args, timeout=60, **kw):
 
 
 def load(path):
-    with open(path) as f:
-        return json.load(f)
+    """A snapshot (either version, plain or gzipped) in version 1's
+    shape, or any other JSON file as it is."""
+    return snapshot.load(path)
 
 
 def by_function(section):

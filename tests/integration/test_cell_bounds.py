@@ -110,7 +110,7 @@ def check_bounds(seen, final, label_of):
 
 
 def final_cells(tmp_path, pid):
-    snap = tmp_path / ("memprof-python3-%d-signal.json" % pid)
+    snap = tmp_path / ("memprof-python3-%d-signal.json.gz" % pid)
     assert wait_for(snap.exists, 30)
     return load(snap)["current"]
 

@@ -97,7 +97,7 @@ class Agent:
 
     def snapshot(self, timeout=20):
         """A snapshot now (SIGUSR1): the manual one for the pid."""
-        pattern = "memprof-*-%d-manual.json" % self.pid
+        pattern = "memprof-*-%d-manual.json.gz" % self.pid
         for f in self.dir.glob(pattern):
             f.unlink()
         self.p.send_signal(signal.SIGUSR1)
@@ -234,7 +234,7 @@ def check_known_heap(tmp_path, prefix, glibc):
             assert a.wait() == 0, a.stderr()
         finally:
             a.stop()
-    end, = tmp_path.glob("memprof-*-%d-exit.json" % p.pid)
+    end, = tmp_path.glob("memprof-*-%d-exit.json.gz" % p.pid)
     doc = load(end)
     assert near(doc["current"]["bytes"], after["live"], 0.01), after
     assert near(doc["peak"]["bytes"], after["live"], 0.01), after
@@ -353,7 +353,7 @@ def test_target_exits_during_census(tmp_path):
     assert len(census_lines(err)) <= 1, err
     assert not re.search(r"Segmentation|Aborted|core dumped|Sanitizer",
                          err), err
-    end, = tmp_path.glob("memprof-*-%d-exit.json" % p.pid)
+    end, = tmp_path.glob("memprof-*-%d-exit.json.gz" % p.pid)
     doc = load(end)
     assert doc["exit_signal"] == signal.SIGKILL
     assert doc["census"]["state"] in STATES
@@ -456,7 +456,7 @@ def test_ipykernel_attached_late(tmp_path):
             assert wait_for(lambda: (state / ("%d.json" % kc.pid)).exists(),
                             30), screen()
             agent_pid = int((state / "agent.pid").read_text().split()[0])
-            manual = tmp_path / ("memprof-python3-%d-manual.json" % kc.pid)
+            manual = tmp_path / ("memprof-python3-%d-manual.json.gz" % kc.pid)
 
             def snapshot():
                 if manual.exists():

@@ -295,8 +295,8 @@ def oom_attached(tmp_path, cgroup_dir):
         if a and a.poll() is None:
             a.kill()
             a.wait()
-    snaps = sorted(f.name for f in tmp_path.glob("memprof-*.json"))
-    assert snaps == ["memprof-python3-%d-oom.json" % p.pid], (snaps, err)
+    snaps = sorted(f.name for f in tmp_path.glob("memprof-*.json.gz"))
+    assert snaps == ["memprof-python3-%d-oom.json.gz" % p.pid], (snaps, err)
     return load(tmp_path / snaps[0]), err
 
 

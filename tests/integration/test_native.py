@@ -103,7 +103,7 @@ def test_fork_child_inherits_and_is_traced(tmp_path, probes):
                    "--", prog("forker")])
     assert r.returncode == 0, r.stderr
     parent = load(out)
-    children = [p for p in tmp_path.glob("memprof-forker-*-exit.json")]
+    children = [p for p in tmp_path.glob("memprof-forker-*-exit.json.gz")]
     assert len(children) == 1
     child = load(children[0])
     assert child["pid"] != parent["pid"]
@@ -149,7 +149,7 @@ def test_attach_to_running_pid(tmp_path):
     finally:
         w.kill()
         a.kill()
-    snap = load(tmp_path / ("memprof-waiter-%d-exit.json" % w.pid))
+    snap = load(tmp_path / ("memprof-waiter-%d-exit.json.gz" % w.pid))
     peak, old_peak = split_census(by_function(snap["peak"]))
     now, old_now = split_census(by_function(snap["current"]))
     # glibc mmaps blocks this big itself: counted once, as malloc.
@@ -177,7 +177,7 @@ def test_sigusr1_and_sigterm_write_snapshots(tmp_path):
         assert w.stdout.readline().strip() == "done"
         time.sleep(0.3)
         a.send_signal(signal.SIGUSR1)
-        manual = wait_for(lambda: list(tmp_path.glob("*-manual.json")))
+        manual = wait_for(lambda: list(tmp_path.glob("*-manual.json.gz")))
         assert manual, a.stderr.read()
         a.send_signal(signal.SIGTERM)
         assert a.wait(10) == 0
@@ -188,7 +188,7 @@ def test_sigusr1_and_sigterm_write_snapshots(tmp_path):
     assert snap["reason"] == "manual"
     now, old = split_census(by_function(snap["current"]))
     assert now == {"big_alloc": (600000, 2)}
-    final = load(tmp_path / ("memprof-waiter-%d-signal.json" % w.pid))
+    final = load(tmp_path / ("memprof-waiter-%d-signal.json.gz" % w.pid))
     # The peak: the three blocks over all the census counted.
     assert final["peak"]["bytes"] == 900000 + sum(
         final["census"]["bytes"].values())
@@ -219,7 +219,7 @@ def test_comm_finds_processes_started_later(tmp_path):
             w.stdin.flush()
             w.wait(10)
         for pid in pids:
-            path = tmp_path / ("memprof-waiter-%d-exit.json" % pid)
+            path = tmp_path / ("memprof-waiter-%d-exit.json.gz" % pid)
             assert wait_for(path.exists), a.stderr.read()
             # Found at exec, attached a moment later: what it allocated
             # meanwhile is the census's.
@@ -284,7 +284,7 @@ def test_duration_ends_with_reason_end(tmp_path):
     finally:
         w.kill()
     assert r.returncode == 0, r.stderr
-    snap = load(tmp_path / ("memprof-waiter-%d-end.json" % w.pid))
+    snap = load(tmp_path / ("memprof-waiter-%d-end.json.gz" % w.pid))
     assert snap["reason"] == "end" and snap["exit_code"] is None
 
 
@@ -331,7 +331,7 @@ def test_recorder_fork_bomb(tmp_path):
     assert r.returncode == 0, r.stderr
     parent = load(out)
     assert by_function(parent["peak"])["parent_work"] == (4096, 1)
-    children = [load(p) for p in tmp_path.glob("memprof-forkbomb-*.json")
+    children = [load(p) for p in tmp_path.glob("memprof-forkbomb-*.json.gz")
                 if p != out and p.name != "parent.json"]
     children = [c for c in children if c["pid"] != parent["pid"]]
     assert len(children) == 50

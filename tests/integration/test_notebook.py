@@ -223,7 +223,7 @@ def test_cells_without_the_extension(tmp_path, sid):
             assert r["label"] == os.path.basename(r["file"])
         assert doc["cells"][-1]["label"] == "(outside cells)"
         pid, comm = c.pid, c.comm
-    snap = tmp_path / ("memprof-%s-%d-exit.json" % (comm, pid))
+    snap = tmp_path / ("memprof-%s-%d-exit.json.gz" % (comm, pid))
     assert wait_for(snap.exists, 20), a.stderr.read()
     peak = load(snap)
     tmp_run = [r for r in peak["peak"]["cells"] if r["file"] == files[2]]
@@ -376,7 +376,7 @@ def test_kernelspec_kernel_records_in_process(tmp_path):
     assert "pid %d: reading its in-process recorder" % pid in err, err
     assert re.search(r"tracing pid %d .*allocator in the in-process "
                      r"recorder" % pid, err), err
-    snap = load(tmp_path / ("memprof-python3.11-%d-exit.json" % pid))
+    snap = load(tmp_path / ("memprof-python3.11-%d-exit.json.gz" % pid))
     assert snap["dropped_events"] == 0
     tmp_run = [r for r in snap["peak"]["cells"] if r["file"] == files[2]]
     assert snap["peak_cell"] == tmp_run[0]["label"]

@@ -190,7 +190,7 @@ def test_exact_beside_other_tracers(tmp_path, second_agent):
         live = got[label]["live_bytes"]
         print(label, n, live, got[label]["count"])
         assert n <= live <= n + max(0.01 * n, 64 << 10), (label, n, live)
-    snap = load(tmp_path / ("memprof-python3-%d-signal.json" % pid))
+    snap = load(tmp_path / ("memprof-python3-%d-signal.json.gz" % pid))
     assert snap["dropped_events"] == 0
     print("agent exit: %.2f s" % took)
 

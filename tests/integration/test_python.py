@@ -366,7 +366,7 @@ def attach_to_running(tmp_path, version, argv):
         p.kill()
         if a:
             a.kill()
-    snap = load(tmp_path / ("memprof-python%d.%d-%d-exit.json"
+    snap = load(tmp_path / ("memprof-python%d.%d-%d-exit.json.gz"
                             % (version + (p.pid,))))
     st, = [s for s in snap["peak"]["stacks"] if s["bytes"] >= 5000000]
     assert python_frames(st) == [("<module>", 12), ("grow", 7)]

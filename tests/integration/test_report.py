@@ -198,7 +198,7 @@ def notebook_snapshot(tmp_path):
         nb_tests.run_cell(c, nb, 0)  # %load_ext memprof_bpf: In [1]
         nb_tests.run_notebook(state, c, nb, 1)
         pid = c.pid
-    snap = tmp_path / ("memprof-python3-%d-exit.json" % pid)
+    snap = tmp_path / ("memprof-python3-%d-exit.json.gz" % pid)
     assert wait_for(snap.exists, 20)
     notebook_snapshot.agent_output = a.stdout.read()  # agent has exited
     return snap

@@ -156,7 +156,7 @@ def test_top_view_rows_keys_and_snapshots(tmp_path):
 
         # w: a snapshot now, and the status line says where.
         keys("w")
-        manual = tmp_path / ("memprof-python3-%d-manual.json" % c.pid)
+        manual = tmp_path / ("memprof-python3-%d-manual.json.gz" % c.pid)
         text = shows(r"wrote 1 snapshot: ")
         assert str(manual) in text.splitlines()[-1]
         with open(manual) as f:
@@ -180,7 +180,7 @@ def test_top_view_rows_keys_and_snapshots(tmp_path):
         assert wait_for(lambda: code.exists() and code.read_text(), 30), \
             screen()
         assert code.read_text().strip() == "0"
-        end = tmp_path / ("memprof-python3-%d-end.json" % c.pid)
+        end = tmp_path / ("memprof-python3-%d-end.json.gz" % c.pid)
         assert end.exists()
         text = screen()
         assert "cells of pid %d (python3)" % c.pid in text, text

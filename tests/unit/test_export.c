@@ -59,6 +59,7 @@ static char *slurp(const char *path, struct stat *st)
 
 Test(export, suffixes, .timeout = 10)
 {
+	cr_assert_str_eq(export__suffix(SNAP_SNAPSHOT), ".json.gz");
 	cr_assert_str_eq(export__suffix(SNAP_JSON), ".json");
 	cr_assert_str_eq(export__suffix(SNAP_FOLDED), ".folded");
 	cr_assert_str_eq(export__suffix(SNAP_HTML), ".html");

@@ -274,11 +274,18 @@ Test(options, format_flag_and_output_suffix, .timeout = 10)
 	};
 	char *explicit[] = { "memprof-bpf", "-o", "peak.html", "-f",
 			     "json",	    "--", "true",      NULL };
+	char *plain[] = { "memprof-bpf", "-o", "x.json", "--", "true", NULL };
+	char *gz[] = { "memprof-bpf", "-o", "x.json.gz", "--", "true", NULL };
 	char *bad[] = { "memprof-bpf", "--format", "svg", "-p", "1", NULL };
 	struct env env;
 
+	/* The compact snapshot (version 2, gzipped) unless asked otherwise. */
 	cr_assert_eq(parse(ARGC(def), def, &env), 0);
-	cr_assert_eq(env.format, SNAP_JSON);
+	cr_assert_eq(env.format, SNAP_SNAPSHOT);
+	cr_assert_eq(parse(ARGC(plain), plain, &env), 0);
+	cr_assert_eq(env.format, SNAP_JSON, "-o x.json: plain JSON");
+	cr_assert_eq(parse(ARGC(gz), gz, &env), 0);
+	cr_assert_eq(env.format, SNAP_SNAPSHOT);
 	cr_assert_eq(parse(ARGC(html), html, &env), 0);
 	cr_assert_eq(env.format, SNAP_HTML);
 	cr_assert_eq(parse(ARGC(folded), folded, &env), 0);

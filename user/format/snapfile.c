@@ -4,8 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 #include "lib/atomicfile.h"
 #include "snapfile.h"
+#include "snapv2.h"
+
+#define GZIP_WINDOW (15 + 16) /* zlib's window bits for a gzip stream */
+#define MAX_EXPANDED (4ull << 30) /* a gzipped snapshot inflates to this */
 
 void snapfile__iso_time(int64_t real_ns, char *buf, size_t size)
 {
@@ -21,11 +26,65 @@ void snapfile__iso_time(int64_t real_ns, char *buf, size_t size)
 
 /* ---- writing ------------------------------------------------------------ */
 
-int snapfile__save(json_t *doc, const char *path, bool replace)
+int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen)
 {
-	char *text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
+	z_stream z = { 0 };
+	char *buf;
+	size_t cap;
+	int rc;
+
+	if (deflateInit2(&z, 6, Z_DEFLATED, GZIP_WINDOW, 8,
+			 Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	cap = deflateBound(&z, len);
+	buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		deflateEnd(&z);
+		return -ENOMEM;
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = len;
+	z.next_out = (Bytef *)buf;
+	z.avail_out = cap;
+	rc = deflate(&z, Z_FINISH); /* deflateBound: one call is enough */
+	*outlen = z.total_out;
+	deflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* A version-2 document: one compact line, gzipped (no final newline). */
+static int save_v2(json_t *doc, const char *path, bool replace)
+{
+	struct atomicfile_opts o = { .replace = replace, .durable = true };
+	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS), *gz;
+	size_t len;
 	int err;
 
+	if (!text)
+		return -ENOMEM;
+	err = snapfile__gzip(text, strlen(text), &gz, &len);
+	free(text);
+	if (err)
+		return err;
+	atomicfile__sudo_user(&o.uid, &o.gid);
+	err = atomicfile__write(path, gz, len, &o);
+	free(gz);
+	return err;
+}
+
+int snapfile__save(json_t *doc, const char *path, bool replace)
+{
+	char *text;
+	int err;
+
+	if (json_integer_value(json_object_get(doc, "version")) == 2)
+		return save_v2(doc, path, replace);
+	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
 	if (!text)
 		return -ENOMEM;
 	err = snapfile__save_text(text, strlen(text), path, replace);
@@ -66,12 +125,15 @@ static bool valid_section(json_t *s)
 
 /*
  * The checks both loaders share: the schema and version, and the peak and
- * current sections. Takes doc (decref'd when rejected).
+ * current sections, of the document expanded to version 1's shape. Takes
+ * doc (decref'd when rejected).
  */
 static json_t *checked(json_t *doc, const char *name, char *err, size_t errlen)
 {
 	json_t *schema = json_object_get(doc, "schema");
 	json_t *version = json_object_get(doc, "version");
+	char why[256];
+	json_t *v1 = NULL;
 
 	if (!json_is_string(schema) ||
 	    strcmp(json_string_value(schema), SNAPSHOT_SCHEMA) != 0 ||
@@ -83,37 +145,145 @@ static json_t *checked(json_t *doc, const char *name, char *err, size_t errlen)
 			 "memprof-bpf (%d)",
 			 name, (long long)json_integer_value(version),
 			 SNAPSHOT_VERSION);
-	} else if (!valid_section(json_object_get(doc, "peak")) ||
-		   !valid_section(json_object_get(doc, "current"))) {
+	} else if (json_integer_value(version) == 2 &&
+		   !(v1 = snapv2__expand(doc, why, sizeof(why)))) {
+		snprintf(err, errlen, "%s: %s", name, why);
+	} else {
+		if (json_integer_value(version) == 2) {
+			json_decref(doc);
+			doc = v1;
+		}
+		if (valid_section(json_object_get(doc, "peak")) &&
+		    valid_section(json_object_get(doc, "current")))
+			return doc;
 		snprintf(err, errlen,
 			 "%s: snapshot is damaged (peak/current sections)",
 			 name);
-	} else {
-		return doc;
 	}
 	json_decref(doc);
 	return NULL;
 }
 
+/* The whole file in memory (a snapshot is read whole anyway). */
+static int read_all(const char *path, char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	size_t cap = 1 << 16, n = 0, got;
+	char *b = malloc(cap), *nb;
+
+	if (!f || !b) {
+		int err = f ? -ENOMEM : -errno;
+
+		free(b);
+		if (f)
+			fclose(f);
+		return err;
+	}
+	while ((got = fread(b + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			nb = realloc(b, cap * 2);
+			if (!nb) {
+				free(b);
+				fclose(f);
+				return -ENOMEM;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	got = ferror(f);
+	fclose(f);
+	if (got) {
+		free(b);
+		return -EIO;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
+}
+
 json_t *snapfile__load(const char *path, char *err, size_t errlen)
 {
-	json_error_t je;
-	json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	char *buf = NULL;
+	size_t len = 0;
+	json_t *doc;
+	int rc = read_all(path, &buf, &len);
 
-	if (!doc) {
-		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
-			 path, je.line, je.text);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return NULL;
 	}
-	return checked(doc, path, err, errlen);
+	doc = snapfile__load_buffer(buf, len, path, err, errlen);
+	free(buf);
+	return doc;
+}
+
+static bool gzipped(const char *buf, size_t len)
+{
+	return len >= 2 && (unsigned char)buf[0] == 0x1f &&
+	       (unsigned char)buf[1] == 0x8b;
+}
+
+/* A gzip stream inflated into a malloc'd buffer; -EINVAL if damaged. */
+static int gunzip(const char *in, size_t len, char **out, size_t *outlen)
+{
+	z_stream z = { 0 };
+	size_t cap = len * 8 + 4096;
+	char *buf = malloc(cap), *nb;
+	int rc = Z_OK;
+
+	if (!buf || inflateInit2(&z, GZIP_WINDOW) != Z_OK) {
+		free(buf);
+		return -ENOMEM;
+	}
+	z.next_in = (Bytef *)in;
+	z.avail_in = len;
+	while (rc == Z_OK) {
+		if (z.total_out == cap) {
+			if (cap >= MAX_EXPANDED ||
+			    !(nb = realloc(buf, cap * 2))) {
+				rc = Z_MEM_ERROR;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		z.next_out = (Bytef *)buf + z.total_out;
+		z.avail_out = cap - z.total_out;
+		rc = inflate(&z, Z_NO_FLUSH);
+	}
+	*outlen = z.total_out;
+	inflateEnd(&z);
+	if (rc != Z_STREAM_END) {
+		free(buf);
+		return rc == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+	}
+	*out = buf;
+	return 0;
 }
 
 json_t *snapfile__load_buffer(const char *buf, size_t len, const char *name,
 			      char *err, size_t errlen)
 {
+	char *plain = NULL;
 	json_error_t je;
-	json_t *doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *doc;
+	int rc;
 
+	if (gzipped(buf, len)) {
+		rc = gunzip(buf, len, &plain, &len);
+		if (rc) {
+			snprintf(err, errlen, "%s: not a valid snapshot (%s)",
+				 name,
+				 rc == -EINVAL ? "damaged gzip data"
+					       : strerror(-rc));
+			return NULL;
+		}
+		buf = plain;
+	}
+	doc = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	free(plain);
 	if (!doc) {
 		snprintf(err, errlen, "%s: not a valid snapshot (line %d: %s)",
 			 name, je.line, je.text);

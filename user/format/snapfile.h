@@ -15,11 +15,13 @@
 
 #define SNAPSHOT_SCHEMA "memprof-bpf/snapshot"
 
-#define SNAPSHOT_VERSION 1
+/* The newest version read: 1 (expanded JSON) and 2 (interned, gzipped). */
+#define SNAPSHOT_VERSION 2
 
 /*
- * Write doc to path. replace: rename over an existing file (-o); else the
- * name must be new (-EEXIST otherwise). Returns 0 or -errno.
+ * Write doc to path: a version-2 document compact and gzipped, any other
+ * as indented JSON text. replace: rename over an existing file (-o); else
+ * the name must be new (-EEXIST otherwise). Returns 0 or -errno.
  */
 int snapfile__save(json_t *doc, const char *path, bool replace);
 
@@ -27,7 +29,14 @@ int snapfile__save(json_t *doc, const char *path, bool replace);
 int snapfile__save_text(const char *text, size_t len, const char *path,
 			bool replace);
 
-/* Read and validate a snapshot; NULL with a one-line reason in err. */
+/* gzip (zlib, level 6) of len bytes into a malloc'd buffer. 0 or -errno. */
+int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen);
+
+/*
+ * Read and validate a snapshot, plain or gzipped, version 1 or 2; NULL
+ * with a one-line reason in err. Always version 1's shape: a version-2
+ * document comes back expanded (format/snapv2.h).
+ */
 json_t *snapfile__load(const char *path, char *err, size_t errlen);
 
 /* The same from len bytes in memory (no NUL needed); name is for err. */

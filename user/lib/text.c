@@ -39,3 +39,10 @@ const char *text__base_name(const char *path)
 
 	return slash ? slash + 1 : path;
 }
+
+bool text__ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}

@@ -7,6 +7,7 @@
 #define MEMPROF_TEXT_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Human units: 1023 B, 1.5 KiB, 12.3 MiB, 2.0 GiB. */
@@ -15,5 +16,7 @@ void text__bytes(uint64_t bytes, char *buf, size_t size);
 void text__count(double n, char *buf, size_t size);
 /* The part after the last '/'; NULL stays NULL. */
 const char *text__base_name(const char *path);
+/* Does s end with suffix? */
+bool text__ends_with(const char *s, const char *suffix);
 
 #endif

@@ -55,13 +55,6 @@ int cells__clone(struct cells *dst, const struct cells *src)
 	return 0;
 }
 
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /*
  * ipykernel: <tmp>/ipykernel_<pid>/<murmur2 of the source>.py (a number);
  * terminal IPython: <ipython-input-N-<sha1 prefix>>.
@@ -76,7 +69,7 @@ bool cells__is_cell_file(const char *file)
 		return true;
 	dir = strstr(file, "/ipykernel_");
 	base = strrchr(file, '/');
-	if (!dir || !base || base <= dir || !ends_with(base, ".py"))
+	if (!dir || !base || base <= dir || !text__ends_with(base, ".py"))
 		return false;
 	/* <digits>.py, nothing else */
 	for (p = base + 1; p < file + strlen(file) - 3; p++)

@@ -5,12 +5,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "census/census.h"
 #include "lib/text.h"
 #include "format/folded.h"
 #include "format/html.h"
 #include "format/snapdoc.h"
 #include "format/snapfile.h"
+#include "format/snapv2.h"
 #include "lib/log.h"
 #include "lib/args.h"
 #include "report.h"
@@ -318,12 +320,14 @@ void report__text(FILE *out, json_t *doc, const struct report_opts *o)
 
 static const char report_usage[] =
 	"Usage: memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                          [--format text|folded|html]\n"
-	"Print a saved snapshot: the cells and the largest stacks at the "
-	"peak,\n"
-	"folded stacks for flamegraph.pl, inferno and speedscope, or one\n"
-	"self-contained HTML page (flame graph and cell table):\n"
-	"  memprof-bpf report FILE --format html > peak.html\n";
+	"                          [--format text|folded|html|json|snapshot]\n"
+	"Print a saved snapshot (either version, plain or gzipped): the cells\n"
+	"and the largest stacks at the peak, folded stacks for flamegraph.pl,\n"
+	"inferno and speedscope, one self-contained HTML page (flame graph\n"
+	"and cell table), the document as plain JSON with every frame written\n"
+	"out (for jq), or as a compact gzipped snapshot (version 2):\n"
+	"  memprof-bpf report FILE --format html > peak.html\n"
+	"  memprof-bpf report FILE --format json | jq .peak.bytes\n";
 
 int report__parse_top(const char *arg)
 {
@@ -341,7 +345,8 @@ int report__parse_top(const char *arg)
 
 /* The orders of enum report_by (after ALL) and enum report_format. */
 static const char *const by_names[] = { "cell", "stack", "file" };
-static const char *const format_names[] = { "text", "folded", "html" };
+static const char *const format_names[] = { "text", "folded", "html", "json",
+					    "snapshot" };
 
 static int parse_by(const char *arg, struct report_opts *o)
 {
@@ -405,6 +410,34 @@ static int parse_args(int argc, char **argv, struct report_opts *o,
 	return 0;
 }
 
+/*
+ * The document itself: version 1's shape as indented JSON (what scripts
+ * and jq read), or version 2, compact and gzipped (an old file made small).
+ */
+static int print_document(json_t *doc, bool compact)
+{
+	json_t *v2 = compact ? snapv2__pack(doc) : NULL;
+	char *text = json_dumps(compact ? v2 : doc,
+				compact ? JSON_COMPACT | JSON_SORT_KEYS
+					: JSON_INDENT(1) | JSON_SORT_KEYS);
+	char *gz = NULL;
+	size_t len = text ? strlen(text) : 0;
+	int err = text ? 0 : -ENOMEM;
+
+	json_decref(v2);
+	if (!err && compact && isatty(STDOUT_FILENO))
+		err = -ENOTTY; /* gzip bytes on a terminal help nobody */
+	if (!err && compact)
+		err = snapfile__gzip(text, len, &gz, &len);
+	if (!err && fwrite(gz ? gz : text, 1, len, stdout) != len)
+		err = -EIO;
+	if (!err && !compact)
+		fputc('\n', stdout);
+	free(gz);
+	free(text);
+	return err;
+}
+
 int report__main(int argc, char **argv)
 {
 	struct report_opts o;
@@ -420,13 +453,19 @@ int report__main(int argc, char **argv)
 	if (o.format != REPORT_TEXT && snapdoc__int(doc, "dropped_events") > 0)
 		log_warn("%s: %lld events were dropped: the figures may be off",
 			 file, (long long)snapdoc__int(doc, "dropped_events"));
-	if (o.format == REPORT_FOLDED)
+	if (o.format == REPORT_JSON || o.format == REPORT_SNAPSHOT)
+		err = print_document(doc, o.format == REPORT_SNAPSHOT);
+	else if (o.format == REPORT_FOLDED)
 		folded__write(stdout, doc);
 	else if (o.format == REPORT_HTML)
 		html__write(stdout, doc);
 	else
 		report__text(stdout, doc, &o);
 	json_decref(doc);
+	if (err) {
+		log_err("report: %s", strerror(-err));
+		return 1;
+	}
 	if (fflush(stdout) || ferror(stdout)) {
 		log_err("report: cannot write the output: %s", strerror(errno));
 		return 1;

@@ -18,7 +18,13 @@ enum report_by {
 	REPORT_BY_STACK,
 	REPORT_BY_FILE
 };
-enum report_format { REPORT_TEXT, REPORT_FOLDED, REPORT_HTML };
+enum report_format {
+	REPORT_TEXT,
+	REPORT_FOLDED,
+	REPORT_HTML,
+	REPORT_JSON,
+	REPORT_SNAPSHOT,
+};
 
 struct report_opts {
 	enum report_by by; /* ALL: the cell table, then the stacks */

@@ -7,8 +7,10 @@
 #include "format/folded.h"
 #include "format/html.h"
 #include "format/snapfile.h"
+#include "format/snapv2.h"
 
 static const char *const suffixes[] = {
+	[SNAP_SNAPSHOT] = ".json.gz",
 	[SNAP_JSON] = ".json",
 	[SNAP_FOLDED] = ".folded",
 	[SNAP_HTML] = ".html",
@@ -36,8 +38,9 @@ static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
 	return err;
 }
 
-int export__save(json_t *doc, enum snap_format f, const char *path,
-		 bool replace)
+/* Every format but the compact one starts from version 1's shape. */
+static int save_expanded(json_t *doc, enum snap_format f, const char *path,
+			 bool replace)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -49,5 +52,24 @@ int export__save(json_t *doc, enum snap_format f, const char *path,
 	if (!err)
 		err = snapfile__save_text(text, len, path, replace);
 	free(text);
+	return err;
+}
+
+int export__save(json_t *doc, enum snap_format f, const char *path,
+		 bool replace)
+{
+	char why[256];
+	json_t *v1;
+	int err;
+
+	if (f == SNAP_SNAPSHOT)
+		return snapfile__save(doc, path, replace);
+	if (json_integer_value(json_object_get(doc, "version")) != 2)
+		return save_expanded(doc, f, path, replace);
+	v1 = snapv2__expand(doc, why, sizeof(why));
+	if (!v1)
+		return -ENOMEM; /* ours, and whole: only memory can fail */
+	err = save_expanded(v1, f, path, replace);
+	json_decref(v1);
 	return err;
 }

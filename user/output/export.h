@@ -12,9 +12,13 @@
 #include <stdbool.h>
 #include "options.h"
 
-/* File name suffix of a format: ".json", ".folded", ".html". */
+/* File name suffix of a format: ".json.gz", ".json", ".folded", ".html". */
 const char *export__suffix(enum snap_format f);
-/* Render doc in f and save it to path. Returns 0 or -errno. */
+/*
+ * Save doc (the agent's, version 2) in f to path: as it is for the
+ * compact snapshot, else expanded to version 1's shape and rendered.
+ * Returns 0 or -errno.
+ */
 int export__save(json_t *doc, enum snap_format f, const char *path,
 		 bool replace);
 

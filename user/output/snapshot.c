@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "format/snapv2.h"
 #include "snapshot.h"
 
 /* ---- building ----------------------------------------------------------- */
@@ -72,18 +74,6 @@ static int by_bytes_desc(const void *a, const void *b)
 	return x->site < y->site ? -1 : x->site > y->site;
 }
 
-/* The typed frames on the C stack: one site, no allocation but JSON's. */
-json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site)
-{
-	struct site_frame f[SITE_MAX_FRAMES];
-	size_t i, n = sites__frames(m->sites, m->py, site, f, SITE_MAX_FRAMES);
-	json_t *arr = json_array();
-
-	for (i = 0; arr && i < n; i++)
-		json_array_append_new(arr, snapshot__frame(&f[i]));
-	return arr;
-}
-
 /* The run is the site's (its description), the label the cells'. */
 json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site)
 {
@@ -97,9 +87,73 @@ json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site)
 					      : json_null();
 }
 
+/* What one document interns: its tables, and each site's stack index. */
+struct interned {
+	struct snapv2 *t;
+	long *stack_of; /* by site id: -1 until first written */
+	size_t nsites;
+};
+
+/*
+ * A name for a frame that is unique and cheap: its typed fields, not its
+ * JSON text. A marker's label is made from its function field.
+ */
+static void frame_key(const struct site_frame *f, char *buf, size_t size)
+{
+	snprintf(buf, size, "%d|%s|%s|%s|%lld|%llx|%llx", (int)f->kind,
+		 f->function ? f->function : "", f->file ? f->file : "",
+		 f->module ? f->module : "", (long long)f->line,
+		 (unsigned long long)f->addr, (unsigned long long)f->offset);
+}
+
+/* The site's stack in the tables: its frames interned, root first. */
+static long site_stack(const struct snap_meta *m, struct interned *in,
+		       uint32_t site)
+{
+	struct site_frame f[SITE_MAX_FRAMES];
+	size_t i, n;
+	json_t *idx;
+	char key[1024];
+	long k;
+
+	if (site < in->nsites && in->stack_of[site] >= 0)
+		return in->stack_of[site];
+	n = sites__frames(m->sites, m->py, site, f, SITE_MAX_FRAMES);
+	idx = json_array();
+	for (i = 0; idx && i < n; i++) {
+		frame_key(&f[i], key, sizeof(key));
+		k = snapv2__find_frame(in->t, key);
+		if (k < 0)
+			k = snapv2__frame(in->t, key, snapshot__frame(&f[i]));
+		if (k < 0 || json_array_append_new(idx, json_integer(k))) {
+			json_decref(idx);
+			return -1;
+		}
+	}
+	if (!idx)
+		return -1;
+	k = snapv2__stack(in->t, idx);
+	if (site < in->nsites)
+		in->stack_of[site] = k;
+	return k;
+}
+
+/* The run's label as a string index, or null outside any cell. */
+static json_t *site_cell(const struct snap_meta *m, struct interned *in,
+			 uint32_t site)
+{
+	json_t *label = snapshot__site_cell(m, site);
+	json_t *ix = json_is_string(label)
+			     ? snapv2__string(in->t, json_string_value(label))
+			     : json_null();
+
+	json_decref(label);
+	return ix;
+}
+
 /* Stacks with live (or peak) bytes, largest first. */
-static json_t *stacks(const struct snap_meta *m, const struct heap *h,
-		      bool peak)
+static json_t *stacks(const struct snap_meta *m, struct interned *in,
+		      const struct heap *h, bool peak)
 {
 	struct ranked *r = malloc((h->nsites ? h->nsites : 1) * sizeof(*r));
 	json_t *arr = json_array();
@@ -120,14 +174,21 @@ static json_t *stacks(const struct snap_meta *m, const struct heap *h,
 			r[n++] = (struct ranked){ i, b, c };
 	}
 	qsort(r, n, sizeof(*r), by_bytes_desc);
-	for (i = 0; i < n; i++)
-		json_array_append_new(
-			arr,
-			json_pack("{s:I, s:I, s:o, s:o}", "bytes",
-				  (json_int_t)r[i].bytes, "count",
-				  (json_int_t)r[i].count, "cell",
-				  snapshot__site_cell(m, r[i].site), "frames",
-				  snapshot__site_frames(m, r[i].site)));
+	for (i = 0; i < n; i++) {
+		long s = site_stack(m, in, r[i].site);
+
+		if (s < 0 ||
+		    json_array_append_new(
+			    arr, json_pack("{s:I, s:I, s:I, s:o}", "stack",
+					   (json_int_t)s, "bytes",
+					   (json_int_t)r[i].bytes, "count",
+					   (json_int_t)r[i].count, "cell",
+					   site_cell(m, in, r[i].site)))) {
+			json_decref(arr);
+			arr = NULL;
+			break;
+		}
+	}
 	free(r);
 	return arr;
 }
@@ -201,14 +262,14 @@ json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
 	return arr;
 }
 
-static json_t *section(const struct snap_meta *m, const struct heap *h,
-		       bool peak, const char *at)
+static json_t *section(const struct snap_meta *m, struct interned *in,
+		       const struct heap *h, bool peak, const char *at)
 {
 	json_t *s = json_pack(
 		"{s:I, s:I, s:s, s:o}", "bytes",
 		(json_int_t)(peak ? h->peak_bytes : h->live_bytes), "count",
 		(json_int_t)(peak ? h->peak_count : h->live_count), "at", at,
-		"stacks", stacks(m, h, peak));
+		"stacks", stacks(m, in, h, peak));
 
 	if (s)
 		json_object_set_new(s, "cells", snapshot__cells(m, h, peak));
@@ -293,16 +354,13 @@ static json_t *census_json(const struct snap_meta *m)
 	return doc ? doc : json_null();
 }
 
-json_t *snapshot__build(const struct snap_meta *m, struct heap *h)
+/* The header: who, when, why, and the counters. */
+static json_t *header(const struct snap_meta *m, const struct heap *h)
 {
-	char taken[40], peak_at[40];
+	char taken[40];
 
-	heap__settle_peak(h);
 	snapfile__iso_time(m->taken_ns + m->mono_to_real_ns, taken,
 			   sizeof(taken));
-	snapfile__iso_time((h->peak_at_ns ? h->peak_at_ns : m->taken_ns) +
-				   m->mono_to_real_ns,
-			   peak_at, sizeof(peak_at));
 	json_t *doc = json_pack(
 		"{s:s, s:i, s:i, s:o, s:o, s:s, s:s, s:I, s:I, s:I, s:I}",
 		"schema", SNAPSHOT_SCHEMA, "version", SNAPSHOT_VERSION, "pid",
@@ -322,7 +380,47 @@ json_t *snapshot__build(const struct snap_meta *m, struct heap *h)
 	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(m));
 	json_object_set_new(doc, "oom", oom_json(m));
 	json_object_set_new(doc, "census", census_json(m));
-	json_object_set_new(doc, "peak", section(m, h, true, peak_at));
-	json_object_set_new(doc, "current", section(m, h, false, taken));
+	return doc;
+}
+
+/* The two sections, their stacks in one set of tables (version 2). */
+static int sections(const struct snap_meta *m, struct heap *h, json_t *doc)
+{
+	struct interned in = { .t = snapv2__new(), .nsites = h->nsites };
+	char taken[40], peak_at[40];
+	int err = -ENOMEM;
+	size_t i;
+
+	snapfile__iso_time(m->taken_ns + m->mono_to_real_ns, taken,
+			   sizeof(taken));
+	snapfile__iso_time((h->peak_at_ns ? h->peak_at_ns : m->taken_ns) +
+				   m->mono_to_real_ns,
+			   peak_at, sizeof(peak_at));
+	in.stack_of = malloc((in.nsites ? in.nsites : 1) * sizeof(long));
+	if (!in.t || !in.stack_of)
+		goto out;
+	for (i = 0; i < in.nsites; i++)
+		in.stack_of[i] = -1;
+	if (!json_object_set_new(doc, "peak",
+				 section(m, &in, h, true, peak_at)) &&
+	    !json_object_set_new(doc, "current",
+				 section(m, &in, h, false, taken)))
+		err = snapv2__finish(in.t, doc);
+out:
+	free(in.stack_of);
+	snapv2__free(in.t);
+	return err;
+}
+
+json_t *snapshot__build(const struct snap_meta *m, struct heap *h)
+{
+	json_t *doc;
+
+	heap__settle_peak(h);
+	doc = header(m, h);
+	if (doc && sections(m, h, doc)) {
+		json_decref(doc);
+		return NULL;
+	}
 	return doc;
 }

@@ -52,11 +52,6 @@ json_t *snapshot__cells(const struct snap_meta *m, const struct heap *h,
 			bool peak);
 /* One typed frame as the snapshot format has it (docs/snapshot-format.md). */
 json_t *snapshot__frame(const struct site_frame *f);
-/*
- * A site's frames as its snapshot stack has them, root first: Python
- * frames (if any, under an "[import X]" marker), then the native caller.
- */
-json_t *snapshot__site_frames(const struct snap_meta *m, uint32_t site);
 /* The cell run a site's bytes belong to: its label, or null outside. */
 json_t *snapshot__site_cell(const struct snap_meta *m, uint32_t site);
 /* Label of the cell running at the high-water mark, or JSON null. */
