@@ -37,10 +37,12 @@ static const char usage[] =
 	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default "
 	".);\n"
 	"                         with -D, forked children get snapshots too\n"
+	"                         when their peak reached 1 MiB\n"
+	"      --all-snapshots    with -D, every forked child gets one\n"
 	"  -i, --interval S       seconds between report lines (default 1)\n"
 	"  -d, --duration S       stop after S seconds\n"
 	"      --snapshot-every S rewrite each process's snapshot every S\n"
-	"                         seconds (-o FILE, or ...-periodic.json)\n"
+	"                         seconds (-o FILE, or ...-periodic.json.gz)\n"
 	"  -b, --batch            line output even on a terminal\n"
 	"      --ringbuf-size MB  event ring buffer size (default 32)\n"
 	"      --py-depth N       Python frames kept per stack, 1-128\n"
@@ -71,6 +73,7 @@ enum {
 	OPT_PYMALLOC,
 	OPT_EVERY,
 	OPT_NO_CENSUS,
+	OPT_ALL_SNAPSHOTS,
 };
 
 static const struct option longopts[] = {
@@ -92,6 +95,7 @@ static const struct option longopts[] = {
 	{ "pymalloc", no_argument, NULL, OPT_PYMALLOC },
 	{ "snapshot-every", required_argument, NULL, OPT_EVERY },
 	{ "no-census", no_argument, NULL, OPT_NO_CENSUS },
+	{ "all-snapshots", no_argument, NULL, OPT_ALL_SNAPSHOTS },
 	{ 0 },
 };
 
@@ -243,6 +247,9 @@ static int parse_one(int c, const char *arg, struct env *env)
 		return parse_depth(arg, env);
 	case OPT_PYMALLOC:
 		env->pymalloc = true;
+		return 0;
+	case OPT_ALL_SNAPSHOTS:
+		env->all_snapshots = true;
 		return 0;
 	case OPT_NO_CENSUS:
 		env->no_census = true;

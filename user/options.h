@@ -33,6 +33,7 @@ struct env {
 	unsigned py_depth; /* Python frames walked per allocation */
 	bool pymalloc; /* probe _PyObject_Malloc & co. (exact small objects) */
 	bool no_census; /* don't count what a running process already holds */
+	bool all_snapshots; /* -D: every forked child's file, however small */
 	bool recorder; /* the command records in-process (the default) */
 	bool probes_set; /* --probes given */
 	bool bench_floor; /* probes do nothing: the benchmark's floor */

@@ -96,11 +96,30 @@ def test_exec_replaces_the_heap(tmp_path, probes):
     assert "before_exec" not in by_function(snap["current"])
 
 
+def test_small_children_leave_no_file(tmp_path):
+    """With -D, a forked helper gets a file only if its peak reached 1 MiB
+    (a Python holding a 4 MiB bytearray does, `uname` does not), unless
+    --all-snapshots asks for every one."""
+    script = ("uname >/dev/null; /usr/bin/python3 -c 'x = bytearray(4 << 20)'"
+              "; true")  # no exec of the last command: sh stays sh
+    for extra, want_uname in (([], False), (["--all-snapshots"], True)):
+        d = tmp_path / ("all" if extra else "default")
+        d.mkdir()
+        r = run_agent(["-D", str(d)] + extra + ["--", "sh", "-c", script])
+        assert r.returncode == 0, r.stderr
+        names = sorted(p.name for p in d.glob("*.json.gz"))
+        comms = {n.split("-")[1] for n in names}
+        py, = d.glob("memprof-python3-*-exit.json.gz")
+        assert load(py)["peak"]["bytes"] >= 4 << 20
+        assert ("uname" in comms) == want_uname, names
+        assert "sh" in comms, names  # the command itself, always
+
+
 @PROBES
 def test_fork_child_inherits_and_is_traced(tmp_path, probes):
     out = tmp_path / "parent.json"
-    r = run_agent(["-D", str(tmp_path), "-o", str(out), "--probes", probes,
-                   "--", prog("forker")])
+    r = run_agent(["-D", str(tmp_path), "--all-snapshots", "-o", str(out),
+                   "--probes", probes, "--", prog("forker")])
     assert r.returncode == 0, r.stderr
     parent = load(out)
     children = [p for p in tmp_path.glob("memprof-forker-*-exit.json.gz")]
@@ -326,8 +345,9 @@ def test_recorder_fork_bomb(tmp_path):
     recorder sees each child from its first allocation (its records wait
     in the ring for its fork), with no uprobe to attach in between."""
     out = tmp_path / "parent.json"
-    r = run_agent(["-D", str(tmp_path), "-o", str(out), "--probes",
-                   "recorder", "--", prog("forkbomb")], timeout=120)
+    r = run_agent(["-D", str(tmp_path), "--all-snapshots", "-o", str(out),
+                   "--probes", "recorder", "--", prog("forkbomb")],
+                  timeout=120)
     assert r.returncode == 0, r.stderr
     parent = load(out)
     assert by_function(parent["peak"])["parent_work"] == (4096, 1)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "attach.h"
@@ -16,6 +17,7 @@
 #include "launch.h"
 #include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/text.h"
 #include "memprof.h"
 #include "memprof.skel.h"
 #include "procs.h"
@@ -26,6 +28,7 @@
 
 #define ATTACH_RETRIES 100 /* ticks of 100 ms waiting for libc to map */
 #define CONFLICT_EVERY 10 /* ticks between tries while a tracer holds */
+#define CHILD_FILE_BYTES (1 << 20) /* a forked child's peak worth a file */
 
 /* ---- adding processes ------------------------------------------------ */
 
@@ -558,12 +561,30 @@ static void save_elsewhere(struct agent *a, struct tracee *t, json_t *doc,
 }
 
 /*
- * Forked children (shell pipelines, pyenv shims, subprocesses) would
- * litter the current directory: they get files only when -D asks.
+ * Forked children (shell pipelines, pyenv shims, a kernel's uname and ip)
+ * would litter the directory: they get files only when -D asks, and only
+ * those whose peak reached CHILD_FILE_BYTES (the ones worth reading)
+ * unless --all-snapshots. The peak, not what they allocated in all: a
+ * helper that churns 100 MiB through a 4 KiB buffer held 4 KiB.
  */
 static bool wants_file(const struct agent *a, const struct tracee *t)
 {
-	return !t->forked || a->env.snapshot_dir_set;
+	if (!t->forked)
+		return true;
+	return a->env.snapshot_dir_set &&
+	       (a->env.all_snapshots || t->heap.peak_bytes >= CHILD_FILE_BYTES);
+}
+
+/* -v: the file, its size and how long building and writing it took. */
+static void report_written(const char *path, uint64_t since_ns)
+{
+	double ms = (now_monotonic_ns() - since_ns) / 1e6;
+	struct stat st;
+	char size[16] = "?";
+
+	if (!stat(path, &st))
+		text__bytes(st.st_size, size, sizeof(size));
+	log_info("wrote %s (%s in %.0f ms)", path, size, ms);
 }
 
 int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
@@ -608,6 +629,8 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	if (!doc)
 		return -ENOMEM;
 	err = save(a, t, doc, reason, path, sizeof(path));
+	if (!err)
+		report_written(path, m.taken_ns);
 	if (!err) {
 		a->snapshots_written++;
 		snprintf(a->last_snapshot, sizeof(a->last_snapshot), "%s",
@@ -617,8 +640,6 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		save_elsewhere(a, t, doc, reason, path, err);
 	else if (t->cells.n && a->out && !periodic)
 		fprintf(a->out, "  snapshot: %s\n", path); /* under its table */
-	else
-		log_info("wrote %s", path);
 	json_decref(doc);
 	return err;
 }
