@@ -253,12 +253,16 @@ def test_waits_for_a_tracer_that_holds_the_allocator(tmp_path):
             # memleak gone: the agent attaches on its next try.
             assert wait_for(lambda: state_of(state, c.pid), 30), \
                 log.read_text()
-            # No extension here: the run is named by its code's file.
-            nb.cells.append(nbformat.v4.new_code_cell(
-                "k = bytearray(%d)\n"
-                "import sys; print(sys._getframe().f_code.co_filename)"
-                % (32 * MiB)))
-            cell = c.execute_cell(nb.cells[-1], len(nb.cells) - 1)
+            # No extension here: the run is named by its code's file. The
+            # measured cell prints nothing (printed text waits in the
+            # kernel's buffers, counted in the cell): its file goes to a
+            # name bound beforehand, printed by the next cell.
+            for src in ("import sys; k = f = None",
+                        "k = bytearray(%d)\n"
+                        "f = sys._getframe().f_code.co_filename" % (32 * MiB),
+                        "print(f)"):
+                nb.cells.append(nbformat.v4.new_code_cell(src))
+                cell = c.execute_cell(nb.cells[-1], len(nb.cells) - 1)
             label = os.path.basename(cell.outputs[0]["text"].strip())
 
             def figures():
