@@ -122,7 +122,7 @@ def test_fork_child_inherits_and_is_traced(tmp_path, probes):
                    "--probes", probes, "--", prog("forker")])
     assert r.returncode == 0, r.stderr
     parent = load(out)
-    children = [p for p in tmp_path.glob("memprof-forker-*-exit.json.gz")]
+    children = [p for p in tmp_path.glob("memprof-forker-*-exit.json")]
     assert len(children) == 1
     child = load(children[0])
     assert child["pid"] != parent["pid"]
@@ -351,7 +351,7 @@ def test_recorder_fork_bomb(tmp_path):
     assert r.returncode == 0, r.stderr
     parent = load(out)
     assert by_function(parent["peak"])["parent_work"] == (4096, 1)
-    children = [load(p) for p in tmp_path.glob("memprof-forkbomb-*.json.gz")
+    children = [load(p) for p in tmp_path.glob("memprof-forkbomb-*.json")
                 if p != out and p.name != "parent.json"]
     children = [c for c in children if c["pid"] != parent["pid"]]
     assert len(children) == 50

@@ -1,5 +1,6 @@
 """`memprof-bpf report` and `diff` on snapshots the agent wrote for real
 programs with known allocations; no root needed to read them back."""
+import json
 import os
 import re
 import shutil
@@ -265,6 +266,29 @@ def test_notebook_report_and_diff_of_two_kernels(tmp_path):
     assert abs(int(count) - 256 * 1024 * 1024) < 4096
     assert re.match(r"In \[4\];<module> \(\d+\.py:1\);", frames), frames
     assert "kernelbase.py" not in frames
+
+    # Version 2 (the agent's file), version 1 (report --format json of it)
+    # and version 1 packed again (--format snapshot) read the same.
+    v1 = tmp_path / "a-v1.json"
+    v1.write_text(review("report", a, "--format", "json").stdout)
+    packed = tmp_path / "a-again.json.gz"
+    packed.write_bytes(subprocess.run(
+        [AGENT, "report", str(v1), "--format", "snapshot"],
+        capture_output=True, check=True).stdout)
+    assert load(v1) == load(a) == load(packed)
+    with open(v1) as f:
+        assert json.load(f)["version"] == 1  # plain JSON, frames written
+    for args in ([], ["--by", "stack", "--top", "1000"],
+                 ["--format", "folded"]):
+        want = review("report", a, *args).stdout
+        assert review("report", v1, *args).stdout == want, args
+        assert review("report", packed, *args).stdout == want, args
+    assert "no change" in review("diff", a, v1).stdout.lower() or \
+        not [l for l in review("diff", a, v1).stdout.splitlines()
+             if re.match(r"\s+[-+]\d", l)]
+    # The issue's goal: at most 1/20 of version 1's size.
+    assert os.path.getsize(a) * 20 <= os.path.getsize(v1), \
+        (os.path.getsize(a), os.path.getsize(v1))
 
     # Another kernel, the same notebook: cells and stacks line up (the
     # cell files live in another ipykernel_<pid> directory), so nothing
