@@ -20,7 +20,8 @@ endif
 DEPS_STAMP := $(OUT)/.deps-ok
 CFLAGS ?= -O2 -g
 CFLAGS += -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Iuser
-LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lncursesw -lpthread
+LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lncursesw -lpthread \
+	-lprotobuf-c
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ibpf -I/usr/include/x86_64-linux-gnu
 
@@ -31,6 +32,10 @@ USER_DIRS := user $(sort $(dir $(wildcard user/*/*.c)))
 USER_HDRS := $(wildcard user/*.h user/*/*.h)
 LIB_SRCS := $(filter-out user/main.c user/recorder/recorder.c user/recorder/pywalk.c,$(wildcard user/*.c user/*/*.c))
 LIB_OBJS := $(addprefix $(OUT)/,$(notdir $(LIB_SRCS:.c=.o)))
+# pprof's schema (user/format/profile.proto), compiled by protoc-c at build
+# time into $(OUT): the generated code is never committed.
+PROTO_OBJS := $(OUT)/profile.pb-c.o
+LIB_OBJS += $(PROTO_OBJS)
 vpath %.c $(USER_DIRS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRCS))
@@ -75,6 +80,18 @@ $(OUT)/%.o: %.c $(USER_HDRS) bpf/memprof.h $(OUT)/memprof.skel.h
 
 # The HTML export's page is assembled into html.o (.incbin).
 $(OUT)/html.o: user/format/flamegraph.html
+
+$(OUT)/%.pb-c.c $(OUT)/%.pb-c.h: user/format/%.proto | $(DEPS_STAMP)
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(OUT)
+	$(Q)protoc-c --proto_path=user/format --c_out=$(OUT) $<
+
+$(OUT)/%.pb-c.o: $(OUT)/%.pb-c.c $(OUT)/%.pb-c.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Who includes the generated header needs it first.
+$(OUT)/pprof.o $(OUT)/unit/test_pprof: $(OUT)/profile.pb-c.h
 
 memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)

@@ -15,7 +15,7 @@ static const char usage[] =
 	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD "
 	"[ARGS])\n"
 	"       memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                   [--format text|folded|html]\n"
+	"                   [--format text|folded|html|pprof]\n"
 	"       memprof-bpf diff A B [--top N]\n"
 	"Trace the allocations of running or new processes from outside and\n"
 	"keep the breakdown of live bytes at their peak; report and diff read\n"
@@ -27,9 +27,10 @@ static const char usage[] =
 	"  -- CMD [ARGS]          run CMD (as the sudo user) under the tracer\n"
 	"  -o, --output FILE      peak snapshot of CMD goes to FILE\n"
 	"  -f, --format FMT       snapshot files as json (default), folded\n"
-	"                         (flamegraph.pl, speedscope) or html (a\n"
-	"                         flame graph page); -o FILE.html implies "
-	"html\n"
+	"                         (flamegraph.pl, speedscope), html (a\n"
+	"                         flame graph page) or pprof (go tool pprof,\n"
+	"                         speedscope); -o FILE.html, .folded or\n"
+	"                         .pb.gz implies that format\n"
 	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default "
 	".);\n"
 	"                         with -D, forked children get snapshots too\n"
@@ -167,7 +168,7 @@ static int parse_depth(const char *arg, struct env *env)
 }
 
 /* The order of enum snap_format. */
-static const char *const format_names[] = { "json", "folded", "html" };
+static const char *const format_names[] = { "json", "folded", "html", "pprof" };
 
 static int parse_format(const char *arg, struct env *env)
 {
@@ -193,6 +194,8 @@ static void format_from_output(struct env *env)
 		env->format = SNAP_HTML;
 	else if (n >= 7 && !strcmp(env->output + n - 7, ".folded"))
 		env->format = SNAP_FOLDED;
+	else if (n >= 6 && !strcmp(env->output + n - 6, ".pb.gz"))
+		env->format = SNAP_PPROF;
 }
 
 static int parse_one(int c, const char *arg, struct env *env)

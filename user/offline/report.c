@@ -5,10 +5,12 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "census/census.h"
 #include "lib/text.h"
 #include "format/folded.h"
 #include "format/html.h"
+#include "format/pprof.h"
 #include "format/snapdoc.h"
 #include "format/snapfile.h"
 #include "lib/log.h"
@@ -318,12 +320,14 @@ void report__text(FILE *out, json_t *doc, const struct report_opts *o)
 
 static const char report_usage[] =
 	"Usage: memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                          [--format text|folded|html]\n"
+	"                          [--format text|folded|html|pprof]\n"
 	"Print a saved snapshot: the cells and the largest stacks at the "
 	"peak,\n"
 	"folded stacks for flamegraph.pl, inferno and speedscope, or one\n"
 	"self-contained HTML page (flame graph and cell table):\n"
-	"  memprof-bpf report FILE --format html > peak.html\n";
+	"  memprof-bpf report FILE --format html > peak.html\n"
+	"or pprof's gzipped profile (go tool pprof, speedscope, Pyroscope):\n"
+	"  memprof-bpf report FILE --format pprof > peak.pb.gz\n";
 
 int report__parse_top(const char *arg)
 {
@@ -341,7 +345,7 @@ int report__parse_top(const char *arg)
 
 /* The orders of enum report_by (after ALL) and enum report_format. */
 static const char *const by_names[] = { "cell", "stack", "file" };
-static const char *const format_names[] = { "text", "folded", "html" };
+static const char *const format_names[] = { "text", "folded", "html", "pprof" };
 
 static int parse_by(const char *arg, struct report_opts *o)
 {
@@ -410,10 +414,15 @@ int report__main(int argc, char **argv)
 	struct report_opts o;
 	const char *file;
 	json_t *doc;
-	int err = parse_args(argc, argv, &o, &file);
+	int err = parse_args(argc, argv, &o, &file), werr = 0;
 
 	if (err)
 		return err > 0 ? 0 : 2;
+	if (o.format == REPORT_PPROF && isatty(STDOUT_FILENO)) {
+		log_err("report: pprof is binary; send it to a file "
+			"(> FILE.pb.gz)");
+		return 2;
+	}
 	doc = snapdoc__load(file);
 	if (!doc)
 		return 2;
@@ -424,11 +433,14 @@ int report__main(int argc, char **argv)
 		folded__write(stdout, doc);
 	else if (o.format == REPORT_HTML)
 		html__write(stdout, doc);
+	else if (o.format == REPORT_PPROF)
+		werr = pprof__write(stdout, doc);
 	else
 		report__text(stdout, doc, &o);
 	json_decref(doc);
-	if (fflush(stdout) || ferror(stdout)) {
-		log_err("report: cannot write the output: %s", strerror(errno));
+	if (fflush(stdout) || ferror(stdout) || werr) {
+		log_err("report: cannot write the output: %s",
+			strerror(werr ? -werr : errno));
 		return 1;
 	}
 	return 0;

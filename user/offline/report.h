@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * `memprof-bpf report FILE`: a saved snapshot read back (no BPF, no root)
- * and printed as tables at the peak (cells, stacks, files) or as folded
- * stacks for flamegraph.pl and speedscope. The frame-naming helpers are
- * shared with diff.c.
+ * and printed as tables at the peak (cells, stacks, files), as folded
+ * stacks for flamegraph.pl and speedscope, or as pprof's profile. The
+ * frame-naming helpers are shared with diff.c.
  */
 #ifndef MEMPROF_REPORT_H
 #define MEMPROF_REPORT_H
@@ -18,7 +18,7 @@ enum report_by {
 	REPORT_BY_STACK,
 	REPORT_BY_FILE
 };
-enum report_format { REPORT_TEXT, REPORT_FOLDED, REPORT_HTML };
+enum report_format { REPORT_TEXT, REPORT_FOLDED, REPORT_HTML, REPORT_PPROF };
 
 struct report_opts {
 	enum report_by by; /* ALL: the cell table, then the stacks */

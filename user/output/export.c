@@ -6,12 +6,15 @@
 #include "export.h"
 #include "format/folded.h"
 #include "format/html.h"
+#include "format/pprof.h"
 #include "format/snapfile.h"
+#include "lib/atomicfile.h"
 
 static const char *const suffixes[] = {
 	[SNAP_JSON] = ".json",
 	[SNAP_FOLDED] = ".folded",
 	[SNAP_HTML] = ".html",
+	[SNAP_PPROF] = ".pb.gz",
 };
 
 const char *export__suffix(enum snap_format f)
@@ -19,7 +22,7 @@ const char *export__suffix(enum snap_format f)
 	return suffixes[f];
 }
 
-/* Folded and HTML are drawn by the report code into memory first. */
+/* Folded, HTML and pprof are drawn by the report code into memory first. */
 static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
 {
 	FILE *mem = open_memstream(text, len);
@@ -29,11 +32,23 @@ static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
 		return -errno;
 	if (f == SNAP_HTML)
 		err = html__write(mem, doc);
+	else if (f == SNAP_PPROF)
+		err = pprof__write(mem, doc);
 	else
 		folded__write(mem, doc);
 	if (fclose(mem) && !err)
 		err = -ENOMEM;
 	return err;
+}
+
+/* As snapfile__save_text, without its final newline: gzip ends there. */
+static int save_binary(const char *data, size_t len, const char *path,
+		       bool replace)
+{
+	struct atomicfile_opts o = { .replace = replace, .durable = true };
+
+	atomicfile__sudo_user(&o.uid, &o.gid);
+	return atomicfile__write(path, data, len, &o);
 }
 
 int export__save(json_t *doc, enum snap_format f, const char *path,
@@ -46,7 +61,9 @@ int export__save(json_t *doc, enum snap_format f, const char *path,
 	if (f == SNAP_JSON)
 		return snapfile__save(doc, path, replace);
 	err = render(doc, f, &text, &len);
-	if (!err)
+	if (!err && f == SNAP_PPROF)
+		err = save_binary(text, len, path, replace);
+	else if (!err)
 		err = snapfile__save_text(text, len, path, replace);
 	free(text);
 	return err;
