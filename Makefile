@@ -183,10 +183,11 @@ FUZZ_BIN := $(FUZZ_OUT)/fuzz_snapshot
 # live agent's modules, which this list proves at link time.
 FUZZ_MODS := $(notdir $(basename $(wildcard user/format/*.c user/offline/*.c \
 	user/lib/*.c)))
-FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS))
+FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS)) \
+	$(FUZZ_OUT)/obj/profile.pb-c.o
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -D_GNU_SOURCE \
-	-std=gnu11 -Wall -Wextra -Werror -Iuser
+	-std=gnu11 -Wall -Wextra -Werror -Iuser -I$(OUT)
 FUZZ_TIME ?= 600
 FUZZ_SMOKE_TIME ?= 30
 FUZZ_FLAGS := -dict=tests/fuzz/snapshot.dict -max_len=8192 -timeout=10 \
@@ -199,10 +200,17 @@ $(FUZZ_OUT)/obj/%.o: %.c $(USER_HDRS) | $(DEPS_STAMP)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_OUT)/obj/html.o: user/format/flamegraph.html
+$(FUZZ_OUT)/obj/pprof.o: $(OUT)/profile.pb-c.h
+
+$(FUZZ_OUT)/obj/profile.pb-c.o: $(OUT)/profile.pb-c.c $(OUT)/profile.pb-c.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(FUZZ_OUT)/obj
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_BIN): tests/fuzz/fuzz_snapshot.c $(FUZZ_OBJS)
 	$(call msg,FUZZ-LD,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -lprotobuf-c \
+		-lz -o $@
 
 # The log's last lines: libFuzzer's final status line (cov, ft, corpus,
 # exec/s) and its stat:: totals (number_of_executed_units).
