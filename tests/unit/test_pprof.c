@@ -221,6 +221,9 @@ Test(pprof, locations_leaf_first_and_interned, .timeout = 10)
 			 "/usr/lib/libx.so");
 	cr_assert_str_eq(str(p, function(p, root)->name), "f");
 	cr_assert_str_eq(str(p, function(p, root)->filename), "/x/main.py");
+	/* pprof demangles a name equal to its system_name: native only. */
+	cr_assert_eq(function(p, root)->system_name, 0);
+	cr_assert_eq(function(p, leaf)->system_name, function(p, leaf)->name);
 	cr_assert_eq(root->line[0]->line, 3);
 	cr_assert_eq(root->mapping_id, 0);
 	cr_assert_str_eq(

@@ -141,17 +141,24 @@ static int64_t str_id(struct pprof *b, const char *s)
 	return id;
 }
 
-/* pprof's Function: a name in a file (Python) or a module (native). */
-static uint64_t function_id(struct pprof *b, const char *name, const char *file)
+/*
+ * pprof's Function: a name in a file (Python) or a module (native). Only
+ * native names get a system_name: pprof demangles those that equal their
+ * name, and would cut Python's "<module>" as if a C++ template.
+ */
+static uint64_t function_id(struct pprof *b, const char *name, const char *file,
+			    bool native)
 {
-	char *key = key_of(b, "f" SEP "%s" SEP "%s", name, file ?: "");
+	char *key =
+		key_of(b, "f%d" SEP "%s" SEP "%s", native, name, file ?: "");
 	uint64_t id = known(b, key);
 	Function *f;
 
 	if (key && !id && (f = new_msg(b, &b->functions, sizeof(*f)))) {
 		*f = (Function)PERFTOOLS__PROFILES__FUNCTION__INIT;
 		f->id = id = b->functions.n;
-		f->name = f->system_name = str_id(b, name);
+		f->name = str_id(b, name);
+		f->system_name = native ? f->name : 0;
 		f->filename = str_id(b, file);
 		remember(b, key, id);
 	}
@@ -218,7 +225,7 @@ static void fill_location(struct pprof *b, struct located *l, json_t *f,
 	}
 	l->line.function_id =
 		function_id(b, name ?: "[unknown]",
-			    native ? module : snapdoc__str(f, "file"));
+			    native ? module : snapdoc__str(f, "file"), native);
 }
 
 /* One Location per distinct frame, shared by every stack through it. */
