@@ -284,3 +284,18 @@ Test(pprof, sums_clamp, .timeout = 10)
 	perftools__profiles__profile__free_unpacked(p, NULL);
 	json_decref(d);
 }
+
+/* The program's own module is the first mapping: pprof's "File:". */
+Test(pprof, program_mapping_first, .timeout = 10)
+{
+	json_t *d = doc();
+	Profile *p;
+
+	json_object_set_new(d, "comm", json_string("liby"));
+	p = decoded(d);
+	cr_assert_eq(p->n_mapping, 2);
+	cr_assert_str_eq(str(p, p->mapping[0]->filename), "/lib/liby.so");
+	cr_assert_eq(p->mapping[0]->id, 1);
+	perftools__profiles__profile__free_unpacked(p, NULL);
+	json_decref(d);
+}

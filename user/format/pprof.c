@@ -188,6 +188,34 @@ static uint64_t mapping_id(struct pprof *b, const char *module)
 	return id;
 }
 
+/*
+ * pprof names a profile after its first mapping ("File:"): make that the
+ * program's own, the first module whose file name starts with comm.
+ */
+static void program_mapping_first(struct pprof *b, json_t *doc)
+{
+	json_t *peak = json_object_get(doc, "peak"), *s, *f;
+	const char *comm = snapdoc__str(doc, "comm");
+	size_t i, j;
+
+	if (!comm || !*comm)
+		return;
+	json_array_foreach(json_object_get(peak, "stacks"), i, s)
+	{
+		json_array_foreach(json_object_get(s, "frames"), j, f)
+		{
+			const char *module = snapdoc__str(f, "module");
+			const char *base = module ? strrchr(module, '/') : NULL;
+
+			base = base ? base + 1 : module;
+			if (base && !strncmp(base, comm, strlen(comm))) {
+				mapping_id(b, module);
+				return;
+			}
+		}
+	}
+}
+
 /* The key of a frame: what tells two frames apart in the snapshot. */
 static char *frame_key(struct pprof *b, json_t *f, bool native)
 {
@@ -400,6 +428,7 @@ static void build(struct pprof *b, json_t *doc, Profile *p, ValueType *vt,
 	int k;
 
 	push(b, &b->strings, strdup(""));
+	program_mapping_first(b, doc);
 	for (k = 0; k < 2; k++)
 		json_array_foreach(
 			json_object_get(json_object_get(doc, sections[k]), "sta"
