@@ -20,7 +20,8 @@ endif
 DEPS_STAMP := $(OUT)/.deps-ok
 CFLAGS ?= -O2 -g
 CFLAGS += -D_GNU_SOURCE -std=gnu11 -Wall -Wextra -Werror -I$(OUT) -Ibpf -Iuser
-LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lncursesw -lpthread
+LDLIBS := -lbpf -lelf -lz -ljansson -lcapstone -lncursesw -lpthread \
+	-lprotobuf-c
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-I$(OUT) -Ibpf -I/usr/include/x86_64-linux-gnu
 
@@ -31,6 +32,10 @@ USER_DIRS := user $(sort $(dir $(wildcard user/*/*.c)))
 USER_HDRS := $(wildcard user/*.h user/*/*.h)
 LIB_SRCS := $(filter-out user/main.c user/recorder/recorder.c user/recorder/pywalk.c,$(wildcard user/*.c user/*/*.c))
 LIB_OBJS := $(addprefix $(OUT)/,$(notdir $(LIB_SRCS:.c=.o)))
+# pprof's schema (user/format/profile.proto), compiled by protoc-c at build
+# time into $(OUT): the generated code is never committed.
+PROTO_OBJS := $(OUT)/profile.pb-c.o
+LIB_OBJS += $(PROTO_OBJS)
 vpath %.c $(USER_DIRS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/unit/%,$(UNIT_SRCS))
@@ -75,6 +80,18 @@ $(OUT)/%.o: %.c $(USER_HDRS) bpf/memprof.h $(OUT)/memprof.skel.h
 
 # The HTML export's page is assembled into html.o (.incbin).
 $(OUT)/html.o: user/format/flamegraph.html
+
+$(OUT)/%.pb-c.c $(OUT)/%.pb-c.h: user/format/%.proto | $(DEPS_STAMP)
+	$(call msg,PROTOC,$@)
+	$(Q)mkdir -p $(OUT)
+	$(Q)protoc-c --proto_path=user/format --c_out=$(OUT) $<
+
+$(OUT)/%.pb-c.o: $(OUT)/%.pb-c.c $(OUT)/%.pb-c.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Who includes the generated header needs it first.
+$(OUT)/pprof.o $(OUT)/unit/test_pprof: $(OUT)/profile.pb-c.h
 
 memprof-bpf: $(OUT)/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -166,10 +183,11 @@ FUZZ_BIN := $(FUZZ_OUT)/fuzz_snapshot
 # live agent's modules, which this list proves at link time.
 FUZZ_MODS := $(notdir $(basename $(wildcard user/format/*.c user/offline/*.c \
 	user/lib/*.c)))
-FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS))
+FUZZ_OBJS := $(patsubst %,$(FUZZ_OUT)/obj/%.o,$(FUZZ_MODS)) \
+	$(FUZZ_OUT)/obj/profile.pb-c.o
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -D_GNU_SOURCE \
-	-std=gnu11 -Wall -Wextra -Werror -Iuser
+	-std=gnu11 -Wall -Wextra -Werror -Iuser -I$(OUT)
 FUZZ_TIME ?= 600
 FUZZ_SMOKE_TIME ?= 30
 FUZZ_FLAGS := -dict=tests/fuzz/snapshot.dict -max_len=8192 -timeout=10 \
@@ -182,10 +200,17 @@ $(FUZZ_OUT)/obj/%.o: %.c $(USER_HDRS) | $(DEPS_STAMP)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_OUT)/obj/html.o: user/format/flamegraph.html
+$(FUZZ_OUT)/obj/pprof.o: $(OUT)/profile.pb-c.h
+
+$(FUZZ_OUT)/obj/profile.pb-c.o: $(OUT)/profile.pb-c.c $(OUT)/profile.pb-c.h
+	$(call msg,FUZZ-CC,$@)
+	$(Q)mkdir -p $(FUZZ_OUT)/obj
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_BIN): tests/fuzz/fuzz_snapshot.c $(FUZZ_OBJS)
 	$(call msg,FUZZ-LD,$@)
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -lz -o $@
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -ljansson -lprotobuf-c \
+		-lz -o $@
 
 # The log's last lines: libFuzzer's final status line (cov, ft, corpus,
 # exec/s) and its stat:: totals (number_of_executed_units).

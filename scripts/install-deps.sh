@@ -31,6 +31,9 @@ PKGS=(
 	# other tracers on the same processes (tests/integration/
 	# test_other_tracers.py), and a busy core for make test-repeat
 	bpftrace bpfcc-tools stress-ng
+	# pprof output (user/format/pprof.c): protobuf-c, protoc-c at build
+	# time; go tool pprof opens the files in the integration test
+	libprotobuf-c-dev protobuf-c-compiler golang-go
 )
 # Optional: scalene and memory_profiler, peers in scripts/bench's "python"
 # section (its pandas workload uses python3-pandas above). Only with --bench.

@@ -16,7 +16,7 @@ static const char usage[] =
 	"Usage: memprof-bpf [OPTIONS] (--pid PID | --comm NAME | -- CMD "
 	"[ARGS])\n"
 	"       memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                   [--format text|folded|html]\n"
+	"                   [--format text|folded|html|pprof]\n"
 	"       memprof-bpf diff A B [--top N]\n"
 	"Trace the allocations of running or new processes from outside and\n"
 	"keep the breakdown of live bytes at their peak; report and diff read\n"
@@ -32,8 +32,10 @@ static const char usage[] =
 	"                         JSON, gzipped, .json.gz), json (the same\n"
 	"                         written out, for jq), folded "
 	"(flamegraph.pl,\n"
-	"                         speedscope) or html (a flame graph page);\n"
-	"                         -o FILE.html, .json or .folded implies it\n"
+	"                         speedscope), html (a flame graph page) or\n"
+	"                         pprof (go tool pprof, speedscope); -o\n"
+	"                         FILE.html, .json, .folded or .pb.gz\n"
+	"                         implies that format\n"
 	"  -D, --snapshot-dir DIR per-process snapshots go to DIR (default "
 	".);\n"
 	"                         with -D, forked children get snapshots too\n"
@@ -176,7 +178,7 @@ static int parse_depth(const char *arg, struct env *env)
 
 /* The order of enum snap_format. */
 static const char *const format_names[] = { "snapshot", "json", "folded",
-					    "html" };
+					    "html", "pprof" };
 
 static int parse_format(const char *arg, struct env *env)
 {
@@ -203,6 +205,8 @@ static void format_from_output(struct env *env)
 		env->format = SNAP_FOLDED;
 	else if (text__ends_with(o, ".json"))
 		env->format = SNAP_JSON; /* plain JSON asked for: expanded */
+	else if (text__ends_with(o, ".pb.gz"))
+		env->format = SNAP_PPROF;
 }
 
 static int parse_one(int c, const char *arg, struct env *env)

@@ -11,7 +11,13 @@
 #define MAX_COMMS 16
 
 /* What the agent's snapshot files hold (--format). */
-enum snap_format { SNAP_SNAPSHOT, SNAP_JSON, SNAP_FOLDED, SNAP_HTML };
+enum snap_format {
+	SNAP_SNAPSHOT,
+	SNAP_JSON,
+	SNAP_FOLDED,
+	SNAP_HTML,
+	SNAP_PPROF
+};
 
 struct env {
 	pid_t pids[MAX_PIDS];

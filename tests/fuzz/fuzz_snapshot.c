@@ -8,7 +8,7 @@
  * tests/fuzz/corpus/NAME-v2.json and .json.gz). A document they
  * accept is then printed every way those commands print one: the text
  * tables (all, by cell, by stack, by file; 10 rows and every row), the
- * folded stacks, the HTML page, and a diff against itself and against a
+ * folded stacks, the HTML page, the pprof profile, and a diff against itself and against a
  * fixed valid snapshot, both ways. Output goes to /dev/null: the sanitizers watch the
  * reading, not the text.
  */
@@ -20,6 +20,7 @@
 #include "format/html.h"
 #include "offline/report.h"
 #include "format/folded.h"
+#include "format/pprof.h"
 #include "format/snapfile.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -110,6 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	folded__write(devnull, doc);
 	html__write(devnull, doc);
+	pprof__write(devnull, doc);
 	diff__print(devnull, doc, doc, "input", "input", 10);
 	diff__print(devnull, seed, doc, "seed", "input", 1000000);
 	diff__print(devnull, doc, seed, "input", "seed", 10);

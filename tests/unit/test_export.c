@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <zlib.h>
 #include "output/export.h"
 #include "format/snapfile.h"
 #include "output/snapshot.h"
@@ -63,6 +64,7 @@ Test(export, suffixes, .timeout = 10)
 	cr_assert_str_eq(export__suffix(SNAP_JSON), ".json");
 	cr_assert_str_eq(export__suffix(SNAP_FOLDED), ".folded");
 	cr_assert_str_eq(export__suffix(SNAP_HTML), ".html");
+	cr_assert_str_eq(export__suffix(SNAP_PPROF), ".pb.gz");
 }
 
 Test(export, folded_file, .init = make_dir, .fini = remove_dir, .timeout = 10)
@@ -104,5 +106,33 @@ Test(export, html_and_json_files, .init = make_dir, .fini = remove_dir,
 	cr_assert_not_null(back, "%s", err);
 	cr_assert(json_equal(back, d));
 	json_decref(back);
+	json_decref(d);
+}
+
+/* pprof is binary: gzip's magic first, and no newline after its trailer. */
+Test(export, pprof_file, .init = make_dir, .fini = remove_dir, .timeout = 10)
+{
+	char path[128], *data;
+	unsigned char out[4096];
+	struct stat st;
+	json_t *d = doc();
+	z_stream z = { 0 };
+
+	snprintf(path, sizeof(path), "%s/s.pb.gz", dir);
+	cr_assert_eq(export__save(d, SNAP_PPROF, path, false), 0);
+	data = slurp(path, &st);
+	cr_assert_eq(st.st_mode & 07777, 0600);
+	cr_assert_eq((unsigned char)data[0], 0x1f);
+	cr_assert_eq((unsigned char)data[1], 0x8b);
+	cr_assert_eq(inflateInit2(&z, 15 + 32), Z_OK);
+	z.next_in = (Bytef *)data;
+	z.avail_in = st.st_size;
+	z.next_out = out;
+	z.avail_out = sizeof(out);
+	cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	cr_assert_eq(z.avail_in, 0, "%u bytes after the gzip stream",
+		     z.avail_in);
+	inflateEnd(&z);
+	free(data);
 	json_decref(d);
 }

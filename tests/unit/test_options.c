@@ -276,6 +276,8 @@ Test(options, format_flag_and_output_suffix, .timeout = 10)
 			     "json",	    "--", "true",      NULL };
 	char *plain[] = { "memprof-bpf", "-o", "x.json", "--", "true", NULL };
 	char *gz[] = { "memprof-bpf", "-o", "x.json.gz", "--", "true", NULL };
+	char *by_name3[] = { "memprof-bpf", "-o",   "peak.pb.gz",
+			     "--",	    "true", NULL };
 	char *bad[] = { "memprof-bpf", "--format", "svg", "-p", "1", NULL };
 	struct env env;
 
@@ -295,11 +297,13 @@ Test(options, format_flag_and_output_suffix, .timeout = 10)
 	cr_assert_eq(env.format, SNAP_HTML);
 	cr_assert_eq(parse(ARGC(by_name2), by_name2, &env), 0);
 	cr_assert_eq(env.format, SNAP_FOLDED);
+	cr_assert_eq(parse(ARGC(by_name3), by_name3, &env), 0);
+	cr_assert_eq(env.format, SNAP_PPROF);
 	/* ...and --format wins when it is. */
 	cr_assert_eq(parse(ARGC(explicit), explicit, &env), 0);
 	cr_assert_eq(env.format, SNAP_JSON);
 	expect_error(ARGC(bad), bad, "--format svg");
-	cr_assert(strstr(err, "json, folded or html"), "%s", err);
+	cr_assert(strstr(err, "json, folded, html or pprof"), "%s", err);
 }
 
 /* A command records in-process unless it asks for probes. */

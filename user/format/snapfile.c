@@ -60,7 +60,6 @@ int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen)
 /* A version-2 document: one compact line, gzipped (no final newline). */
 static int save_v2(json_t *doc, const char *path, bool replace)
 {
-	struct atomicfile_opts o = { .replace = replace, .durable = true };
 	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS), *gz;
 	size_t len;
 	int err;
@@ -71,8 +70,7 @@ static int save_v2(json_t *doc, const char *path, bool replace)
 	free(text);
 	if (err)
 		return err;
-	atomicfile__sudo_user(&o.uid, &o.gid);
-	err = atomicfile__write(path, gz, len, &o);
+	err = snapfile__save_binary(gz, len, path, replace);
 	free(gz);
 	return err;
 }
@@ -101,6 +99,15 @@ int snapfile__save_text(const char *text, size_t len, const char *path,
 
 	atomicfile__sudo_user(&o.uid, &o.gid);
 	return atomicfile__write(path, text, len, &o);
+}
+
+int snapfile__save_binary(const void *data, size_t len, const char *path,
+			  bool replace)
+{
+	struct atomicfile_opts o = { .replace = replace, .durable = true };
+
+	atomicfile__sudo_user(&o.uid, &o.gid);
+	return atomicfile__write(path, data, len, &o);
 }
 
 /* ---- reading ------------------------------------------------------------ */

@@ -29,6 +29,10 @@ int snapfile__save(json_t *doc, const char *path, bool replace);
 int snapfile__save_text(const char *text, size_t len, const char *path,
 			bool replace);
 
+/* The same for bytes (pprof, gzip): no newline added. */
+int snapfile__save_binary(const void *data, size_t len, const char *path,
+			  bool replace);
+
 /* gzip (zlib, level 6) of len bytes into a malloc'd buffer. 0 or -errno. */
 int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen);
 

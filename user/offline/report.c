@@ -10,6 +10,7 @@
 #include "lib/text.h"
 #include "format/folded.h"
 #include "format/html.h"
+#include "format/pprof.h"
 #include "format/snapdoc.h"
 #include "format/snapfile.h"
 #include "format/snapv2.h"
@@ -320,14 +321,17 @@ void report__text(FILE *out, json_t *doc, const struct report_opts *o)
 
 static const char report_usage[] =
 	"Usage: memprof-bpf report FILE [--by cell|stack|file] [--top N]\n"
-	"                          [--format text|folded|html|json|snapshot]\n"
+	"                          [--format "
+	"text|folded|html|json|snapshot|pprof]\n"
 	"Print a saved snapshot (either version, plain or gzipped): the cells\n"
 	"and the largest stacks at the peak, folded stacks for flamegraph.pl,\n"
 	"inferno and speedscope, one self-contained HTML page (flame graph\n"
 	"and cell table), the document as plain JSON with every frame written\n"
-	"out (for jq), or as a compact gzipped snapshot (version 2):\n"
+	"out (for jq), as a compact gzipped snapshot (version 2), or as\n"
+	"pprof's gzipped profile (go tool pprof, speedscope, Pyroscope):\n"
 	"  memprof-bpf report FILE --format html > peak.html\n"
-	"  memprof-bpf report FILE --format json | jq .peak.bytes\n";
+	"  memprof-bpf report FILE --format json | jq .peak.bytes\n"
+	"  memprof-bpf report FILE --format pprof > peak.pb.gz\n";
 
 int report__parse_top(const char *arg)
 {
@@ -345,8 +349,8 @@ int report__parse_top(const char *arg)
 
 /* The orders of enum report_by (after ALL) and enum report_format. */
 static const char *const by_names[] = { "cell", "stack", "file" };
-static const char *const format_names[] = { "text", "folded", "html", "json",
-					    "snapshot" };
+static const char *const format_names[] = { "text", "folded",	"html",
+					    "json", "snapshot", "pprof" };
 
 static int parse_by(const char *arg, struct report_opts *o)
 {
@@ -425,8 +429,6 @@ static int print_document(json_t *doc, bool compact)
 	int err = text ? 0 : -ENOMEM;
 
 	json_decref(v2);
-	if (!err && compact && isatty(STDOUT_FILENO))
-		err = -ENOTTY; /* gzip bytes on a terminal help nobody */
 	if (!err && compact)
 		err = snapfile__gzip(text, len, &gz, &len);
 	if (!err && fwrite(gz ? gz : text, 1, len, stdout) != len)
@@ -443,10 +445,18 @@ int report__main(int argc, char **argv)
 	struct report_opts o;
 	const char *file;
 	json_t *doc;
-	int err = parse_args(argc, argv, &o, &file);
+	int err = parse_args(argc, argv, &o, &file), werr = 0;
 
 	if (err)
 		return err > 0 ? 0 : 2;
+	if ((o.format == REPORT_PPROF || o.format == REPORT_SNAPSHOT) &&
+	    isatty(STDOUT_FILENO)) {
+		log_err("report: %s is gzipped bytes; send it to a file "
+			"(> FILE%s)",
+			format_names[o.format],
+			o.format == REPORT_PPROF ? ".pb.gz" : ".json.gz");
+		return 2;
+	}
 	doc = snapdoc__load(file);
 	if (!doc)
 		return 2;
@@ -459,11 +469,14 @@ int report__main(int argc, char **argv)
 		folded__write(stdout, doc);
 	else if (o.format == REPORT_HTML)
 		html__write(stdout, doc);
+	else if (o.format == REPORT_PPROF)
+		werr = pprof__write(stdout, doc);
 	else
 		report__text(stdout, doc, &o);
 	json_decref(doc);
-	if (err) {
-		log_err("report: %s", strerror(-err));
+	if (err || werr) {
+		log_err("report: cannot write the output: %s",
+			strerror(err ? -err : -werr));
 		return 1;
 	}
 	if (fflush(stdout) || ferror(stdout)) {

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * `memprof-bpf report FILE`: a saved snapshot read back (no BPF, no root)
- * and printed as tables at the peak (cells, stacks, files) or as folded
- * stacks for flamegraph.pl and speedscope. The frame-naming helpers are
- * shared with diff.c.
+ * and printed as tables at the peak (cells, stacks, files), as folded
+ * stacks for flamegraph.pl and speedscope, or as pprof's profile. The
+ * frame-naming helpers are shared with diff.c.
  */
 #ifndef MEMPROF_REPORT_H
 #define MEMPROF_REPORT_H
@@ -24,6 +24,7 @@ enum report_format {
 	REPORT_HTML,
 	REPORT_JSON,
 	REPORT_SNAPSHOT,
+	REPORT_PPROF,
 };
 
 struct report_opts {

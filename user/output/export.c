@@ -6,14 +6,14 @@
 #include "export.h"
 #include "format/folded.h"
 #include "format/html.h"
+#include "format/pprof.h"
 #include "format/snapfile.h"
 #include "format/snapv2.h"
 
 static const char *const suffixes[] = {
-	[SNAP_SNAPSHOT] = ".json.gz",
-	[SNAP_JSON] = ".json",
-	[SNAP_FOLDED] = ".folded",
-	[SNAP_HTML] = ".html",
+	[SNAP_SNAPSHOT] = ".json.gz", [SNAP_JSON] = ".json",
+	[SNAP_FOLDED] = ".folded",    [SNAP_HTML] = ".html",
+	[SNAP_PPROF] = ".pb.gz",
 };
 
 const char *export__suffix(enum snap_format f)
@@ -21,7 +21,7 @@ const char *export__suffix(enum snap_format f)
 	return suffixes[f];
 }
 
-/* Folded and HTML are drawn by the report code into memory first. */
+/* Folded, HTML and pprof are drawn by the report code into memory first. */
 static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
 {
 	FILE *mem = open_memstream(text, len);
@@ -31,6 +31,8 @@ static int render(json_t *doc, enum snap_format f, char **text, size_t *len)
 		return -errno;
 	if (f == SNAP_HTML)
 		err = html__write(mem, doc);
+	else if (f == SNAP_PPROF)
+		err = pprof__write(mem, doc);
 	else
 		folded__write(mem, doc);
 	if (fclose(mem) && !err)
@@ -49,7 +51,9 @@ static int save_expanded(json_t *doc, enum snap_format f, const char *path,
 	if (f == SNAP_JSON)
 		return snapfile__save(doc, path, replace);
 	err = render(doc, f, &text, &len);
-	if (!err)
+	if (!err && f == SNAP_PPROF)
+		err = snapfile__save_binary(text, len, path, replace);
+	else if (!err)
 		err = snapfile__save_text(text, len, path, replace);
 	free(text);
 	return err;
