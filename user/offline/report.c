@@ -109,8 +109,13 @@ static const char *const spark[] = { "\u2581", "\u2582", "\u2583", "\u2584",
 /* A duration as people read one: 2.3 s, 12m05s, 3h07m. */
 static void duration(double ms, char *buf, size_t size)
 {
-	long long s = (long long)(ms / 1000);
+	long long s;
 
+	if (!(ms > 0)) /* a damaged file's: no negative times, no NaN */
+		ms = 0;
+	if (ms > 1e15) /* 30,000 years: the cast below stays defined */
+		ms = 1e15;
+	s = (long long)(ms / 1000);
 	if (ms < 60000)
 		snprintf(buf, size, "%.1f s", ms / 1000);
 	else if (s < 3600)
