@@ -2,6 +2,7 @@
 in a network namespace of its own (no network at all), on pages made from
 snapshots of real programs and a real notebook kernel."""
 import html
+import json
 import os
 import re
 import shutil
@@ -147,3 +148,114 @@ def test_agent_writes_folded_files(tmp_path):
     stack, count = top.rsplit(" ", 1)
     assert count == "60000002"
     assert stack.split(";")[3] == "make_big (nested.py:6)"
+
+
+def svg_attrs(dom, tag, cls=None, ident=None):
+    """Attributes of each <tag> in the page's SVG with that class or id."""
+    out = []
+    for m in re.finditer(r"<%s ([^>]*)>" % tag, dom):
+        a = dict((k, html.unescape(v)) for k, v in
+                 re.findall(r'([\w-]+)="([^"]*)"', m.group(1)))
+        if (cls is None or cls in a.get("class", "").split()) and \
+                (ident is None or a.get("id") == ident):
+            out.append(a)
+    return out
+
+
+def with_click(page, selector, dst):
+    """The page with a script after its own that clicks selector, as a
+    user would (a DOM click event through the page's own listeners)."""
+    text = open(page).read().replace(
+        "</body>", "<script>document.querySelector(%r).dispatchEvent("
+        "new MouseEvent('click', {bubbles: true}));</script></body>"
+        % selector)
+    dst.write_text(text)
+    return str(dst)
+
+
+def test_notebook_timeline_chart(notebook_page, tmp_path):
+    """The chart above the flame graph: each cell's span where the
+    timeline puts it on the time axis, the peak marker at the peak's time
+    and bytes, inside In [4]'s span; a click on In [3]'s span zooms the
+    flame graph to In [3]. A screenshot is left in tmp_path."""
+    page, snap = notebook_page
+    t = snap["timeline"]
+    dom, console = browse(page)
+    drawn(dom, console)
+    chart = svg_attrs(dom, "svg", ident="timeline")[0]
+    x0, x1 = float(chart["data-x0"]), float(chart["data-x1"])
+    y0, y1 = float(chart["data-y0"]), float(chart["data-y1"])
+    span = len(t["live"]) * t["interval_ms"]
+    assert float(chart["data-span-ms"]) == span
+    ymax = float(chart["data-ymax"])
+    assert t["peak"]["bytes"] <= ymax < 2 * t["peak"]["bytes"]
+
+    def x_of(ms):
+        return x0 + (x1 - x0) * min(max(ms / span, 0), 1)
+
+    rects = {r["data-cell"]: r for r in svg_attrs(dom, "rect", "tl-span")}
+    want = {c["label"] for c in snap["peak"]["cells"]} - \
+        {"(outside cells)", "(before attach)"}
+    assert set(rects) == want == {c["label"] for c in t["cells"]}, rects
+    for c in t["cells"]:
+        r = rects[c["label"]]
+        assert abs(float(r["x"]) - x_of(c["start_ms"])) < 0.1, (c, r)
+        end = c["end_ms"] if c["end_ms"] is not None else span
+        assert abs(float(r["x"]) + float(r["width"]) -
+                   max(x_of(end), x_of(c["start_ms"]) + 2)) < 0.2, (c, r)
+    peak = svg_attrs(dom, "circle", ident="tl-peak")[0]
+    px, py = float(peak["cx"]), float(peak["cy"])
+    assert abs(px - x_of(t["peak"]["at_ms"])) < 0.1
+    assert abs(py - (y0 - (y0 - y1) * t["peak"]["bytes"] / ymax)) < 0.1
+    # In [4]'s 256 MiB drove the peak. Its span is exact (the cell
+    # markers' times); the peak's time is when the agent read the events,
+    # up to a tick (100 ms) later: it can fall just after the cell's end.
+    four, tick = rects["In [4]"], (x1 - x0) * 100 / span
+    assert float(four["x"]) <= px <= \
+        float(four["x"]) + float(four["width"]) + tick, (four, px)
+    assert t["peak"]["bytes"] == snap["peak"]["bytes"] == max(t["live"])
+    assert "peak %.1f MiB" % (snap["peak"]["bytes"] / 1048576) in dom
+
+    clicked = with_click(page, '.tl-span[data-cell="In [3]"]',
+                         tmp_path / "clicked.html")
+    dom, console = browse(clicked)
+    drawn(dom, console)
+    b = boxes(dom)
+    assert b[:2] == ["all", "In [3]"] and "In [4]" not in b, b
+    assert "128.0 MiB" in text_of(dom, "info")
+    sel = [r["data-cell"] for r in svg_attrs(dom, "rect", "sel")]
+    assert sel == ["In [3]"], sel
+
+    shot = tmp_path / "timeline.png"
+    screenshot(page, shot)
+    assert shot.stat().st_size > 20000
+
+
+def screenshot(page, png):
+    """What a 1400x1000 window shows of the page, as a PNG."""
+    profile = tempfile.mkdtemp()
+    try:
+        r = subprocess.run(
+            ["unshare", "--net", CHROMIUM, "--headless", "--no-sandbox",
+             "--disable-gpu", "--user-data-dir=" + profile,
+             "--window-size=1400,1000", "--hide-scrollbars",
+             "--screenshot=%s" % png, "file://%s" % page],
+            capture_output=True, text=True, timeout=120)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+    assert r.returncode == 0 and png.exists(), r.stderr[-2000:]
+
+
+def test_page_without_a_timeline_hides_the_chart(notebook_page, tmp_path):
+    """Snapshots written before the timeline: no chart, the rest drawn."""
+    page, snap = notebook_page
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({k: v for k, v in snap.items()
+                               if k != "timeline"}))
+    r = review("report", old, "--format", "html")
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "old.html").write_text(r.stdout)
+    dom, console = browse(str(tmp_path / "old.html"))
+    drawn(dom, console)
+    assert re.search(r'id="tlsection" style="display: ?none;?"', dom)
+    assert "<rect" not in dom and boxes(dom)[:2] == ["all", "In [4]"]

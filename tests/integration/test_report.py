@@ -1,5 +1,6 @@
 """`memprof-bpf report` and `diff` on snapshots the agent wrote for real
 programs with known allocations; no root needed to read them back."""
+import datetime
 import json
 import os
 import re
@@ -309,3 +310,47 @@ def test_notebook_report_and_diff_of_two_kernels(tmp_path):
     assert all(r[1] in ("B", "KiB") or
                (r[1] == "MiB" and float(r[0][1:]) < 10)
                for r in rows), d.stdout
+
+
+def levels(live, base):
+    """A timeline's buckets as levels above its lowest (0: < 5 MB, 1:
+    5-15 MB, 2: more), runs of one level collapsed: its shape."""
+    shape = []
+    for v in live:
+        lvl = 0 if v - base < 5e6 else 1 if v - base < 15e6 else 2
+        if not shape or shape[-1] != lvl:
+            shape.append(lvl)
+    return shape
+
+
+def test_timeline_of_a_known_run(tmp_path):
+    """py/timeline.py holds 10 MB for 0.5 s, nothing, then 20 MB for
+    0.5 s: the timeline rises, falls, rises higher and falls; its highest
+    bucket is the peak, at the peak's time; report draws it."""
+    snap = snapshot(tmp_path, "timeline",
+                    [PY, os.path.join(HERE, "py", "timeline.py")])
+    doc = load(snap)
+    t = doc["timeline"]
+    live, iv = t["live"], t["interval_ms"]
+    assert iv == 100 and 18 <= len(live) <= 60, t
+    assert levels(live, min(live)) == [0, 1, 0, 2, 0], live
+    peak = doc["peak"]["bytes"]
+    assert max(live) == peak == t["peak"]["bytes"]
+    k = t["peak"]["at_ms"] // iv
+    assert peak in live[max(k - 1, 0):k + 1], (k, live)
+    # start_at + at_ms is peak.at to the millisecond.
+    start = datetime.datetime.fromisoformat(t["start_at"][:-1])
+    at = start + datetime.timedelta(milliseconds=t["peak"]["at_ms"])
+    assert at.isoformat(timespec="milliseconds") + "Z" == \
+        doc["peak"]["at"]
+    r = review("report", snap)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[3] == "timeline: %.1f s, 0.1 s a column (its highest " \
+        "live bytes)" % (len(live) / 10), lines[3]
+    spark = lines[4][2:]
+    assert len(spark) == len(live) and spark.count("\u2588") >= 4, spark
+    assert abs(lines[5].index("^") - 2 - spark.index("\u2588")) <= 1, \
+        lines[4:6]
+    assert lines[5].endswith("^ peak %s at +%.1f s"
+                             % (fmt_bytes(peak), t["peak"]["at_ms"] / 1000))

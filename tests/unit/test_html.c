@@ -133,3 +133,26 @@ Test(html, page_embeds_the_data_safely, .timeout = 10)
 	free(page);
 	json_decref(d);
 }
+
+/* The timeline goes to the page as it is; none (an old file): null. */
+Test(html, timeline_passed_through_or_null, .timeout = 10)
+{
+	json_t *d = doc(), *data,
+	       *t = json_pack("{s:i, s:[ii], s:{s:i, s:i}, s:[]}",
+			      "interval_ms", 100, "live", 5, 9, "peak", "at_ms",
+			      150, "bytes", 9, "cells");
+
+	data = html__data(d);
+	cr_assert(json_is_null(json_object_get(data, "timeline")));
+	json_decref(data);
+	json_object_set(d, "timeline", t);
+	data = html__data(d);
+	cr_assert(json_equal(json_object_get(data, "timeline"), t));
+	json_decref(data);
+	json_object_set_new(d, "timeline", json_string("junk"));
+	data = html__data(d);
+	cr_assert(json_is_null(json_object_get(data, "timeline")));
+	json_decref(data);
+	json_decref(t);
+	json_decref(d);
+}

@@ -372,3 +372,61 @@ Test(report, census_in_header, .timeout = 10)
 	cr_assert_null(strstr(out, "before attach"), "%s", out);
 	json_decref(doc);
 }
+
+/*
+ * The timeline under the header: eight buckets of 100 ms, one column
+ * each, heights against the highest; the peak's column marked; In [1]
+ * over columns 0-2, In [12] from column 3, still running.
+ */
+static const char TIMELINE[] =
+	"{'timeline': {'start_at': '2026-01-01T00:00:00.000Z',"
+	" 'interval_ms': 100, 'live': [0, 100, 200, 400, 800, 800, 400, 100],"
+	" 'peak': {'at_ms': 500, 'bytes': 800},"
+	" 'cells': [{'label': 'In [1]', 'start_ms': 0, 'end_ms': 250},"
+	"  {'label': 'In [12]', 'start_ms': 300, 'end_ms': null}]}}";
+
+Test(report, timeline_sparkline_peak_and_cells, .timeout = 10)
+{
+	json_t *doc = doc_of(TIMELINE, 0);
+
+	PRINTED(out, report__timeline(m, doc));
+	cr_assert_str_eq(out, "timeline: 0.8 s, 0.1 s a column (its highest "
+			      "live "
+			      "bytes)\n"
+			      "   \u2581\u2582\u2584\u2588\u2588\u2584\u2581\n"
+			      "       ^ peak 800 B at +0.5 s\n"
+			      "  1--12---  cells: In [N] from its start\n");
+	json_decref(doc);
+}
+
+/* Long runs: 60 columns, each the highest of its buckets; none: nothing. */
+Test(report, timeline_long_run_keeps_spikes, .timeout = 10)
+{
+	json_t *doc = doc_of(TIMELINE, 0), *live = json_array();
+	const char *line;
+	int i;
+
+	for (i = 0; i < 1000; i++)
+		json_array_append_new(live, json_integer(i == 500 ? 5000 : 10));
+	json_object_set_new(json_object_get(doc, "timeline"), "live", live);
+	json_object_set_new(json_object_get(doc, "timeline"), "interval_ms",
+			    json_integer(1000));
+	json_object_del(json_object_get(doc, "timeline"), "cells");
+	PRINTED(out, report__timeline(m, doc));
+	cr_assert(strncmp(out, "timeline: 16m40s, 16.7 s a column", 33) == 0,
+		  "%s", out);
+	line = strchr(out, '\n') + 3;
+	/* 30 lowest columns (3 bytes each), the spike, 29 more. */
+	for (i = 0; i < 60; i++)
+		cr_assert(strncmp(line + 3 * i, i == 30 ? "\u2588" : "\u2581",
+				  3) == 0,
+			  "column %d: %s", i, out);
+	cr_assert_eq(count_lines(out), 3);
+	json_decref(doc);
+
+	doc = doc_of(NATIVE, 0);
+	out[0] = 'x';
+	PRINTED(out, report__timeline(m, doc));
+	cr_assert_eq(out[0], 'x', "%s", out); /* nothing written */
+	json_decref(doc);
+}

@@ -9,6 +9,7 @@
 
 #define T0 1700000000000000000LL /* 2023-11-14T22:13:20Z */
 #define SEC 1000000000ULL
+#define MS 1000000ULL
 
 static char dir[64];
 
@@ -421,4 +422,65 @@ Test(snapshot, mono_to_real, .timeout = 10)
 	want = (r.tv_sec - m.tv_sec) * 1000000000LL + (r.tv_nsec - m.tv_nsec);
 	cr_assert_lt(llabs(want - got), 100000000LL);
 	cr_assert_gt(got, T0 / 2, "realtime is well after the boot");
+}
+
+/*
+ * The timeline: its buckets, the peak as the peak section has it (4500
+ * bytes at T0 + 3 s), and the cell runs' spans as offsets from its
+ * start, "(before attach)" and a run over before the start left out.
+ */
+Test(snapshot, timeline, .timeout = 10)
+{
+	static struct timeline tl;
+	struct cell_run runs[4] = {
+		{ .label = "In [1]",
+		  .started_ns = 2950 * MS,
+		  .finished_ns = 3100 * MS },
+		{ .label = "(before attach)",
+		  .started_ns = 2900 * MS,
+		  .before = true },
+		{ .label = "In [0]",
+		  .started_ns = 1000 * MS,
+		  .finished_ns = 2000 * MS },
+		{ .label = "In [2]", .started_ns = 3150 * MS },
+	};
+	struct cells c = {
+		.runs = runs, .n = 4, .cap = 4, .current = 3, .peak_run = -1
+	};
+	json_t *doc, *t, *cells,
+		*want = json_pack("[iiii]", 1000, 4500, 1500, 1500);
+
+	build_heap();
+	timeline__init(&tl, 2900 * MS);
+	timeline__push(&tl, 2950 * MS, 1000, 1000);
+	timeline__note(&tl, 3000 * MS, 4500);
+	timeline__push(&tl, 3050 * MS, 4500, 1500);
+	timeline__push(&tl, 3200 * MS, 1500, 1500);
+	meta.timeline = &tl;
+	meta.cells = &c;
+	doc = snapshot__build(&meta, &h);
+	t = json_object_get(doc, "timeline");
+	cr_assert(json_is_object(t));
+	cr_assert_str_eq(str_at(t, "start_at"), "2023-11-14T22:13:22.900Z");
+	cr_assert_eq(int_at(t, "interval_ms"), 100);
+	cr_assert(json_equal(json_object_get(t, "live"), want));
+	json_decref(want);
+	cr_assert_eq(int_at(json_object_get(t, "peak"), "at_ms"), 100);
+	cr_assert_eq(int_at(json_object_get(t, "peak"), "bytes"), 4500);
+	cells = json_object_get(t, "cells");
+	cr_assert_eq(json_array_size(cells), 2);
+	cr_assert_str_eq(str_at(json_array_get(cells, 0), "label"), "In [1]");
+	cr_assert_eq(int_at(json_array_get(cells, 0), "start_ms"), 50);
+	cr_assert_eq(int_at(json_array_get(cells, 0), "end_ms"), 200);
+	cr_assert_eq(int_at(json_array_get(cells, 1), "start_ms"), 250);
+	cr_assert(json_is_null(json_object_get(json_array_get(cells, 1), "end_"
+									 "m"
+									 "s")));
+	json_decref(doc);
+	meta.timeline = NULL; /* none: null, as in a heap never sampled */
+	meta.cells = NULL;
+	doc = snapshot__build(&meta, &h);
+	cr_assert(json_is_null(json_object_get(doc, "timeline")));
+	json_decref(doc);
+	heap__free(&h);
 }

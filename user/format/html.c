@@ -208,6 +208,14 @@ static json_t *cells_of(json_t *doc, const char *section)
 	return json_is_array(c) ? json_incref(c) : json_array();
 }
 
+/* The snapshot's timeline as it is (the page checks it), or null. */
+static json_t *timeline_of(json_t *doc)
+{
+	json_t *t = json_object_get(doc, "timeline");
+
+	return json_is_object(t) ? json_incref(t) : json_null();
+}
+
 json_t *html__data(json_t *doc)
 {
 	struct frame_table t = { json_array(), json_object() };
@@ -219,6 +227,7 @@ json_t *html__data(json_t *doc)
 	json_object_set_new(d, "cells_now", cells_of(doc, "current"));
 	json_object_set_new(d, "stacks", stacks(doc, &t));
 	json_object_set_new(d, "frames", t.list);
+	json_object_set_new(d, "timeline", timeline_of(doc));
 	json_decref(t.index);
 	return d;
 }

@@ -65,6 +65,15 @@ void heap__settle_peak(struct heap *h)
 		commit_peak(h);
 }
 
+uint64_t heap__take_window_max(struct heap *h)
+{
+	uint64_t max = h->window_max > h->live_bytes ? h->window_max
+						     : h->live_bytes;
+
+	h->window_max = h->live_bytes;
+	return max;
+}
+
 static void touch(struct heap *h, uint32_t site)
 {
 	if (!h->sites[site].dirty) {
@@ -84,6 +93,8 @@ static void grow_by(struct heap *h, uint32_t site, uint64_t bytes, int blocks,
 	h->sites[site].live_count += blocks;
 	h->live_bytes += bytes;
 	h->live_count += blocks;
+	if (h->live_bytes > h->window_max)
+		h->window_max = h->live_bytes;
 	if (h->live_bytes > h->peak_bytes) {
 		h->peak_bytes = h->live_bytes;
 		h->peak_count = h->live_count;

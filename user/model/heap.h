@@ -40,6 +40,7 @@ struct heap {
 	uint64_t peak_bytes, peak_count, peak_at_ns;
 	bool peak_pending; /* new peak reached, breakdown not copied yet */
 	uint64_t allocs, frees, unknown_frees;
+	uint64_t window_max; /* highest live bytes since the last sample */
 };
 
 int heap__init(struct heap *h);
@@ -73,6 +74,12 @@ int heap__mremap(struct heap *h, uint64_t old, uint64_t old_len, uint64_t addr,
  * 0 or -ENOMEM.
  */
 int heap__adopt_census(struct heap *h, struct census *c, uint64_t now);
+
+/*
+ * The highest live bytes since the last call (the timeline's sample,
+ * model/timeline.h); the next window starts at what is live now.
+ */
+uint64_t heap__take_window_max(struct heap *h);
 
 /* Make every site's peak_bytes/peak_count describe the high-water mark. */
 void heap__settle_peak(struct heap *h);

@@ -18,6 +18,8 @@
 #include "lib/args.h"
 #include "report.h"
 
+#define SPARK_COLS 60 /* the sparkline's width at most */
+
 /* ---- text tables -------------------------------------------------------- */
 
 static double share(json_int_t part, json_int_t whole)
@@ -100,6 +102,140 @@ static void header(FILE *out, json_t *doc)
 			"warning: %lld events were dropped (ring buffer full): "
 			"the figures may be off\n",
 			(long long)snapdoc__int(doc, "dropped_events"));
+}
+
+/* ---- the timeline ------------------------------------------------------- */
+
+static const char *const spark[] = { "\u2581", "\u2582", "\u2583", "\u2584",
+				     "\u2585", "\u2586", "\u2587", "\u2588" };
+
+/* A duration as people read one: 2.3 s, 12m05s, 3h07m. */
+static void duration(double ms, char *buf, size_t size)
+{
+	long long s;
+
+	if (!(ms > 0)) /* a damaged file's: no negative times, no NaN */
+		ms = 0;
+	if (ms > 1e15) /* 30,000 years: the cast below stays defined */
+		ms = 1e15;
+	s = (long long)(ms / 1000);
+	if (ms < 60000)
+		snprintf(buf, size, "%.1f s", ms / 1000);
+	else if (s < 3600)
+		snprintf(buf, size, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(buf, size, "%lldh%02lldm", s / 3600, s / 60 % 60);
+}
+
+/* The column an offset falls in, of cols spanning span_ms. */
+static int column(double ms, double span_ms, int cols)
+{
+	double c = ms / span_ms * cols;
+
+	return c < 0 || c != c ? 0 : c >= cols ? cols - 1 : (int)c;
+}
+
+/* A bucket's bytes; a damaged file's negative ones count as none. */
+static double bucket_bytes(json_t *live, size_t i)
+{
+	json_int_t v = json_integer_value(json_array_get(live, i));
+
+	return v > 0 ? (double)v : 0;
+}
+
+/*
+ * Each column the highest bucket of its share (memory is about the top),
+ * one of eight heights of the highest of all; blank for nothing live.
+ */
+static void spark_line(FILE *out, json_t *live, int cols, double top)
+{
+	size_t n = json_array_size(live), i;
+	int c, level;
+
+	fputs("  ", out);
+	for (c = 0; c < cols; c++) {
+		double v = 0;
+
+		for (i = c * n / cols; i < (c + 1) * n / cols; i++)
+			v = bucket_bytes(live, i) > v ? bucket_bytes(live, i)
+						      : v;
+		level = (int)(8 * v / top + 0.999999) - 1;
+		fputs(v <= 0 ? " "
+			     : spark[level < 0	 ? 0
+				     : level > 7 ? 7
+						 : level],
+		      out);
+	}
+	fputc('\n', out);
+}
+
+/*
+ * Under the columns: each cell run's span, its number where it starts
+ * and '-' to its end (the run still going: to the end), when the number
+ * fits in its span; else a '|' where it starts.
+ */
+static void cells_line(FILE *out, json_t *cells, double span, int cols)
+{
+	char line[SPARK_COLS + 1], num[24];
+	json_t *c;
+	size_t i;
+	int a, b, k, len;
+
+	memset(line, ' ', cols);
+	line[cols] = '\0';
+	json_array_foreach(cells, i, c)
+	{
+		json_t *end = json_object_get(c, "end_ms");
+		const char *label = snapdoc__str(c, "label") ?: "?";
+
+		a = column(snapdoc__int(c, "start_ms"), span, cols);
+		b = json_is_integer(end)
+			    ? column(json_integer_value(end), span, cols)
+			    : cols - 1;
+		for (k = a; k <= b; k++)
+			line[k] = '-';
+		len = sscanf(label, "In [%23[0-9]]", num) == 1 ? strlen(num)
+							       : 0;
+		if (len && b - a + 1 >= len)
+			memcpy(&line[a], num, len);
+		else
+			line[a] = '|';
+	}
+	fprintf(out, "  %s  cells: In [N] from its start\n", line);
+}
+
+/*
+ * Live bytes over time as a sparkline (SPARK_COLS columns at most), the
+ * peak marked under it, then the cell runs; nothing for a snapshot
+ * without a timeline.
+ */
+void report__timeline(FILE *out, json_t *doc)
+{
+	json_t *tl = json_object_get(doc, "timeline");
+	json_t *live = json_object_get(tl, "live"), *peak;
+	json_t *cells = json_object_get(tl, "cells");
+	json_int_t every = snapdoc__int(tl, "interval_ms");
+	size_t n = json_array_size(live), i;
+	int cols = n < SPARK_COLS ? (int)n : SPARK_COLS, at;
+	double span = (double)n * every, top = 0;
+	char len[48], col[48], bytes[16], when[48];
+
+	if (!n || every <= 0)
+		return;
+	for (i = 0; i < n; i++)
+		top = bucket_bytes(live, i) > top ? bucket_bytes(live, i) : top;
+	peak = json_object_get(tl, "peak");
+	duration(span, len, sizeof(len));
+	duration(span / cols, col, sizeof(col));
+	text__bytes(snapdoc__int(peak, "bytes"), bytes, sizeof(bytes));
+	duration(snapdoc__int(peak, "at_ms"), when, sizeof(when));
+	fprintf(out, "timeline: %s, %s a column (its highest live bytes)\n",
+		len, col);
+	spark_line(out, live, cols, top > 0 ? top : 1);
+	at = column(snapdoc__int(peak, "at_ms"), span, cols);
+	fprintf(out, "  %*s^ peak %s at +%s\n", at, "", bytes, when);
+	if (json_array_size(cells))
+		cells_line(out, cells, span, cols);
 }
 
 struct row {
@@ -304,6 +440,7 @@ void report__text(FILE *out, json_t *doc, const struct report_opts *o)
 	json_t *cells = json_object_get(json_object_get(doc, "peak"), "cells");
 
 	header(out, doc);
+	report__timeline(out, doc);
 	if (o->by == REPORT_BY_CELL && !json_array_size(cells))
 		fprintf(out, "\nno notebook cells in this snapshot\n");
 	if (o->by == REPORT_BY_ALL || o->by == REPORT_BY_CELL)

@@ -37,6 +37,8 @@ struct report_opts {
 int report__main(int argc, char **argv);
 /* Text tables of a loaded snapshot. */
 void report__text(FILE *out, json_t *doc, const struct report_opts *o);
+/* The timeline as a text sparkline, under the header (none: nothing). */
+void report__timeline(FILE *out, json_t *doc);
 /* A positive row count for --top, or -1 after an error line. */
 int report__parse_top(const char *arg);
 

@@ -354,7 +354,73 @@ static json_t *census_json(const struct snap_meta *m)
 	return doc ? doc : json_null();
 }
 
-/* The header: who, when, why, and the counters. */
+/*
+ * Milliseconds from the timeline's start to a monotonic instant, >= 0,
+ * as the printed times differ: start_at + at_ms is exactly peak.at.
+ */
+static json_int_t since_start(const struct snap_meta *m, uint64_t ns)
+{
+	int64_t at = ((int64_t)ns + m->mono_to_real_ns) / 1000000;
+	int64_t start =
+		((int64_t)m->timeline->start_ns + m->mono_to_real_ns) / 1000000;
+
+	return at > start ? at - start : 0;
+}
+
+/* Each cell run's span on the timeline (not "(before attach)"). */
+static json_t *timeline_cells(const struct snap_meta *m)
+{
+	const struct timeline *tl = m->timeline;
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; m->cells && arr && i < m->cells->n; i++) {
+		const struct cell_run *r = &m->cells->runs[i];
+
+		if (r->before || !r->started_ns ||
+		    (r->finished_ns && r->finished_ns < tl->start_ns))
+			continue; /* not a cell, or over before (fork, exec) */
+		json_array_append_new(
+			arr,
+			json_pack("{s:s, s:I, s:o}", "label", r->label,
+				  "start_ms", since_start(m, r->started_ns),
+				  "end_ms",
+				  r->finished_ns ? json_integer(since_start(
+							   m, r->finished_ns))
+						 : json_null()));
+	}
+	return arr;
+}
+
+/*
+ * Live bytes over time (docs/snapshot-format.md, "timeline"): the
+ * buckets, the peak (the same as the peak section's) and the cells'
+ * spans as offsets, so that readers need not parse times.
+ */
+static json_t *timeline_json(const struct snap_meta *m, const struct heap *h)
+{
+	const struct timeline *tl = m->timeline;
+	json_t *live, *doc;
+	char start[40];
+	uint32_t i;
+
+	if (!tl || !tl->n)
+		return json_null();
+	live = json_array();
+	for (i = 0; live && i < tl->n; i++)
+		json_array_append_new(live, json_integer(tl->max[i]));
+	snapfile__iso_time(tl->start_ns + m->mono_to_real_ns, start,
+			   sizeof(start));
+	doc = json_pack(
+		"{s:s, s:I, s:o, s:{s:I, s:I}, s:o}", "start_at", start,
+		"interval_ms", (json_int_t)(tl->width_ns / 1000000), "live",
+		live, "peak", "at_ms",
+		since_start(m, h->peak_at_ns ? h->peak_at_ns : m->taken_ns),
+		"bytes", (json_int_t)h->peak_bytes, "cells", timeline_cells(m));
+	return doc ? doc : json_null();
+}
+
+/* The header: who, when, why, and the counters; the timeline. */
 static json_t *header(const struct snap_meta *m, const struct heap *h)
 {
 	char taken[40];
@@ -380,6 +446,7 @@ static json_t *header(const struct snap_meta *m, const struct heap *h)
 	json_object_set_new(doc, "peak_cell", snapshot__peak_cell(m));
 	json_object_set_new(doc, "oom", oom_json(m));
 	json_object_set_new(doc, "census", census_json(m));
+	json_object_set_new(doc, "timeline", timeline_json(m, h));
 	return doc;
 }
 

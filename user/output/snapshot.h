@@ -18,6 +18,7 @@
 #include "model/heap.h"
 #include "model/pystacks.h"
 #include "model/site.h"
+#include "model/timeline.h"
 
 struct snap_meta {
 	pid_t pid;
@@ -37,6 +38,8 @@ struct snap_meta {
 	bool gc_probed;
 	/* What it held before attach (NULL or CENSUS_NONE: no census). */
 	const struct census_summary *census;
+	/* Live bytes over time (NULL: none), sampled up to taken_ns. */
+	const struct timeline *timeline;
 };
 
 /* Reason of --snapshot-every's rolling snapshot (replaced, one name). */

@@ -127,6 +127,7 @@ static struct tracee *track(struct agent *a, pid_t pid, bool primary)
 		return NULL;
 	}
 	t->started_ns = a->now_ns;
+	timeline__init(&t->timeline, a->now_ns);
 	t->oom_limit = t->oom_kills = -1;
 	note_cgroup(t);
 	if (attach__mark(a, pid))
@@ -349,6 +350,7 @@ void session__on_fork(struct agent *a, pid_t parent, pid_t child)
 	c->oom_kills = p->oom_kills;
 	c->forked = true;
 	c->started_ns = a->now_ns;
+	timeline__init(&c->timeline, a->now_ns); /* from what it inherited */
 	tracee__resolve_sites(c);
 	try_attach(a, c);
 }
@@ -370,6 +372,7 @@ void session__on_exec(struct agent *a, pid_t pid, const char *comm,
 	memset(&t->gc, 0, sizeof(t->gc));
 	memset(t->imports, 0, sizeof(t->imports));
 	heap__reset(&t->heap);
+	timeline__init(&t->timeline, a->now_ns);
 	tracee__forget_sites(t);
 	t->census_gen++; /* a census being read is of the old image */
 	memset(&t->census, 0, sizeof(t->census));
@@ -610,6 +613,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 		.gc_ns = t->gc.total_ns,
 		.gc_objects = t->gc.objects,
 		.gc_bytes_freed = t->gc.bytes_freed,
+		.timeline = &t->timeline,
 	};
 	char path[4200];
 	json_t *doc;
@@ -623,6 +627,7 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	m.dropped_events = t->dropped;
 	m.rss_bytes = t->exited ? 0 : procs__rss_bytes(t->pid);
 	tracee__resolve_sites(t);
+	tracee__sample(t, m.taken_ns); /* up to this instant */
 	if (!periodic)
 		batch__cells(a->out ? a->out : stderr, t, m.taken_ns);
 	doc = snapshot__build(&m, &t->heap);
@@ -692,6 +697,7 @@ void session__tick(struct agent *a, bool rescan)
 		struct tracee *t = a->procs.v[i];
 
 		read_counters(a, t);
+		tracee__sample(t, a->now_ns);
 		if (t->attach == ATTACH_PENDING ||
 		    (t->attach == ATTACH_BLOCKED &&
 		     ++t->attach_tries % CONFLICT_EVERY == 0))

@@ -25,8 +25,19 @@ struct tracee *tracee__new(pid_t pid, bool primary)
 	symbolizer__init(&t->sym, pid);
 	pystacks__init(&t->py);
 	cells__init(&t->cells);
+	timeline__init(&t->timeline, 0);
 	tracee__read_identity(t);
 	return t;
+}
+
+void tracee__sample(struct tracee *t, uint64_t now)
+{
+	struct heap *h = &t->heap;
+
+	timeline__push(&t->timeline, now, heap__take_window_max(h),
+		       h->live_bytes);
+	if (h->peak_bytes)
+		timeline__note(&t->timeline, h->peak_at_ns, h->peak_bytes);
 }
 
 void tracee__delete(struct tracee *t)

@@ -16,6 +16,7 @@
 #include "pyruntime.h"
 #include "model/pystacks.h"
 #include "model/site.h"
+#include "model/timeline.h"
 #include "symbolize.h"
 
 #define TRACEE_MAX_LINKS 48
@@ -87,6 +88,7 @@ struct tracee {
 	uint64_t started_ns;
 	struct census_summary census; /* what it held before attach */
 	unsigned census_gen; /* bumped by exec: a census read before is void */
+	struct timeline timeline; /* live bytes over time (model/timeline.h) */
 };
 
 struct tracees {
@@ -127,6 +129,13 @@ static inline int64_t tracee__site(struct tracee *t, uint64_t ip,
  * 0 or -ENOMEM.
  */
 int tracee__before_sites(struct tracee *t, uint64_t now);
+
+/*
+ * The agent's tick (and each snapshot): the heap's highest live bytes
+ * since the last sample into the timeline, and the peak into its bucket
+ * (a census can raise the peak above any live figure the heap saw).
+ */
+void tracee__sample(struct tracee *t, uint64_t now);
 
 /* Track import start/done on a thread; the import running on tid. */
 void tracee__import(struct tracee *t, pid_t tid, bool done, const char *module);
