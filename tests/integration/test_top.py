@@ -4,7 +4,6 @@ terminal, so the view opens) with --comm ipykernel, a real Jupyter kernel
 cells, and the test reads the screen with capture-pane and presses keys
 with send-keys."""
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -12,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import AGENT, wait_for
+from conftest import AGENT, load, wait_for
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -159,8 +158,7 @@ def test_top_view_rows_keys_and_snapshots(tmp_path):
         manual = tmp_path / ("memprof-python3-%d-manual.json.gz" % c.pid)
         text = shows(r"wrote 1 snapshot: ")
         assert str(manual) in text.splitlines()[-1]
-        with open(manual) as f:
-            doc = json.load(f)
+        doc = load(manual)
         assert doc["reason"] == "manual" and doc["pid"] == c.pid
         assert any(r["label"] == "In [2]" for r in doc["current"]["cells"])
 
