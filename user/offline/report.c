@@ -451,9 +451,6 @@ void report__text(FILE *out, json_t *doc, const struct report_opts *o)
 		file_table(out, doc, o->top);
 }
 
-/* ---- folded stacks ------------------------------------------------------ */
-
-/* ';' separates frames and a newline ends the line: neither in a name. */
 /* ---- the subcommand ----------------------------------------------------- */
 
 static const char report_usage[] =
