@@ -52,7 +52,7 @@ static int close_run(struct census *c, struct runs *r, uint64_t hi)
 		return 0;
 	if (r->n == MAX_RUNS) {
 		census__warn(c,
-			     "census: over %d runs of other anonymous memory, "
+			     "over %d runs of other anonymous memory, "
 			     "the rest not counted",
 			     MAX_RUNS);
 		r->lo = 0;
@@ -139,7 +139,7 @@ int anon__census(struct vmem *m, struct census *c)
 		if (err == -ESRCH)
 			return err;
 		if (err) {
-			census__warn(c, "census: other anonymous memory: %s",
+			census__warn(c, "other anonymous memory: %s",
 				     strerror(-err));
 			return 0;
 		}

@@ -435,7 +435,7 @@ static int arenas_from_array(struct scan *s, const struct arena_object *e,
 			continue;
 		if (!vmem__find(s->m, e[i].address) ||
 		    !vmem__find(s->m, e[i].address + arena - 1)) {
-			census__warn(s->c, "census: pymalloc arena %#llx gone",
+			census__warn(s->c, "pymalloc arena %#llx gone",
 				     (unsigned long long)e[i].address);
 			continue;
 		}
@@ -498,7 +498,7 @@ static int record_arenas(struct scan *s)
 		return err;
 	}
 	census__warn(s->c,
-		     "census: pymalloc's arena_object[] not found, %zu arenas "
+		     "pymalloc's arena_object[] not found, %zu arenas "
 		     "bounded by their pools",
 		     s->n);
 	return arenas_from_pools(s, pool);
@@ -518,7 +518,7 @@ int pymalloc__census(struct vmem *m, struct census *c)
 	free(s.buf);
 	free(s.arenas);
 	if (err == -ENOMEM) {
-		census__warn(c, "census: pymalloc: out of memory");
+		census__warn(c, "pymalloc: out of memory");
 		err = 0;
 	}
 	return err;

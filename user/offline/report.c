@@ -71,6 +71,9 @@ static void census_line(FILE *out, json_t *c)
 		fprintf(out, "%s%s %s", k ? ", " : "", census__kind_name(k), b);
 	}
 	fprintf(out, ")\n");
+	/* Files before 2026-12-05 repeat the prefix in the warning. */
+	if (warning && !strncmp(warning, "census: ", 8))
+		warning += 8;
 	if (warning)
 		fprintf(out, "warning: census: %s\n", warning);
 }

@@ -126,9 +126,7 @@ static void report(const struct tracee *t)
 		 (unsigned long long)s->in_window, s->took_ns / 1e6);
 	if (s->warning[0])
 		log_warn("pid %d (%s): census: %s", t->pid, t->comm,
-			 strncmp(s->warning, "census: ", 8) == 0
-				 ? s->warning + 8
-				 : s->warning);
+			 s->warning);
 }
 
 /*
