@@ -195,7 +195,7 @@ Test(pprof, samples_merge_sections, .timeout = 10)
 
 	cr_assert_eq(p->n_sample, 3);
 	assert_values(sample(p, "alloc_buf"), 1, 1000, 1, 500);
-	assert_values(sample(p, "0xabc"), 3, 300, 0, 0);
+	assert_values(sample(p, "liby.so+0xabc"), 3, 300, 0, 0);
 	assert_values(sample(p, "h"), 0, 0, 2, 64);
 	perftools__profiles__profile__free_unpacked(p, NULL);
 	json_decref(d);
@@ -206,10 +206,11 @@ Test(pprof, locations_leaf_first_and_interned, .timeout = 10)
 {
 	json_t *d = doc();
 	Profile *p = decoded(d);
-	const Sample *a = sample(p, "alloc_buf"), *b = sample(p, "0xabc");
+	const Sample *a = sample(p, "alloc_buf"), *b = sample(p, "liby.so+"
+								 "0xabc");
 	const Location *leaf, *root;
 
-	cr_assert_eq(p->n_location, 5); /* f, g, alloc_buf, 0xabc, h */
+	cr_assert_eq(p->n_location, 5); /* f, g, alloc_buf, liby+0xabc, h */
 	cr_assert_eq(a->n_location_id, 3);
 	leaf = location(p, a->location_id[0]);
 	root = location(p, a->location_id[2]);
@@ -242,7 +243,8 @@ Test(pprof, cell_label, .timeout = 10)
 {
 	json_t *d = doc();
 	Profile *p = decoded(d);
-	const Sample *a = sample(p, "alloc_buf"), *b = sample(p, "0xabc");
+	const Sample *a = sample(p, "alloc_buf"), *b = sample(p, "liby.so+"
+								 "0xabc");
 
 	cr_assert_eq(a->n_label, 1);
 	cr_assert_str_eq(str(p, a->label[0]->key), "cell");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <zlib.h>
+#include "lib/text.h"
 #include "profile.pb-c.h"
 #include "pprof.h"
 #include "snapdoc.h"
@@ -237,6 +238,7 @@ static void fill_location(struct pprof *b, struct located *l, json_t *f,
 	const char *addr = snapdoc__str(f, "address");
 	const char *module = snapdoc__str(f, "module");
 	const char *name = snapdoc__str(f, "function");
+	char unknown[256];
 
 	l->loc = (Location)PERFTOOLS__PROFILES__LOCATION__INIT;
 	l->line = (Line)PERFTOOLS__PROFILES__LINE__INIT;
@@ -247,7 +249,18 @@ static void fill_location(struct pprof *b, struct located *l, json_t *f,
 	if (native) {
 		l->loc.address = addr ? strtoull(addr, NULL, 16) : 0;
 		l->loc.mapping_id = mapping_id(b, module);
-		name = name ?: addr;
+		/*
+		 * No symbol: "libfoo.so+0x1a2b" (its offset in the module),
+		 * the same in every run, unlike the address. Not the page's
+		 * "[unknown] (libfoo.so)": pprof strips a "(...)" as C++
+		 * arguments, and every module's would become one "[unknown]".
+		 */
+		if (!name) {
+			snprintf(unknown, sizeof(unknown), "%s+0x%llx",
+				 module ? text__base_name(module) : "?",
+				 (unsigned long long)snapdoc__int(f, "offset"));
+			name = unknown;
+		}
 	} else {
 		l->line.line = snapdoc__int(f, "line");
 	}
