@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -8,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 #include "lib/text.h"
 #include "profile.pb-c.h"
 #include "pprof.h"
 #include "snapdoc.h"
+#include "snapfile.h"
 
 typedef Perftools__Profiles__Profile Profile;
 typedef Perftools__Profiles__ValueType ValueType;
@@ -478,37 +477,6 @@ static void build(struct pprof *b, json_t *doc, Profile *p, ValueType *vt,
 	p->n_string_table = b->strings.n;
 }
 
-/*
- * gzip (windowBits 15 + 16 asks zlib for a gzip header): pprof reads
- * profile.pb.gz, and gunzips anything that starts like one.
- */
-static int gzip_to(FILE *out, const uint8_t *buf, size_t len)
-{
-	unsigned char chunk[65536];
-	z_stream z = { 0 };
-	int rc;
-
-	if (len > UINT_MAX)
-		return -EFBIG;
-	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	z.next_in = (Bytef *)buf;
-	z.avail_in = len;
-	do {
-		size_t n;
-
-		z.next_out = chunk;
-		z.avail_out = sizeof(chunk);
-		rc = deflate(&z, Z_FINISH);
-		n = sizeof(chunk) - z.avail_out;
-		if (fwrite(chunk, 1, n, out) != n)
-			rc = Z_ERRNO;
-	} while (rc == Z_OK);
-	deflateEnd(&z);
-	return rc == Z_STREAM_END ? 0 : -EIO;
-}
-
 static void free_vec(struct vec *v)
 {
 	while (v->n)
@@ -537,6 +505,7 @@ int pprof__write(FILE *out, json_t *doc)
 	ValueType vt[NVALUES + 1], *vtp[NVALUES];
 	int64_t comments[2];
 	uint8_t *buf = NULL;
+	char *gz = NULL;
 	size_t len;
 	int err;
 
@@ -549,10 +518,14 @@ int pprof__write(FILE *out, json_t *doc)
 		buf = malloc(len ? len : 1);
 		err = buf ? 0 : -ENOMEM;
 	}
+	/* Gzipped: pprof reads profile.pb.gz, and gunzips what looks like it. */
 	if (!err) {
 		perftools__profiles__profile__pack(&p, buf);
-		err = gzip_to(out, buf, len);
+		err = snapfile__gzip(buf, len, &gz, &len);
 	}
+	if (!err && fwrite(gz, 1, len, out) != len)
+		err = -EIO;
+	free(gz);
 	free(buf);
 	free_builder(&b);
 	return err;

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen)
 	size_t cap;
 	int rc;
 
+	if (len > UINT_MAX)
+		return -EFBIG; /* zlib counts its input in an unsigned int */
 	if (deflateInit2(&z, 6, Z_DEFLATED, GZIP_WINDOW, 8,
 			 Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
@@ -57,36 +60,41 @@ int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen)
 	return 0;
 }
 
-/* A version-2 document: one compact line, gzipped (no final newline). */
-static int save_v2(json_t *doc, const char *path, bool replace)
+static bool is_v2(json_t *doc)
 {
-	char *text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS), *gz;
-	size_t len;
+	return json_integer_value(json_object_get(doc, "version")) == 2;
+}
+
+int snapfile__encode(json_t *doc, char **out, size_t *len)
+{
+	bool v2 = is_v2(doc);
+	char *text = json_dumps(doc, v2 ? JSON_COMPACT | JSON_SORT_KEYS
+					: JSON_INDENT(1) | JSON_SORT_KEYS);
 	int err;
 
 	if (!text)
 		return -ENOMEM;
-	err = snapfile__gzip(text, strlen(text), &gz, &len);
+	if (!v2) {
+		*out = text;
+		*len = strlen(text);
+		return 0;
+	}
+	err = snapfile__gzip(text, strlen(text), out, len);
 	free(text);
-	if (err)
-		return err;
-	err = snapfile__save_binary(gz, len, path, replace);
-	free(gz);
 	return err;
 }
 
 int snapfile__save(json_t *doc, const char *path, bool replace)
 {
-	char *text;
-	int err;
+	char *buf;
+	size_t len;
+	int err = snapfile__encode(doc, &buf, &len);
 
-	if (json_integer_value(json_object_get(doc, "version")) == 2)
-		return save_v2(doc, path, replace);
-	text = json_dumps(doc, JSON_INDENT(1) | JSON_SORT_KEYS);
-	if (!text)
-		return -ENOMEM;
-	err = snapfile__save_text(text, strlen(text), path, replace);
-	free(text);
+	if (err)
+		return err;
+	err = is_v2(doc) ? snapfile__save_binary(buf, len, path, replace)
+			 : snapfile__save_text(buf, len, path, replace);
+	free(buf);
 	return err;
 }
 
@@ -237,9 +245,12 @@ static int gunzip(const char *in, size_t len, char **out, size_t *outlen)
 {
 	z_stream z = { 0 };
 	size_t cap = len * 8 + 4096;
-	char *buf = malloc(cap), *nb;
+	char *buf, *nb;
 	int rc = Z_OK;
 
+	if (len > UINT_MAX)
+		return -EFBIG; /* zlib counts its input in an unsigned int */
+	buf = malloc(cap);
 	if (!buf || inflateInit2(&z, GZIP_WINDOW) != Z_OK) {
 		free(buf);
 		return -ENOMEM;

@@ -33,6 +33,12 @@ int snapfile__save_text(const char *text, size_t len, const char *path,
 int snapfile__save_binary(const void *data, size_t len, const char *path,
 			  bool replace);
 
+/*
+ * The bytes of doc's file: a version-2 document compact and gzipped, any
+ * other as indented JSON text (no final newline). Malloc'd; 0 or -errno.
+ */
+int snapfile__encode(json_t *doc, char **out, size_t *len);
+
 /* gzip (zlib, level 6) of len bytes into a malloc'd buffer. 0 or -errno. */
 int snapfile__gzip(const void *in, size_t len, char **out, size_t *outlen);
 

@@ -558,22 +558,17 @@ static int parse_args(int argc, char **argv, struct report_opts *o,
 static int print_document(json_t *doc, bool compact)
 {
 	json_t *v2 = compact ? snapv2__pack(doc) : NULL;
-	char *text = json_dumps(compact ? v2 : doc,
-				compact ? JSON_COMPACT | JSON_SORT_KEYS
-					: JSON_INDENT(1) | JSON_SORT_KEYS);
-	char *gz = NULL;
-	size_t len = text ? strlen(text) : 0;
-	int err = text ? 0 : -ENOMEM;
+	char *buf = NULL;
+	size_t len;
+	int err = compact && !v2 ? -ENOMEM
+				 : snapfile__encode(v2 ? v2 : doc, &buf, &len);
 
 	json_decref(v2);
-	if (!err && compact)
-		err = snapfile__gzip(text, len, &gz, &len);
-	if (!err && fwrite(gz ? gz : text, 1, len, stdout) != len)
+	if (!err && fwrite(buf, 1, len, stdout) != len)
 		err = -EIO;
 	if (!err && !compact)
 		fputc('\n', stdout);
-	free(gz);
-	free(text);
+	free(buf);
 	return err;
 }
 
@@ -582,7 +577,7 @@ int report__main(int argc, char **argv)
 	struct report_opts o;
 	const char *file;
 	json_t *doc;
-	int err = parse_args(argc, argv, &o, &file), werr = 0;
+	int err = parse_args(argc, argv, &o, &file);
 
 	if (err)
 		return err > 0 ? 0 : 2;
@@ -607,13 +602,12 @@ int report__main(int argc, char **argv)
 	else if (o.format == REPORT_HTML)
 		html__write(stdout, doc);
 	else if (o.format == REPORT_PPROF)
-		werr = pprof__write(stdout, doc);
+		err = pprof__write(stdout, doc);
 	else
 		report__text(stdout, doc, &o);
 	json_decref(doc);
-	if (err || werr) {
-		log_err("report: cannot write the output: %s",
-			strerror(err ? -err : -werr));
+	if (err) {
+		log_err("report: cannot write the output: %s", strerror(-err));
 		return 1;
 	}
 	if (fflush(stdout) || ferror(stdout)) {

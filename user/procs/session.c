@@ -634,9 +634,8 @@ int session__snapshot(struct agent *a, struct tracee *t, const char *reason)
 	if (!doc)
 		return -ENOMEM;
 	err = save(a, t, doc, reason, path, sizeof(path));
-	if (!err)
-		report_written(path, m.taken_ns);
 	if (!err) {
+		report_written(path, m.taken_ns);
 		a->snapshots_written++;
 		snprintf(a->last_snapshot, sizeof(a->last_snapshot), "%s",
 			 path);
